@@ -1,0 +1,1 @@
+//! HiSilicon HPRE user driver: RSA modular exponentiation

@@ -1,0 +1,1 @@
+//! Device model of the HiSilicon QM, HPRE and ZIP engines

@@ -1,0 +1,1 @@
+//! User side of the HiSilicon QM queue ring: SQ/CQ, phase bit, doorbells
