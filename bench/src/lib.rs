@@ -1,0 +1,1 @@
+//! Benchmarks live in benches/ and the scripts beside this crate.
