@@ -1,1 +1,29 @@
-//! User side of the HiSilicon QM queue ring: SQ/CQ, phase bit, doorbells
+//! User side of the HiSilicon QM queue ring: SQ/CQ, phase bit, doorbells (hw-spec §3).
+//!
+//! - [`ApiVersion`]: the QM interface version from the device's `api` string, which picks
+//!   the doorbell format and offset ([`DoorbellFormat`]).
+//! - [`QmRing`]: one queue pair: `send` SQEs, `poll` CQEs, `arm` the completion event,
+//!   `read_sqe` results written back into the SQ slot.
+//! - [`TagTable`]: matches completions to requests by the tag a driver puts in its SQE and
+//!   the slot it was sent in.
+//! - [`testing`] (feature `testing`): a fake queue made of anonymous regions, for driver
+//!   unit tests that play the device themselves.
+//!
+//! Engine drivers (HPRE, ZIP) define their SQE layouts themselves; this crate only moves
+//! whole SQEs.
+
+#![forbid(unsafe_code)]
+
+pub mod cqe;
+pub mod doorbell;
+pub mod ring;
+pub mod tags;
+pub mod version;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use doorbell::{DoorbellCmd, DoorbellFormat};
+pub use ring::QmRing;
+pub use tags::TagTable;
+pub use version::ApiVersion;
