@@ -2,15 +2,15 @@
 //!
 //! | dw  | bits    | field                                         |
 //! |-----|---------|-----------------------------------------------|
-//! | 0   | [4:0]   | `alg`                                         |
-//! | 0   | [15:5]  | `etype` (error type)                          |
-//! | 0   | [29:16] | `etype1` (extended error)                     |
-//! | 0   | [31:30] | `done`: 1 when submitted, 3 when finished     |
-//! | 1   | [7:0]   | `task_len1` = operand bytes / 8 - 1           |
+//! | 0   | `[4:0]`   | `alg`                                         |
+//! | 0   | `[15:5]`  | `etype` (error type)                          |
+//! | 0   | `[29:16]` | `etype1` (extended error)                     |
+//! | 0   | `[31:30]` | `done`: 1 when submitted, 3 when finished     |
+//! | 1   | `[7:0]`   | `task_len1` = operand bytes / 8 - 1           |
 //! | 2–3 |         | `key`: u64 address of the key block           |
 //! | 4–5 |         | `in`: u64 address of the input operand        |
 //! | 6–7 |         | `out`: u64 address of the output buffer       |
-//! | 8   | [15:0]  | `tag` (the kernel's `__le16 tag` at byte 32)  |
+//! | 8   | `[15:0]`  | `tag` (the kernel's `__le16 tag` at byte 32)  |
 
 #![forbid(unsafe_code)]
 
@@ -63,7 +63,7 @@ impl HpreSqe {
         self.0[dw + 1] = (v >> 32) as u32;
     }
 
-    /// Algorithm code, dw0[4:0].
+    /// Algorithm code, `dw0[4:0]`.
     pub fn alg(&self) -> u8 {
         self.get(ALG) as u8
     }
@@ -71,7 +71,7 @@ impl HpreSqe {
     pub fn set_alg(&mut self, v: u8) {
         self.set(ALG, v as u32)
     }
-    /// Error type, dw0[15:5].
+    /// Error type, `dw0[15:5]`.
     pub fn etype(&self) -> u16 {
         self.get(ETYPE) as u16
     }
@@ -79,7 +79,7 @@ impl HpreSqe {
     pub fn set_etype(&mut self, v: u16) {
         self.set(ETYPE, v as u32)
     }
-    /// Extended error type, dw0[29:16].
+    /// Extended error type, `dw0[29:16]`.
     pub fn etype1(&self) -> u16 {
         self.get(ETYPE1) as u16
     }
@@ -87,7 +87,7 @@ impl HpreSqe {
     pub fn set_etype1(&mut self, v: u16) {
         self.set(ETYPE1, v as u32)
     }
-    /// Task state, dw0[31:30].
+    /// Task state, `dw0[31:30]`.
     pub fn done(&self) -> u8 {
         self.get(DONE) as u8
     }
@@ -95,7 +95,7 @@ impl HpreSqe {
     pub fn set_done(&mut self, v: u8) {
         self.set(DONE, v as u32)
     }
-    /// Operand length in 64-bit words minus one, dw1[7:0].
+    /// Operand length in 64-bit words minus one, `dw1[7:0]`.
     pub fn task_len1(&self) -> u8 {
         self.get(TASK_LEN1) as u8
     }

@@ -2,10 +2,10 @@
 //!
 //! | bits    | v1 (`+0x340`) | v2/v3 (`+0x1000`)                 |
 //! |---------|---------------|-----------------------------------|
-//! | [15:0]  | qn            | [11:0] qn, [15:12] cmd            |
-//! | [31:16] | cmd           | rand_data, always 0               |
-//! | [47:32] | index         | index                             |
-//! | [63:48] | priority      | priority                          |
+//! | `[15:0]`  | qn            | `[11:0]` qn, `[15:12]` cmd            |
+//! | `[31:16]` | cmd           | rand_data, always 0               |
+//! | `[47:32]` | index         | index                             |
+//! | `[63:48]` | priority      | priority                          |
 
 #![forbid(unsafe_code)]
 
