@@ -119,7 +119,7 @@ fn several_engines_complete_every_request_once() {
             let slot = r.sq_tail;
             let o = outs.iova + u64::from(slot) * 512;
             // Every 8th request is a slow 4096-bit CRT op.
-            let sqe = if sent % 8 == 0 {
+            let sqe = if sent.is_multiple_of(8) {
                 hpre_sqe(1, 512, key_b.iova, inb.iova, o, 1000 + sent)
             } else {
                 hpre_sqe(0, 128, key_s.iova, inb.iova + 384, o, 1000 + sent)
@@ -213,4 +213,39 @@ fn devices_and_queues_report_hw_spec_geometry() {
         assert_eq!(m.backend.available_instances(&devs[0]).unwrap(), 16);
         assert_eq!(m.backend.available_instances(&devs[1]).unwrap(), 15);
     }
+}
+
+#[test]
+fn no_lost_wakeups_with_many_queues_and_no_engine_spin() {
+    // spin 0: an engine goes back to sleep after every request, so every doorbell races
+    // with an engine falling asleep.
+    let rsa = Rsa::generate(1024).unwrap();
+    let kb = std::sync::Arc::new(key_blocks(&rsa));
+    let m = std::sync::Arc::new(model_with(|c| {
+        c.engines = 2;
+        c.spin = std::time::Duration::ZERO;
+    }));
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let (m, kb) = (m.clone(), kb.clone());
+            std::thread::spawn(move || {
+                let mut r = m.open(0);
+                let key = r.map(kb.public.len());
+                key.write(0, &kb.public);
+                let inb = r.map(kb.k);
+                inb.write(0, &message(kb.k, 4));
+                let out = r.map(kb.k);
+                for i in 0..500u64 {
+                    let slot = r.submit(&hpre_sqe(0, kb.k, key.iova, inb.iova, out.iova, i));
+                    let c = r.wait_cqe(WAIT).expect("no completion: lost wake-up?");
+                    assert_eq!(c.sq_head, slot);
+                    assert_eq!(c.sq_num, r.qid);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(m.backend.stats().completed_ok, 2000);
 }
