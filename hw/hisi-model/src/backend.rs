@@ -145,13 +145,16 @@ impl ModelBackend {
         &self.config
     }
 
-    /// Changes the fault knobs at run time. TX/RX-stop words of open queues are written
-    /// at once (set to 1, or cleared to 0 unless the device stopped the queue itself).
+    /// Changes the fault knobs at run time. The every-Nth knobs count from this call
+    /// (the Nth request, doorbell or CQE after it). TX/RX-stop words of open queues are
+    /// written at once (set to 1, or cleared to 0 unless the device stopped the queue
+    /// itself).
     pub fn set_faults(&self, faults: FaultConfig) {
         self.shared.faults.set(&faults);
         let st = lock(&self.state);
         if let Some(s) = st.as_ref().filter(|s| s.epoch.is_current()) {
             for d in &s.devices {
+                d.reset_fault_counters();
                 for q in d.open_queues() {
                     q.set_stop_words(faults.tx_stop, faults.rx_stop);
                 }

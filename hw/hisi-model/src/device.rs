@@ -70,9 +70,13 @@ impl LiveFaults {
     }
 }
 
+/// True for every `every`-th call while the knob is on (0 = off: no shared write at all).
 fn nth(counter: &AtomicU64, every: u32) -> bool {
+    if every == 0 {
+        return false;
+    }
     let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
-    every != 0 && n.is_multiple_of(u64::from(every))
+    n.is_multiple_of(u64::from(every))
 }
 
 /// State shared by all devices of a backend, across forks.
@@ -281,6 +285,13 @@ impl DeviceCore {
             let _g = lock(&self.sched);
             self.wake.notify_one();
         }
+    }
+
+    /// Restarts the every-Nth fault counters (new knobs count from now).
+    pub fn reset_fault_counters(&self) {
+        self.requests.store(0, Ordering::Relaxed);
+        self.sq_doorbells.store(0, Ordering::Relaxed);
+        self.cqes.store(0, Ordering::Relaxed);
     }
 
     /// Stops the engine threads (they exit at their next look at the flag).

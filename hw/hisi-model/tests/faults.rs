@@ -267,8 +267,17 @@ fn error_every_and_error_ratio() {
     for _ in 0..3 {
         assert_eq!(expect_completion(&mut r, &sqe).0, 0);
     }
+    // Switched on at run time, error_every counts from the switch.
+    m.backend.set_faults(FaultConfig {
+        error_every: 2,
+        ..FaultConfig::default()
+    });
+    let got: Vec<bool> = (0..4)
+        .map(|_| expect_completion(&mut r, &sqe).0 != 0)
+        .collect();
+    assert_eq!(got, vec![false, true, false, true]);
     let s = m.backend.stats();
-    assert_eq!((s.completed_ok, s.completed_error), (9, 6));
+    assert_eq!((s.completed_ok, s.completed_error), (11, 8));
 }
 
 #[test]
