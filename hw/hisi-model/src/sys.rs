@@ -65,9 +65,13 @@ impl EventFd {
     /// Waits up to `timeout` for the event, then clears it. True if it was raised.
     pub fn wait(&self, timeout: Duration) -> io::Result<bool> {
         let fd = self.raw()?;
-        let deadline = Instant::now() + timeout;
+        // A timeout too large for an Instant means: wait for the event (in year-long polls).
+        let deadline = Instant::now().checked_add(timeout);
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => Duration::from_secs(365 * 24 * 3600),
+            };
             let ts = libc::timespec {
                 tv_sec: left.as_secs().min(i32::MAX as u64) as libc::time_t,
                 tv_nsec: left.subsec_nanos() as libc::c_long,
@@ -99,7 +103,7 @@ impl EventFd {
                     pfd.revents
                 )));
             }
-            if Instant::now() >= deadline {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(false);
             }
         }
@@ -180,7 +184,7 @@ mod tests {
         assert!(!e.wait(Duration::from_millis(5)).unwrap());
         e.signal().unwrap();
         e.signal().unwrap();
-        assert!(e.wait(Duration::from_millis(5)).unwrap());
+        assert!(e.wait(Duration::MAX).unwrap());
         // Reading cleared it.
         assert!(!e.wait(Duration::ZERO).unwrap());
         e.close();
