@@ -14,8 +14,9 @@ def med(group, name):
     with open(os.path.join(root, group, name, "new", "estimates.json")) as f:
         return json.load(f)["median"]["point_estimate"]  # ns
 for g in ("rsa1024-public", "rsa2048-crt"):
-    d, r = med(g, "direct"), med(g, "ring")
-    print(f"{g:16s} direct {d/1000:8.2f} us   ring {r/1000:8.2f} us   added {(r-d)/1000:6.2f} us per op (median)")
+    d, r, h = med(g, "direct"), med(g, "ring"), med(g, "ring-hybrid-wait")
+    print(f"{g:16s} direct {d/1000:8.2f} us | ring (spin wait) {r/1000:8.2f} us, added {(r-d)/1000:6.2f} us"
+          f" | ring (hybrid wait) {h/1000:8.2f} us, added {(h-d)/1000:6.2f} us  (medians)")
 t = med("rsa1024-public-64-in-flight", "ring")
 print(f"rsa1024-public with 64 in flight on one queue: {1e9/t:,.0f} ops/s ({t/1000:.2f} us per op)")
 PY
