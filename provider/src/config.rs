@@ -1,0 +1,336 @@
+//! Every configuration key of the provider, in one table, parsed strictly.
+//!
+//! Keys come from the provider's section of openssl.cnf (through the core's `get_params`)
+//! and each can be overridden by an environment variable (`WD_` + the key in upper case;
+//! `log_level` is `WD_LOG`). An unknown key in the section, or a bad value from either
+//! source, is an error at load time.
+
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::{fail, Reason, Result};
+
+/// Where offload devices come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Devices {
+    /// Real accelerators (uacce) if the host has them, else none.
+    Auto,
+    /// Only real accelerators (uacce).
+    Uacce,
+    /// The device model, started inside the process (tests, benchmarks, CI).
+    Model,
+    /// No offload: everything in software.
+    None,
+}
+
+/// What a key of the table is.
+#[derive(Debug)]
+pub struct KeyDoc {
+    /// Key in the provider section.
+    pub key: &'static str,
+    /// Environment variable overriding it.
+    pub env: &'static str,
+    /// Default, as written in the config file.
+    pub default: &'static str,
+    /// One line of documentation, with the accepted values.
+    pub doc: &'static str,
+}
+
+/// Keys every provider section may carry, consumed by OpenSSL itself.
+pub const CORE_KEYS: &[&str] = &["module", "identity", "activate", "soft_load"];
+
+/// The provider's own configuration keys. Besides these, `model_<key>` for every key of
+/// [`hisi_model::config::KEYS`] (`model_api`, `model_queues`, `model_engines`,
+/// `model_latency_us`, `model_error_every`, `model_error_ratio`, `model_stall`, `model_dir`,
+/// ...) is passed, without the prefix, to `hisi_model::ModelConfig::set`; its environment
+/// override is `WD_MODEL_<KEY>`.
+pub const KEYS: &[KeyDoc] = &[
+    KeyDoc { key: "devices", env: "WD_DEVICES", default: "auto",
+        doc: "auto | uacce | model | none: where queues come from (auto = real HPRE devices if present)" },
+    KeyDoc { key: "fallback", env: "WD_FALLBACK", default: "on",
+        doc: "on | off: redo in software what the device cannot do; off = such requests fail" },
+    KeyDoc { key: "min_bits", env: "WD_MIN_BITS", default: "1024",
+        doc: "smallest RSA modulus (bits) sent to the device; smaller keys run in software" },
+    KeyDoc { key: "max_bits", env: "WD_MAX_BITS", default: "4096",
+        doc: "largest RSA modulus (bits) sent to the device; larger keys run in software" },
+    KeyDoc { key: "offload_public", env: "WD_OFFLOAD_PUBLIC", default: "on",
+        doc: "on | off: also send public-key operations (verify, encrypt) to the device" },
+    KeyDoc { key: "timeout_ms", env: "WD_TIMEOUT_MS", default: "5000",
+        doc: "longest wait for one device completion before the request is redone in software" },
+    KeyDoc { key: "queues", env: "WD_QUEUES", default: "64",
+        doc: "most device queues this process opens (one per thread); then software" },
+    KeyDoc { key: "log_level", env: "WD_LOG", default: "off",
+        doc: "off | error | warn | info | debug: diagnostics on stderr" },
+    KeyDoc { key: "stats_dir", env: "WD_STATS_DIR", default: "",
+        doc: "directory for per-process counter files <pid>.stats read by wd-stats (empty = in memory only)" },
+];
+
+/// The parsed configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Device source.
+    pub devices: Devices,
+    /// Software fallback allowed.
+    pub fallback: bool,
+    /// Offloaded modulus range, in bits.
+    pub min_bits: u32,
+    /// See `min_bits`.
+    pub max_bits: u32,
+    /// Offload public-key operations too.
+    pub offload_public: bool,
+    /// Completion timeout.
+    pub timeout: Duration,
+    /// Queue pool bound.
+    pub queues: usize,
+    /// Log level, if set.
+    pub log_level: Option<wd_core::log::Level>,
+    /// Counter files directory.
+    pub stats_dir: Option<PathBuf>,
+    /// Device model settings: (key without `model_`, value), in table order.
+    pub model: Vec<(String, String)>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            devices: Devices::Auto,
+            fallback: true,
+            min_bits: 1024,
+            max_bits: 4096,
+            offload_public: true,
+            timeout: Duration::from_millis(5000),
+            queues: 64,
+            log_level: None,
+            stats_dir: None,
+            model: Vec::new(),
+        }
+    }
+}
+
+fn bad(key: &str, src: &str, value: &str, want: &str) -> crate::error::Error {
+    crate::error::Error::new(
+        Reason::Config,
+        format!("invalid value {value:?} for {key} (from {src}): expected {want}"),
+    )
+}
+
+fn parse_bool(key: &str, src: &str, v: &str) -> Result<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "on" | "yes" | "true" | "1" => Ok(true),
+        "off" | "no" | "false" | "0" => Ok(false),
+        _ => Err(bad(key, src, v, "on or off")),
+    }
+}
+
+fn parse_num<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
+    key: &str,
+    src: &str,
+    v: &str,
+    min: T,
+    max: T,
+) -> Result<T> {
+    match v.trim().parse::<T>() {
+        Ok(n) if n >= min && n <= max => Ok(n),
+        _ => Err(bad(key, src, v, &format!("an integer from {min} to {max}"))),
+    }
+}
+
+impl Config {
+    /// Builds the configuration from `section` (the provider's config values, by key) and
+    /// `env` (environment lookup), env winning.
+    pub fn load(
+        section: impl Fn(&str) -> Option<String>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config> {
+        let mut c = Config::default();
+        let model: Vec<(String, String)> = hisi_model::config::KEYS
+            .iter()
+            .map(|k| (format!("model_{k}"), format!("WD_MODEL_{}", k.to_ascii_uppercase())))
+            .collect();
+        let all = KEYS
+            .iter()
+            .map(|k| (k.key, k.env))
+            .chain(model.iter().map(|(k, e)| (k.as_str(), e.as_str())));
+        for (key, var) in all {
+            let from_env = env(var);
+            let (value, src) = match (&from_env, section(key)) {
+                (Some(v), _) => (v.clone(), var),
+                (None, Some(v)) => (v, "openssl.cnf"),
+                (None, None) => continue,
+            };
+            c.apply(key, src, &value)?;
+        }
+        // Model values are checked now (load time), not when the model starts.
+        let mut mc = hisi_model::ModelConfig::default();
+        for (k, v) in &c.model {
+            mc.set(k, v).map_err(|e| {
+                crate::error::Error::new(Reason::Config, format!("model_{k}: {e}"))
+            })?;
+        }
+        if c.min_bits > c.max_bits {
+            return fail(
+                Reason::Config,
+                format!("min_bits ({}) is above max_bits ({})", c.min_bits, c.max_bits),
+            );
+        }
+        Ok(c)
+    }
+
+    fn apply(&mut self, key: &str, src: &str, v: &str) -> Result<()> {
+        match key {
+            "devices" => {
+                self.devices = match v.trim().to_ascii_lowercase().as_str() {
+                    "auto" => Devices::Auto,
+                    "uacce" => Devices::Uacce,
+                    "model" => Devices::Model,
+                    "none" => Devices::None,
+                    _ => return Err(bad(key, src, v, "auto, uacce, model or none")),
+                }
+            }
+            "fallback" => self.fallback = parse_bool(key, src, v)?,
+            "min_bits" => self.min_bits = parse_num(key, src, v, 512, 16384)?,
+            "max_bits" => self.max_bits = parse_num(key, src, v, 512, 16384)?,
+            "offload_public" => self.offload_public = parse_bool(key, src, v)?,
+            "timeout_ms" => {
+                self.timeout = Duration::from_millis(parse_num(key, src, v, 1u64, 600_000)?)
+            }
+            "queues" => self.queues = parse_num(key, src, v, 1usize, 4096)?,
+            "log_level" => {
+                self.log_level = Some(
+                    wd_core::log::Level::parse(v)
+                        .ok_or_else(|| bad(key, src, v, "off, error, warn, info or debug"))?,
+                )
+            }
+            "stats_dir" => {
+                self.stats_dir = if v.trim().is_empty() {
+                    None
+                } else {
+                    Some(PathBuf::from(v.trim()))
+                }
+            }
+            k if k.starts_with("model_") => {
+                if v.trim().is_empty() {
+                    return Err(bad(key, src, v, "a value"));
+                }
+                self.model.push((k["model_".len()..].to_string(), v.trim().to_string()));
+            }
+            _ => return fail(Reason::Internal, format!("key {key} has no parser")),
+        }
+        Ok(())
+    }
+
+    /// Checks the keys present in the provider section: every one must be ours or the
+    /// core's.
+    pub fn check_keys<'a>(present: impl IntoIterator<Item = &'a str>) -> Result<()> {
+        for name in present {
+            let known = CORE_KEYS.contains(&name)
+                || KEYS.iter().any(|k| k.key == name)
+                || name
+                    .strip_prefix("model_")
+                    .is_some_and(|m| hisi_model::config::KEYS.contains(&m));
+            if !known {
+                let hint = KEYS
+                    .iter()
+                    .find(|k| similar(k.key, name))
+                    .map(|k| format!(" (did you mean {}?)", k.key))
+                    .unwrap_or_default();
+                return fail(
+                    Reason::Config,
+                    format!("unknown key {name:?} in the wd provider section{hint}"),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The configuration as `key = value` lines (for the `status`-style dump and logs).
+    pub fn describe(&self) -> String {
+        format!(
+            "devices={:?} fallback={} bits={}..{} offload_public={} timeout_ms={} queues={}",
+            self.devices,
+            self.fallback,
+            self.min_bits,
+            self.max_bits,
+            self.offload_public,
+            self.timeout.as_millis(),
+            self.queues
+        )
+    }
+}
+
+/// Edit distance ≤ 2 (for "did you mean").
+fn similar(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()] <= 2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(sec: &[(&str, &str)], env: &[(&str, &str)]) -> Result<Config> {
+        let s: HashMap<String, String> =
+            sec.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let e: HashMap<String, String> =
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::load(|k| s.get(k).cloned(), |k| e.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_and_values() {
+        let c = load(&[], &[]).unwrap();
+        assert_eq!(c.devices, Devices::Auto);
+        assert!(c.fallback);
+        let c = load(
+            &[("devices", "model"), ("fallback", "off"), ("model_engines", "2")],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.devices, Devices::Model);
+        assert!(!c.fallback);
+        assert_eq!(c.model, vec![("engines".to_string(), "2".to_string())]);
+    }
+
+    #[test]
+    fn env_wins_and_is_checked() {
+        let c = load(&[("fallback", "off")], &[("WD_FALLBACK", "on")]).unwrap();
+        assert!(c.fallback);
+        let e = load(&[], &[("WD_FALLBACK", "maybe")]).unwrap_err();
+        assert!(e.msg.contains("WD_FALLBACK"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_errors() {
+        for (k, v) in [
+            ("devices", "gpu"),
+            ("min_bits", "12"),
+            ("timeout_ms", "x"),
+            ("log_level", "loud"),
+            ("queues", "0"),
+        ] {
+            let e = load(&[(k, v)], &[]).unwrap_err();
+            assert_eq!(e.reason, Reason::Config);
+            assert!(e.msg.contains(k), "{e}");
+        }
+        assert!(load(&[("min_bits", "4096"), ("max_bits", "2048")], &[]).is_err());
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_a_hint() {
+        Config::check_keys(["module", "activate", "devices", "model_api"]).unwrap();
+        let e = Config::check_keys(["fallbak"]).unwrap_err();
+        assert!(e.msg.contains("did you mean fallback"), "{e}");
+    }
+}

@@ -1,0 +1,352 @@
+//! The RSA key object of the provider: numbers as big-endian magnitudes (secrets cleansed on
+//! drop), checked for consistency at import, with lazily built helpers: the software key in
+//! the child library context and the public-exponent check of the fault-attack guard.
+
+use std::ffi::CStr;
+use std::sync::{Arc, OnceLock};
+
+use foreign_types::ForeignType;
+
+use crate::error::{fail, Error, Reason, Result};
+use crate::ffi;
+use crate::ossl::{self, Bn, BnRef, Mont, ParamBld, Params, Pkey};
+use crate::params::Input;
+use crate::provider::ProvCtx;
+
+/// Secret bytes, wiped when dropped.
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    /// The bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        if !self.0.is_empty() {
+            // SAFETY: the vector's buffer is writable for its length.
+            unsafe { ffi::OPENSSL_cleanse(self.0.as_mut_ptr().cast(), self.0.len()) };
+        }
+    }
+}
+
+impl Clone for Secret {
+    fn clone(&self) -> Self {
+        Secret(self.0.clone())
+    }
+}
+
+/// Private parts of a key.
+#[derive(Clone)]
+pub struct Private {
+    /// Private exponent.
+    pub d: Secret,
+    /// Prime factors p, q, r_i...
+    pub factors: Vec<Secret>,
+    /// CRT exponents.
+    pub exponents: Vec<Secret>,
+    /// CRT coefficients.
+    pub coefficients: Vec<Secret>,
+}
+
+/// What the fault-attack guard needs: n, e and the Montgomery context of n.
+pub struct GuardCtx {
+    pub n: Bn,
+    pub e: Bn,
+    pub mont: Mont,
+}
+
+/// An RSA key as the provider holds it.
+pub struct RsaKey {
+    /// The provider instance.
+    pub prov: Arc<ProvCtx>,
+    /// Modulus.
+    pub n: Vec<u8>,
+    /// Public exponent.
+    pub e: Vec<u8>,
+    /// Modulus size in bits.
+    pub bits: u32,
+    /// Private parts, if any.
+    pub private: Option<Private>,
+    sw: OnceLock<Pkey>,
+    guard: OnceLock<GuardCtx>,
+}
+
+const FACTORS: [&CStr; 10] = [
+    c"rsa-factor1", c"rsa-factor2", c"rsa-factor3", c"rsa-factor4", c"rsa-factor5",
+    c"rsa-factor6", c"rsa-factor7", c"rsa-factor8", c"rsa-factor9", c"rsa-factor10",
+];
+const EXPONENTS: [&CStr; 10] = [
+    c"rsa-exponent1", c"rsa-exponent2", c"rsa-exponent3", c"rsa-exponent4", c"rsa-exponent5",
+    c"rsa-exponent6", c"rsa-exponent7", c"rsa-exponent8", c"rsa-exponent9", c"rsa-exponent10",
+];
+const COEFFICIENTS: [&CStr; 9] = [
+    c"rsa-coefficient1", c"rsa-coefficient2", c"rsa-coefficient3", c"rsa-coefficient4",
+    c"rsa-coefficient5", c"rsa-coefficient6", c"rsa-coefficient7", c"rsa-coefficient8",
+    c"rsa-coefficient9",
+];
+
+/// Parameter names of an RSA key, for import/export type lists.
+pub fn param_names(private: bool) -> Vec<&'static CStr> {
+    let mut v = vec![c"n", c"e"];
+    if private {
+        v.push(c"d");
+        v.extend(FACTORS);
+        v.extend(EXPONENTS);
+        v.extend(COEFFICIENTS);
+    }
+    v
+}
+
+fn is_odd(b: &[u8]) -> bool {
+    b.last().is_some_and(|x| x & 1 == 1)
+}
+
+fn strip(mut b: Vec<u8>) -> Vec<u8> {
+    let z = b.iter().take_while(|x| **x == 0).count();
+    b.drain(..z);
+    b
+}
+
+/// Big-endian magnitude comparison.
+pub fn be_cmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    let a = &a[a.iter().take_while(|x| **x == 0).count()..];
+    let b = &b[b.iter().take_while(|x| **x == 0).count()..];
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
+impl RsaKey {
+    /// An empty key is not representable: keys are made by import or generation.
+    pub fn from_parts(
+        prov: Arc<ProvCtx>,
+        n: Vec<u8>,
+        e: Vec<u8>,
+        private: Option<Private>,
+    ) -> Result<RsaKey> {
+        let n = strip(n);
+        let e = strip(e);
+        let nb = Bn::from_be(&n)?;
+        let bits = nb.bits();
+        if bits < 16 || !is_odd(&n) {
+            return fail(Reason::InvalidKey, format!("modulus is not a valid RSA modulus ({bits} bits, must be odd)"));
+        }
+        if e.is_empty() || !is_odd(&e) || e == [1] || be_cmp(&e, &n).is_ge() {
+            return fail(Reason::InvalidKey, "public exponent must be odd, above 1 and below n");
+        }
+        if let Some(p) = &private {
+            let d = p.d.bytes();
+            if d.iter().all(|x| *x == 0) || be_cmp(d, &n).is_ge() {
+                return fail(Reason::InconsistentKey, "private exponent must be in 1..n-1");
+            }
+            let f = p.factors.len();
+            if f != 0 {
+                if f < 2 || p.exponents.len() != f || p.coefficients.len() != f - 1 {
+                    return fail(
+                        Reason::InconsistentKey,
+                        format!(
+                            "{f} factors need {f} CRT exponents and {} coefficients (got {} and {})",
+                            f.saturating_sub(1),
+                            p.exponents.len(),
+                            p.coefficients.len()
+                        ),
+                    );
+                }
+                let mut prod = Bn::from_be(p.factors[0].bytes())?;
+                for q in &p.factors[1..] {
+                    let qb = Bn::from_be(q.bytes())?;
+                    prod = ossl::mul(&prod, &qb)?;
+                }
+                if !ossl::bn_eq(&prod, &nb) {
+                    return fail(Reason::InconsistentKey, "the prime factors do not multiply to n");
+                }
+            }
+        }
+        Ok(RsaKey {
+            prov,
+            n,
+            e,
+            bits,
+            private,
+            sw: OnceLock::new(),
+            guard: OnceLock::new(),
+        })
+    }
+
+    /// Imports from core parameters (`selection` as in keymgmt import).
+    pub fn import(prov: Arc<ProvCtx>, selection: i32, params: Input<'_>) -> Result<RsaKey> {
+        let need = |k: &CStr| -> Result<Vec<u8>> {
+            match params.get(k) {
+                Some(p) => Ok(p.bn()?.to_be()),
+                None => fail(
+                    Reason::MissingParameter,
+                    format!("RSA key import needs parameter {}", k.to_string_lossy()),
+                ),
+            }
+        };
+        let n = need(c"n")?;
+        let e = need(c"e")?;
+        let mut private = None;
+        if selection & ffi::OSSL_KEYMGMT_SELECT_PRIVATE_KEY != 0 {
+            if let Some(d) = params.get(c"d") {
+                let list = |names: &[&CStr]| -> Result<Vec<Secret>> {
+                    let mut v = Vec::new();
+                    for k in names {
+                        match params.get(k) {
+                            Some(p) => v.push(Secret(p.bn()?.to_be())),
+                            None => break,
+                        }
+                    }
+                    Ok(v)
+                };
+                private = Some(Private {
+                    d: Secret(d.bn()?.to_be()),
+                    factors: list(&FACTORS)?,
+                    exponents: list(&EXPONENTS)?,
+                    coefficients: list(&COEFFICIENTS)?,
+                });
+            }
+        }
+        RsaKey::from_parts(prov, n, e, private)
+    }
+
+    /// Modulus length in bytes.
+    pub fn size(&self) -> usize {
+        self.bits.div_ceil(8) as usize
+    }
+
+    /// Security strength in bits.
+    pub fn security_bits(&self) -> i32 {
+        // SAFETY: pure function of two integers.
+        unsafe { ffi::BN_security_bits(self.bits as i32, -1) }
+    }
+
+    /// True for a two-prime CRT key.
+    pub fn crt2(&self) -> Option<&Private> {
+        self.private
+            .as_ref()
+            .filter(|p| p.factors.len() == 2 && p.exponents.len() == 2 && p.coefficients.len() == 1)
+    }
+
+    /// The key's parameters for export or for building the software key.
+    pub fn to_params(&self, private: bool) -> Result<Params> {
+        let bld = ParamBld::new()?;
+        let mut keep: Vec<Bn> = Vec::new();
+        let mut push = |k: &'static CStr, v: &[u8]| -> Result<()> {
+            let b = Bn::from_be(v)?;
+            bld.push_bn(k, &b)?;
+            keep.push(b);
+            Ok(())
+        };
+        push(c"n", &self.n)?;
+        push(c"e", &self.e)?;
+        if private {
+            if let Some(p) = &self.private {
+                push(c"d", p.d.bytes())?;
+                for (k, v) in FACTORS.iter().zip(&p.factors) {
+                    push(k, v.bytes())?;
+                }
+                for (k, v) in EXPONENTS.iter().zip(&p.exponents) {
+                    push(k, v.bytes())?;
+                }
+                for (k, v) in COEFFICIENTS.iter().zip(&p.coefficients) {
+                    push(k, v.bytes())?;
+                }
+            }
+        }
+        let params = bld.to_params()?;
+        drop(keep);
+        Ok(params)
+    }
+
+    /// The same key in the software (default provider) path, built once.
+    pub fn software(&self) -> Result<&Pkey> {
+        if let Some(k) = self.sw.get() {
+            return Ok(k);
+        }
+        let params = self.to_params(true)?;
+        let pkey = self
+            .prov
+            .software()?
+            .key_from_params(&params, self.private.is_some())?;
+        Ok(self.sw.get_or_init(|| pkey))
+    }
+
+    /// The fault-attack guard's numbers, built once.
+    pub fn guard(&self) -> Result<&GuardCtx> {
+        if let Some(g) = self.guard.get() {
+            return Ok(g);
+        }
+        let n = Bn::from_be(&self.n)?;
+        let e = Bn::from_be(&self.e)?;
+        let mont = Mont::new(&n)?;
+        Ok(self.guard.get_or_init(|| GuardCtx { n, e, mont }))
+    }
+
+    /// Fault-attack guard: true if `result^e mod n == input`.
+    pub fn result_checks_out(&self, input: &[u8], result: &[u8]) -> Result<bool> {
+        let g = self.guard()?;
+        let r = Bn::from_be(result)?;
+        if be_cmp(result, &self.n).is_ge() {
+            return Ok(false);
+        }
+        let back = ossl::mod_exp(&r, &g.e, &g.n, &g.mont)?;
+        let want = Bn::from_be(input)?;
+        Ok(ossl::bn_eq(&back, &want))
+    }
+
+    /// Copies the key (same provider, same numbers; helpers are rebuilt lazily).
+    pub fn duplicate(&self, private: bool) -> Result<RsaKey> {
+        Ok(RsaKey {
+            prov: self.prov.clone(),
+            n: self.n.clone(),
+            e: self.e.clone(),
+            bits: self.bits,
+            private: if private { self.private.clone() } else { None },
+            sw: OnceLock::new(),
+            guard: OnceLock::new(),
+        })
+    }
+
+    /// Builds a key from a software key (after generation).
+    pub fn from_software(prov: Arc<ProvCtx>, pkey: Pkey) -> Result<RsaKey> {
+        let get = |k: &CStr| -> Result<Option<Vec<u8>>> {
+            let mut b: *mut openssl_sys::BIGNUM = std::ptr::null_mut();
+            // SAFETY: valid key; on success b is a new BIGNUM we own.
+            let r = unsafe { openssl_sys::EVP_PKEY_get_bn_param(pkey.as_ptr(), k.as_ptr(), &mut b) };
+            if r != 1 || b.is_null() {
+                return Ok(None);
+            }
+            // SAFETY: fresh, owned.
+            let b = unsafe { Bn::from_ptr(b) };
+            Ok(Some(BnRef::to_be(&b)))
+        };
+        let n = get(c"n")?.ok_or_else(|| Error::new(Reason::Software, "generated key has no n"))?;
+        let e = get(c"e")?.ok_or_else(|| Error::new(Reason::Software, "generated key has no e"))?;
+        let private = match get(c"d")? {
+            Some(d) => {
+                let list = |names: &[&CStr]| -> Result<Vec<Secret>> {
+                    let mut v = Vec::new();
+                    for k in names {
+                        match get(k)? {
+                            Some(x) => v.push(Secret(x)),
+                            None => break,
+                        }
+                    }
+                    Ok(v)
+                };
+                Some(Private {
+                    d: Secret(d),
+                    factors: list(&FACTORS)?,
+                    exponents: list(&EXPONENTS)?,
+                    coefficients: list(&COEFFICIENTS)?,
+                })
+            }
+            None => None,
+        };
+        let key = RsaKey::from_parts(prov, n, e, private)?;
+        let _ = key.sw.set(pkey);
+        Ok(key)
+    }
+}

@@ -1,0 +1,289 @@
+//! Offload or software? The one routine every RSA operation ends in: the raw modular
+//! exponentiation, on an HPRE queue of the per-process pool when it can, checked by the
+//! fault-attack guard, and otherwise (or after any device failure) in software through the
+//! child library context. Every route is counted.
+//!
+//! The device side is set up lazily once per process: nginx loads the provider in its
+//! master and forks workers; a worker opens its own queues (and, on the model, starts its own
+//! device model) on its first request, never touching what the parent opened.
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use hisi_hpre::Hpre;
+use wd_core::fork::Epoch;
+use wd_core::pool::QueuePool;
+use wd_core::wait::WaitPolicy;
+
+use crate::config::{Config, Devices};
+use crate::error::{fail, Error, Reason, Result};
+use crate::key::{be_cmp, RsaKey};
+use crate::stats::{self, Counter};
+
+/// Why a request ran in software.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+    /// No device configured or found.
+    NoDevice,
+    /// No free queue.
+    NoQueue,
+    /// Key size not offloadable.
+    KeySize,
+    /// The device failed the request.
+    DeviceError,
+    /// Configuration policy (public-key offload off).
+    Policy,
+}
+
+impl Why {
+    fn counter(self) -> Counter {
+        match self {
+            Why::NoDevice => Counter::FallbackNoDevice,
+            Why::NoQueue => Counter::FallbackNoQueue,
+            Why::KeySize => Counter::FallbackKeySize,
+            Why::DeviceError => Counter::FallbackDeviceError,
+            Why::Policy => Counter::FallbackPolicy,
+        }
+    }
+}
+
+/// The device side of one process.
+struct Engine {
+    pool: QueuePool<Hpre>,
+}
+
+enum Slot {
+    Ready(Epoch, Arc<Engine>),
+    Unavailable(Epoch, String),
+}
+
+static ENGINE: Mutex<Option<Slot>> = Mutex::new(None);
+
+fn backend_name(devices: Devices) -> Option<&'static str> {
+    match devices {
+        Devices::Auto | Devices::Uacce => Some("uacce"),
+        Devices::Model => Some("model"),
+        Devices::None => None,
+    }
+}
+
+/// Starts the device model once per process tree: the registry entry is inherited by
+/// forked children, and the model rebuilds its device threads in a child by itself.
+fn start_model(cfg: &Config) -> std::result::Result<(), String> {
+    static MODEL: OnceLock<std::result::Result<(), String>> = OnceLock::new();
+    MODEL
+        .get_or_init(|| {
+            let mut mc = hisi_model::ModelConfig::default();
+            for (k, v) in &cfg.model {
+                mc.set(k, v).map_err(|e| e.to_string())?;
+            }
+            let backend = hisi_model::register(mc).map_err(|e| e.to_string())?;
+            // Registered for the life of the process.
+            drop(backend);
+            Ok(())
+        })
+        .clone()
+}
+
+fn open_engine(cfg: &Config) -> std::result::Result<Engine, String> {
+    let Some(backend) = backend_name(cfg.devices) else {
+        return Err("devices = none".into());
+    };
+    if cfg.devices == Devices::Model {
+        start_model(cfg).map_err(|e| format!("device model: {e}"))?;
+    }
+    let found = wd_core::registry::find(hisi_hpre::DRIVER, hisi_hpre::ALGORITHM, &[backend])
+        .map_err(|e| e.to_string())?;
+    wd_core::wd_log!(
+        Info,
+        "wd provider: {} HPRE device(s) on {backend}: {}",
+        found.len(),
+        found.iter().map(|d| d.info().name.clone()).collect::<Vec<_>>().join(", ")
+    );
+    let policy = WaitPolicy {
+        timeout: cfg.timeout,
+        ..WaitPolicy::default()
+    };
+    let opener = Box::new(move || {
+        // Most free instances first; the next device when one refuses.
+        let devices = wd_core::registry::find(hisi_hpre::DRIVER, hisi_hpre::ALGORITHM, &[backend])?;
+        let mut last = None;
+        for d in &devices {
+            match hisi_hpre::open_queue(d, policy) {
+                Ok(q) => return Ok(q),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| wd_core::Error::NoDevice("no HPRE device".into())))
+    });
+    Ok(Engine {
+        pool: QueuePool::new("wd-provider-rsa", cfg.queues, opener),
+    })
+}
+
+/// This process's engine, set up on first use (again in a forked child).
+fn engine(cfg: &Config) -> std::result::Result<Arc<Engine>, String> {
+    let mut g = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
+    match g.as_ref() {
+        Some(Slot::Ready(ep, e)) if ep.is_current() => return Ok(e.clone()),
+        Some(Slot::Unavailable(ep, why)) if ep.is_current() => return Err(why.clone()),
+        _ => {}
+    }
+    if let Some(Slot::Ready(_, old)) = g.take() {
+        // The parent's queues: never touched, never dropped here.
+        std::mem::forget(old);
+    }
+    let slot = match open_engine(cfg) {
+        Ok(e) => Slot::Ready(Epoch::current(), Arc::new(e)),
+        Err(why) => {
+            wd_core::wd_log!(Info, "wd provider: no offload in this process: {why}");
+            Slot::Unavailable(Epoch::current(), why)
+        }
+    };
+    let r = match &slot {
+        Slot::Ready(_, e) => Ok(e.clone()),
+        Slot::Unavailable(_, w) => Err(w.clone()),
+    };
+    *g = Some(slot);
+    r
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid out-parameter.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// What the device gave back.
+enum DeviceResult {
+    Done(Vec<u8>),
+    Fallback(Why, String),
+}
+
+fn on_device(engine: &Engine, key: &RsaKey, private: bool, input: &[u8]) -> DeviceResult {
+    let crt;
+    let hk = if private {
+        let Some(p) = &key.private else {
+            return DeviceResult::Fallback(Why::Policy, "no private key".into());
+        };
+        match key.crt2() {
+            Some(c) => {
+                crt = c;
+                hisi_hpre::RsaKey::PrivateCrt {
+                    n_bytes: key.size(),
+                    p: crt.factors[0].bytes(),
+                    q: crt.factors[1].bytes(),
+                    dp: crt.exponents[0].bytes(),
+                    dq: crt.exponents[1].bytes(),
+                    qinv: crt.coefficients[0].bytes(),
+                }
+            }
+            None => hisi_hpre::RsaKey::Private {
+                n: &key.n,
+                d: p.d.bytes(),
+            },
+        }
+    } else {
+        hisi_hpre::RsaKey::Public {
+            n: &key.n,
+            e: &key.e,
+        }
+    };
+    match engine.pool.with(|q| hisi_hpre::rsa(q, &hk, input)) {
+        Ok(out) => DeviceResult::Done(out),
+        Err(e) => {
+            use wd_core::Error as E;
+            let why = match &e {
+                E::NoFreeQueue(_) => Why::NoQueue,
+                E::NoDevice(_) => Why::NoDevice,
+                E::Unsupported(_) => Why::KeySize,
+                E::Stalled(_) => {
+                    stats::bump(Counter::Timeouts);
+                    stats::bump(Counter::DeviceErrors);
+                    Why::DeviceError
+                }
+                _ => {
+                    stats::bump(Counter::DeviceErrors);
+                    Why::DeviceError
+                }
+            };
+            DeviceResult::Fallback(why, e.to_string())
+        }
+    }
+}
+
+/// The raw RSA operation on `input` (exactly the modulus length, below n): the private
+/// exponentiation when `private`, else the public one.
+pub fn raw(key: &RsaKey, private: bool, input: &[u8]) -> Result<Vec<u8>> {
+    let k = key.size();
+    if input.len() != k {
+        return fail(
+            Reason::WrongInputLength,
+            format!("raw RSA input is {} bytes, the key needs {k}", input.len()),
+        );
+    }
+    if be_cmp(input, &key.n).is_ge() {
+        return fail(Reason::DataTooLarge, "input is not below the modulus");
+    }
+    if private && key.private.is_none() {
+        return fail(Reason::InvalidKey, "a private-key operation needs a private key");
+    }
+    let cfg = key.prov.config();
+    let why: (Why, String) = if !hisi_hpre::supported_key_bytes(k)
+        || key.bits < cfg.min_bits
+        || key.bits > cfg.max_bits
+    {
+        (Why::KeySize, format!("{}-bit key outside the offloaded range", key.bits))
+    } else if !private && !cfg.offload_public {
+        (Why::Policy, "offload_public = off".into())
+    } else {
+        match engine(cfg) {
+            Err(why) => (Why::NoDevice, why),
+            Ok(engine) => {
+                let t0 = thread_cpu();
+                let r = on_device(&engine, key, private, input);
+                let r = match r {
+                    DeviceResult::Done(out) if private => match key.result_checks_out(input, &out) {
+                        Ok(true) => DeviceResult::Done(out),
+                        Ok(false) => {
+                            stats::bump(Counter::FaultGuardTrips);
+                            stats::bump(Counter::DeviceErrors);
+                            wd_core::wd_log!(Warn, "wd provider: fault guard rejected a device result");
+                            DeviceResult::Fallback(Why::DeviceError, "device result failed the public-exponent check".into())
+                        }
+                        Err(e) => return Err(e),
+                    },
+                    other => other,
+                };
+                match r {
+                    DeviceResult::Done(out) => {
+                        stats::bump(if private { Counter::OffloadPrivate } else { Counter::OffloadPublic });
+                        stats::add(Counter::OffloadCpuNs, (thread_cpu().saturating_sub(t0)).as_nanos() as u64);
+                        return Ok(out);
+                    }
+                    DeviceResult::Fallback(w, msg) => (w, msg),
+                }
+            }
+        }
+    };
+    let (why, msg) = why;
+    // Public-key work kept in software by configuration is not a fallback to refuse.
+    if !cfg.fallback && why != Why::Policy {
+        stats::bump(Counter::Refused);
+        let reason = if why == Why::DeviceError {
+            Reason::DeviceFailed
+        } else {
+            Reason::NotOffloaded
+        };
+        return Err(Error::new(reason, format!("fallback = off: {msg}")));
+    }
+    wd_core::wd_log!(Debug, "wd provider: software RSA ({why:?}): {msg}");
+    stats::bump(why.counter());
+    let sw = key.prov.software()?;
+    sw.raw(key.software()?, private, input, k)
+}

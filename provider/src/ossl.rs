@@ -1,0 +1,394 @@
+//! Owned libcrypto objects (foreign-types wrappers over openssl-sys pointers) and the few
+//! bignum and parameter helpers the provider needs. Every libcrypto call the provider
+//! makes outside the FFI module goes through here or through the operation files.
+
+use std::ffi::{c_int, CStr, CString};
+use std::ptr;
+
+use foreign_types::{foreign_type, ForeignType, ForeignTypeRef};
+use openssl_sys as sys;
+
+use crate::error::{fail, Error, Reason, Result};
+use crate::ffi;
+
+foreign_type! {
+    type CType = sys::BIGNUM;
+    fn drop = sys::BN_clear_free;
+    /// A bignum (cleared on free).
+    pub struct Bn;
+    /// Borrowed [`Bn`].
+    pub struct BnRef;
+}
+
+foreign_type! {
+    type CType = sys::BN_CTX;
+    fn drop = sys::BN_CTX_free;
+    /// Scratch space for bignum arithmetic.
+    pub struct BnCtx;
+    /// Borrowed [`BnCtx`].
+    pub struct BnCtxRef;
+}
+
+foreign_type! {
+    type CType = ffi::BN_MONT_CTX;
+    fn drop = ffi::BN_MONT_CTX_free;
+    /// Montgomery context of a modulus (read-only once set: shareable between threads).
+    pub struct Mont;
+    /// Borrowed [`Mont`].
+    pub struct MontRef;
+}
+
+foreign_type! {
+    type CType = sys::EVP_PKEY;
+    fn drop = sys::EVP_PKEY_free;
+    /// A key of the software path (owned by the default provider in the child context).
+    pub struct Pkey;
+    /// Borrowed [`Pkey`].
+    pub struct PkeyRef;
+}
+
+foreign_type! {
+    type CType = sys::EVP_PKEY_CTX;
+    fn drop = sys::EVP_PKEY_CTX_free;
+    /// An operation context of the software path.
+    pub struct PkeyCtx;
+    /// Borrowed [`PkeyCtx`].
+    pub struct PkeyCtxRef;
+}
+
+foreign_type! {
+    type CType = sys::EVP_MD;
+    fn drop = sys::EVP_MD_free;
+    /// A fetched digest.
+    pub struct Md;
+    /// Borrowed [`Md`].
+    pub struct MdRef;
+}
+
+foreign_type! {
+    type CType = sys::EVP_MD_CTX;
+    fn drop = sys::EVP_MD_CTX_free;
+    /// A digest in progress.
+    pub struct MdCtx;
+    /// Borrowed [`MdCtx`].
+    pub struct MdCtxRef;
+}
+
+foreign_type! {
+    type CType = sys::RSA;
+    fn drop = sys::RSA_free;
+    /// A public-only RSA object, used only to tell libcrypto's padding functions the
+    /// modulus size.
+    pub struct Rsa;
+    /// Borrowed [`Rsa`].
+    pub struct RsaRef;
+}
+
+foreign_type! {
+    type CType = sys::OSSL_PARAM_BLD;
+    fn drop = sys::OSSL_PARAM_BLD_free;
+    /// A parameter list builder.
+    pub struct ParamBld;
+    /// Borrowed [`ParamBld`].
+    pub struct ParamBldRef;
+}
+
+foreign_type! {
+    type CType = sys::OSSL_PARAM;
+    fn drop = sys::OSSL_PARAM_free;
+    /// A parameter list made by [`ParamBld`].
+    pub struct Params;
+    /// Borrowed [`Params`].
+    pub struct ParamsRef;
+}
+
+// SAFETY: a BIGNUM is a plain heap object; we never share one for writing between threads
+// (keys are immutable after import).
+unsafe impl Send for Bn {}
+// SAFETY: as above: shared bignums are only read.
+unsafe impl Sync for Bn {}
+// SAFETY: a Montgomery context is only read after BN_MONT_CTX_set (as libcrypto's own RSA
+// shares its cached contexts).
+unsafe impl Send for Mont {}
+// SAFETY: as above.
+unsafe impl Sync for Mont {}
+// SAFETY: EVP_PKEY is reference counted and safe for concurrent use once built.
+unsafe impl Send for Pkey {}
+// SAFETY: as above.
+unsafe impl Sync for Pkey {}
+// SAFETY: an EVP_MD is an immutable, reference-counted method object.
+unsafe impl Send for Md {}
+// SAFETY: as above.
+unsafe impl Sync for Md {}
+// SAFETY: our RSA objects hold only n and e and are read, never written, after creation.
+unsafe impl Send for Rsa {}
+// SAFETY: as above.
+unsafe impl Sync for Rsa {}
+
+/// A null-checked pointer from a constructor, or an error naming what failed.
+#[track_caller]
+pub fn nonnull<T>(p: *mut T, what: &str) -> Result<*mut T> {
+    if p.is_null() {
+        fail(Reason::Software, format!("{what} failed{}", last_error_text()))
+    } else {
+        Ok(p)
+    }
+}
+
+/// Text of the newest error on the thread's queue (without removing it), for messages.
+pub fn last_error_text() -> String {
+    // SAFETY: reads the calling thread's error queue.
+    let code = unsafe { ffi::ERR_peek_last_error() };
+    if code == 0 {
+        return String::new();
+    }
+    let mut buf = [0 as std::ffi::c_char; 256];
+    // SAFETY: buf is writable for its length; ERR_error_string_n NUL-terminates.
+    unsafe { ffi::ERR_error_string_n(code, buf.as_mut_ptr(), buf.len()) };
+    // SAFETY: NUL-terminated above.
+    let s = unsafe { CStr::from_ptr(buf.as_ptr()) };
+    format!(": {}", s.to_string_lossy())
+}
+
+/// Checks a libcrypto 1-is-success return.
+#[track_caller]
+pub fn check(r: c_int, what: &str) -> Result<()> {
+    if r > 0 {
+        Ok(())
+    } else {
+        fail(Reason::Software, format!("{what} failed{}", last_error_text()))
+    }
+}
+
+impl Bn {
+    /// A bignum from big-endian bytes.
+    pub fn from_be(bytes: &[u8]) -> Result<Bn> {
+        let len = c_int::try_from(bytes.len())
+            .map_err(|_| Error::new(Reason::InvalidParameter, "number too long"))?;
+        // SAFETY: bytes is readable for len bytes; a NULL `ret` asks for a new BIGNUM.
+        let p = unsafe { sys::BN_bin2bn(bytes.as_ptr(), len, ptr::null_mut()) };
+        // SAFETY: a fresh BIGNUM we own.
+        Ok(unsafe { Bn::from_ptr(nonnull(p, "BN_bin2bn")?) })
+    }
+}
+
+impl BnRef {
+    /// Significant bits.
+    pub fn bits(&self) -> u32 {
+        // SAFETY: valid BIGNUM.
+        unsafe { sys::BN_num_bits(self.as_ptr()) as u32 }
+    }
+
+    /// Minimal big-endian bytes (empty for zero).
+    pub fn to_be(&self) -> Vec<u8> {
+        let mut v = vec![0u8; self.bits().div_ceil(8) as usize];
+        // SAFETY: v has room for BN_num_bytes bytes.
+        let n = unsafe { sys::BN_bn2bin(self.as_ptr(), v.as_mut_ptr()) };
+        v.truncate(n.max(0) as usize);
+        v
+    }
+
+    /// Big-endian bytes left-padded to `len`.
+    pub fn to_be_padded(&self, len: usize) -> Result<Vec<u8>> {
+        let mut v = vec![0u8; len];
+        // SAFETY: v is writable for len bytes.
+        let n = unsafe { sys::BN_bn2binpad(self.as_ptr(), v.as_mut_ptr(), len as c_int) };
+        if n < 0 {
+            return fail(Reason::Internal, "number longer than its field");
+        }
+        Ok(v)
+    }
+}
+
+impl BnCtx {
+    /// A new scratch context.
+    pub fn new() -> Result<BnCtx> {
+        // SAFETY: plain constructor.
+        let p = unsafe { sys::BN_CTX_new() };
+        // SAFETY: fresh, owned.
+        Ok(unsafe { BnCtx::from_ptr(nonnull(p, "BN_CTX_new")?) })
+    }
+}
+
+impl Mont {
+    /// The Montgomery context of odd modulus `m`.
+    pub fn new(m: &BnRef) -> Result<Mont> {
+        let ctx = BnCtx::new()?;
+        // SAFETY: plain constructor.
+        let p = unsafe { ffi::BN_MONT_CTX_new() };
+        // SAFETY: fresh, owned.
+        let mont = unsafe { Mont::from_ptr(nonnull(p, "BN_MONT_CTX_new")?) };
+        // SAFETY: all three objects are valid; m is odd (checked at key import).
+        check(
+            unsafe { ffi::BN_MONT_CTX_set(mont.as_ptr(), m.as_ptr(), ctx.as_ptr()) },
+            "BN_MONT_CTX_set",
+        )?;
+        Ok(mont)
+    }
+}
+
+/// `base^exp mod m` with a cached Montgomery context of `m`.
+pub fn mod_exp(base: &BnRef, exp: &BnRef, m: &BnRef, mont: &MontRef) -> Result<Bn> {
+    let ctx = BnCtx::new()?;
+    // SAFETY: constructor.
+    let r = unsafe { Bn::from_ptr(nonnull(sys::BN_new(), "BN_new")?) };
+    // SAFETY: all pointers valid; mont belongs to m and is only read.
+    check(
+        unsafe {
+            ffi::BN_mod_exp_mont(
+                r.as_ptr(),
+                base.as_ptr(),
+                exp.as_ptr(),
+                m.as_ptr(),
+                ctx.as_ptr(),
+                mont.as_ptr(),
+            )
+        },
+        "BN_mod_exp_mont",
+    )?;
+    Ok(r)
+}
+
+/// `a * b`.
+pub fn mul(a: &BnRef, b: &BnRef) -> Result<Bn> {
+    let ctx = BnCtx::new()?;
+    // SAFETY: constructor.
+    let r = unsafe { Bn::from_ptr(nonnull(sys::BN_new(), "BN_new")?) };
+    // SAFETY: valid bignums and context.
+    check(
+        unsafe { sys::BN_mul(r.as_ptr(), a.as_ptr(), b.as_ptr(), ctx.as_ptr()) },
+        "BN_mul",
+    )?;
+    Ok(r)
+}
+
+/// `a == b`.
+pub fn bn_eq(a: &BnRef, b: &BnRef) -> bool {
+    // SAFETY: valid bignums.
+    unsafe { sys::BN_cmp(a.as_ptr(), b.as_ptr()) == 0 }
+}
+
+/// A C string for libcrypto from Rust text.
+pub fn cstr(s: &str) -> Result<CString> {
+    CString::new(s).map_err(|_| Error::new(Reason::InvalidParameter, "string with a NUL byte"))
+}
+
+impl Rsa {
+    /// A public RSA object (n, e) for the padding functions.
+    pub fn public(n: &[u8], e: &[u8]) -> Result<Rsa> {
+        let n = Bn::from_be(n)?;
+        let e = Bn::from_be(e)?;
+        // SAFETY: constructor.
+        let r = unsafe { Rsa::from_ptr(nonnull(sys::RSA_new(), "RSA_new")?) };
+        // SAFETY: RSA_set0_key takes ownership of n and e on success.
+        check(
+            unsafe { sys::RSA_set0_key(r.as_ptr(), n.as_ptr(), e.as_ptr(), ptr::null_mut()) },
+            "RSA_set0_key",
+        )?;
+        std::mem::forget(n);
+        std::mem::forget(e);
+        Ok(r)
+    }
+}
+
+impl MdRef {
+    /// Output size in bytes.
+    pub fn size(&self) -> usize {
+        // SAFETY: valid EVP_MD.
+        unsafe { sys::EVP_MD_get_size(self.as_ptr()).max(0) as usize }
+    }
+
+    /// The digest's NID.
+    pub fn nid(&self) -> c_int {
+        // SAFETY: valid EVP_MD.
+        unsafe { sys::EVP_MD_get_type(self.as_ptr()) }
+    }
+}
+
+impl Clone for Md {
+    fn clone(&self) -> Md {
+        // SAFETY: up-reference of a valid EVP_MD; the new owner frees it.
+        unsafe {
+            ffi::EVP_MD_up_ref(self.as_ptr());
+            Md::from_ptr(self.as_ptr())
+        }
+    }
+}
+
+impl MdCtx {
+    /// A digest context started with `md`.
+    pub fn start(md: &MdRef) -> Result<MdCtx> {
+        // SAFETY: constructor.
+        let c = unsafe { MdCtx::from_ptr(nonnull(sys::EVP_MD_CTX_new(), "EVP_MD_CTX_new")?) };
+        // SAFETY: valid objects; no params.
+        check(
+            unsafe { ffi::EVP_DigestInit_ex2(c.as_ptr(), md.as_ptr(), ptr::null()) },
+            "EVP_DigestInit_ex2",
+        )?;
+        Ok(c)
+    }
+
+    /// A copy of the state.
+    pub fn duplicate(&self) -> Result<MdCtx> {
+        // SAFETY: constructor.
+        let c = unsafe { MdCtx::from_ptr(nonnull(sys::EVP_MD_CTX_new(), "EVP_MD_CTX_new")?) };
+        // SAFETY: both contexts valid.
+        check(
+            unsafe { sys::EVP_MD_CTX_copy_ex(c.as_ptr(), self.as_ptr()) },
+            "EVP_MD_CTX_copy_ex",
+        )?;
+        Ok(c)
+    }
+}
+
+impl MdCtxRef {
+    /// Hashes more data.
+    pub fn update(&self, data: &[u8]) -> Result<()> {
+        // SAFETY: data readable for its length.
+        check(
+            unsafe { sys::EVP_DigestUpdate(self.as_ptr(), data.as_ptr().cast(), data.len()) },
+            "EVP_DigestUpdate",
+        )
+    }
+
+    /// Finishes the digest.
+    pub fn finish(&self) -> Result<Vec<u8>> {
+        let mut out = vec![0u8; sys::EVP_MAX_MD_SIZE as usize];
+        let mut len: std::ffi::c_uint = 0;
+        // SAFETY: out has EVP_MAX_MD_SIZE bytes.
+        check(
+            unsafe { sys::EVP_DigestFinal_ex(self.as_ptr(), out.as_mut_ptr(), &mut len) },
+            "EVP_DigestFinal_ex",
+        )?;
+        out.truncate(len as usize);
+        Ok(out)
+    }
+}
+
+impl ParamBld {
+    /// A new builder.
+    pub fn new() -> Result<ParamBld> {
+        // SAFETY: constructor.
+        let p = unsafe { sys::OSSL_PARAM_BLD_new() };
+        // SAFETY: fresh, owned.
+        Ok(unsafe { ParamBld::from_ptr(nonnull(p, "OSSL_PARAM_BLD_new")?) })
+    }
+
+    /// Adds a bignum (copied by the builder only when `to_params` runs: `bn` must live
+    /// until then).
+    pub fn push_bn(&self, key: &'static CStr, bn: &BnRef) -> Result<()> {
+        // SAFETY: key is a static C string, bn outlives the builder's use (see above).
+        check(
+            unsafe { sys::OSSL_PARAM_BLD_push_BN(self.as_ptr(), key.as_ptr(), bn.as_ptr()) },
+            "OSSL_PARAM_BLD_push_BN",
+        )
+    }
+
+    /// The finished parameter list.
+    pub fn to_params(&self) -> Result<Params> {
+        // SAFETY: valid builder.
+        let p = unsafe { sys::OSSL_PARAM_BLD_to_param(self.as_ptr()) };
+        // SAFETY: fresh, owned, freed by OSSL_PARAM_free.
+        Ok(unsafe { Params::from_ptr(nonnull(p, "OSSL_PARAM_BLD_to_param")?) })
+    }
+}

@@ -1,0 +1,174 @@
+//! RSA paddings through libcrypto's public padding functions. Each takes or returns an
+//! encoded message of exactly the modulus length `k`.
+
+use std::ffi::c_int;
+use std::ptr;
+
+use foreign_types::ForeignTypeRef;
+
+use crate::error::{fail, Error, Reason, Result};
+use crate::ffi;
+use crate::ossl::{last_error_text, MdRef, RsaRef};
+
+fn int(n: usize) -> Result<c_int> {
+    c_int::try_from(n).map_err(|_| Error::new(Reason::WrongInputLength, "input too long"))
+}
+
+/// EMSA-PKCS1-v1_5 block type 1 around `data` (a DigestInfo or raw data).
+pub fn add_type1(k: usize, data: &[u8]) -> Result<Vec<u8>> {
+    if data.len() + 11 > k {
+        return fail(
+            Reason::DataTooLarge,
+            format!("{} bytes do not fit PKCS#1 v1.5 padding of a {k}-byte key", data.len()),
+        );
+    }
+    let mut em = vec![0u8; k];
+    // SAFETY: em writable for k bytes, data readable for its length.
+    let r = unsafe { ffi::RSA_padding_add_PKCS1_type_1(em.as_mut_ptr(), int(k)?, data.as_ptr(), int(data.len())?) };
+    if r != 1 {
+        return fail(Reason::Software, format!("PKCS#1 type 1 padding failed{}", last_error_text()));
+    }
+    Ok(em)
+}
+
+/// Strips block type 1; `None` if `em` is not a valid type 1 block.
+pub fn check_type1(em: &[u8]) -> Result<Option<Vec<u8>>> {
+    let k = em.len();
+    let mut out = vec![0u8; k];
+    // SAFETY: out writable for k bytes, em readable for k bytes.
+    let n = unsafe {
+        ffi::ERR_set_mark();
+        let n = ffi::RSA_padding_check_PKCS1_type_1(out.as_mut_ptr(), int(k)?, em.as_ptr(), int(k)?, int(k)?);
+        ffi::ERR_pop_to_mark();
+        n
+    };
+    if n < 0 {
+        return Ok(None);
+    }
+    out.truncate(n as usize);
+    Ok(Some(out))
+}
+
+/// EME-PKCS1-v1_5 (block type 2, random non-zero padding) around `msg`.
+pub fn add_type2(k: usize, msg: &[u8]) -> Result<Vec<u8>> {
+    if msg.len() + 11 > k {
+        return fail(
+            Reason::DataTooLarge,
+            format!("{} bytes do not fit PKCS#1 v1.5 encryption with a {k}-byte key", msg.len()),
+        );
+    }
+    let mut em = vec![0u8; k];
+    // SAFETY: em writable for k bytes, msg readable for its length.
+    let r = unsafe { ffi::RSA_padding_add_PKCS1_type_2(em.as_mut_ptr(), int(k)?, msg.as_ptr(), int(msg.len())?) };
+    if r != 1 {
+        return fail(Reason::Software, format!("PKCS#1 type 2 padding failed{}", last_error_text()));
+    }
+    Ok(em)
+}
+
+/// Removes block type 2 from a decrypted `em`; `Err(PaddingCheckFailed)` if invalid.
+pub fn check_type2(em: &[u8]) -> Result<Vec<u8>> {
+    let k = em.len();
+    let mut out = vec![0u8; k];
+    // SAFETY: out writable for k bytes, em readable for k bytes.
+    let n = unsafe {
+        openssl_sys::RSA_padding_check_PKCS1_type_2(out.as_mut_ptr(), int(k)?, em.as_ptr(), int(k)?, int(k)?)
+    };
+    if n < 0 {
+        return fail(Reason::PaddingCheckFailed, "PKCS#1 v1.5 decryption padding check failed");
+    }
+    out.truncate(n as usize);
+    Ok(out)
+}
+
+/// EME-OAEP around `msg`.
+pub fn add_oaep(k: usize, msg: &[u8], label: &[u8], md: &MdRef, mgf1: &MdRef) -> Result<Vec<u8>> {
+    let h = md.size();
+    if msg.len() + 2 * h + 2 > k {
+        return fail(
+            Reason::DataTooLarge,
+            format!("{} bytes do not fit OAEP with a {h}-byte digest and a {k}-byte key", msg.len()),
+        );
+    }
+    let mut em = vec![0u8; k];
+    // SAFETY: em writable for k bytes; msg and label readable; digests valid.
+    let r = unsafe {
+        ffi::RSA_padding_add_PKCS1_OAEP_mgf1(
+            em.as_mut_ptr(),
+            int(k)?,
+            msg.as_ptr(),
+            int(msg.len())?,
+            if label.is_empty() { ptr::null() } else { label.as_ptr() },
+            int(label.len())?,
+            md.as_ptr(),
+            mgf1.as_ptr(),
+        )
+    };
+    if r != 1 {
+        return fail(Reason::Software, format!("OAEP padding failed{}", last_error_text()));
+    }
+    Ok(em)
+}
+
+/// Removes OAEP from a decrypted `em`; `Err(PaddingCheckFailed)` if invalid.
+pub fn check_oaep(em: &[u8], label: &[u8], md: &MdRef, mgf1: &MdRef) -> Result<Vec<u8>> {
+    let k = em.len();
+    let mut out = vec![0u8; k];
+    // SAFETY: out writable for k bytes; em readable for k bytes; label readable; digests valid.
+    let n = unsafe {
+        ffi::RSA_padding_check_PKCS1_OAEP_mgf1(
+            out.as_mut_ptr(),
+            int(k)?,
+            em.as_ptr(),
+            int(k)?,
+            int(k)?,
+            if label.is_empty() { ptr::null() } else { label.as_ptr() },
+            int(label.len())?,
+            md.as_ptr(),
+            mgf1.as_ptr(),
+        )
+    };
+    if n < 0 {
+        return fail(Reason::PaddingCheckFailed, "OAEP decryption padding check failed");
+    }
+    out.truncate(n as usize);
+    Ok(out)
+}
+
+/// EMSA-PSS of `mhash` with salt length `slen` (≥ 0, or libcrypto's -1 digest / -3 max).
+pub fn add_pss(rsa: &RsaRef, k: usize, mhash: &[u8], md: &MdRef, mgf1: &MdRef, slen: c_int) -> Result<Vec<u8>> {
+    if mhash.len() != md.size() {
+        return fail(
+            Reason::WrongInputLength,
+            format!("PSS needs a {}-byte digest, got {} bytes", md.size(), mhash.len()),
+        );
+    }
+    let mut em = vec![0u8; k];
+    // SAFETY: em writable for k = RSA_size(rsa) bytes; mhash holds md's size; objects valid.
+    let r = unsafe {
+        ffi::RSA_padding_add_PKCS1_PSS_mgf1(rsa.as_ptr(), em.as_mut_ptr(), mhash.as_ptr(), md.as_ptr(), mgf1.as_ptr(), slen)
+    };
+    if r != 1 {
+        return fail(Reason::InvalidParameter, format!("PSS encoding failed{}", last_error_text()));
+    }
+    Ok(em)
+}
+
+/// EMSA-PSS verification of `em` against `mhash` (`slen` ≥ 0, or -1 digest, -2 auto, -3 max).
+pub fn verify_pss(rsa: &RsaRef, mhash: &[u8], md: &MdRef, mgf1: &MdRef, em: &[u8], slen: c_int) -> Result<bool> {
+    if mhash.len() != md.size() {
+        return fail(
+            Reason::WrongInputLength,
+            format!("PSS needs a {}-byte digest, got {} bytes", md.size(), mhash.len()),
+        );
+    }
+    // SAFETY: em holds RSA_size(rsa) bytes; mhash md's size; objects valid. Errors of a
+    // failed verification are dropped (we raise our own).
+    let r = unsafe {
+        ffi::ERR_set_mark();
+        let r = ffi::RSA_verify_PKCS1_PSS_mgf1(rsa.as_ptr(), mhash.as_ptr(), md.as_ptr(), mgf1.as_ptr(), em.as_ptr(), slen);
+        ffi::ERR_pop_to_mark();
+        r
+    };
+    Ok(r == 1)
+}

@@ -1,0 +1,362 @@
+//! OSSL_PARAM arrays as the core hands them over: reading settings from an input array and
+//! answering an output array. The raw array is checked once at the boundary (`unsafe fn
+//! new`); after that access is safe.
+
+use std::cell::RefCell;
+use std::ffi::{c_char, c_int, c_uint, CStr, CString};
+use std::ptr;
+
+use foreign_types::{ForeignType, ForeignTypeRef};
+use openssl_sys as sys;
+
+use crate::error::{fail, Error, Reason, Result};
+use crate::ffi::{self, OSSL_PARAM};
+use crate::ossl::{Bn, BnRef};
+
+/// A NULL-terminated input parameter array.
+#[derive(Clone, Copy)]
+pub struct Input<'a> {
+    ptr: *const OSSL_PARAM,
+    _life: std::marker::PhantomData<&'a OSSL_PARAM>,
+}
+
+/// One parameter of an [`Input`].
+#[derive(Clone, Copy)]
+pub struct Param<'a> {
+    p: &'a OSSL_PARAM,
+}
+
+impl<'a> Input<'a> {
+    /// Wraps `ptr` (may be NULL: an empty list).
+    ///
+    /// # Safety
+    /// `ptr` is NULL or points at an OSSL_PARAM array terminated by an entry with a NULL key,
+    /// valid for `'a`.
+    pub unsafe fn new(ptr: *const OSSL_PARAM) -> Self {
+        Input {
+            ptr,
+            _life: std::marker::PhantomData,
+        }
+    }
+
+    /// The parameter named `key`, if present.
+    pub fn get(&self, key: &CStr) -> Option<Param<'a>> {
+        if self.ptr.is_null() {
+            return None;
+        }
+        // SAFETY: per `new`, a terminated array valid for 'a.
+        let p = unsafe { sys::OSSL_PARAM_locate_const(self.ptr, key.as_ptr()) };
+        // SAFETY: NULL or an element of the array, valid for 'a.
+        unsafe { p.as_ref() }.map(|p| Param { p })
+    }
+
+    /// Names of all parameters present.
+    pub fn keys(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.ptr.is_null() {
+            return out;
+        }
+        let mut p = self.ptr;
+        // SAFETY: walks the terminated array element by element.
+        unsafe {
+            while !(*p).key.is_null() {
+                out.push(CStr::from_ptr((*p).key).to_string_lossy().into_owned());
+                p = p.add(1);
+            }
+        }
+        out
+    }
+}
+
+impl Param<'_> {
+    fn name(&self) -> String {
+        // SAFETY: a present parameter has a valid NUL-terminated key.
+        unsafe { CStr::from_ptr(self.p.key) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[track_caller]
+    fn bad(&self, want: &str) -> Error {
+        Error::new(
+            Reason::InvalidParameter,
+            format!("parameter {} must be {want}", self.name()),
+        )
+    }
+
+    /// True if the parameter is a UTF-8 string (or pointer).
+    pub fn is_utf8(&self) -> bool {
+        matches!(
+            self.p.data_type,
+            ffi::OSSL_PARAM_UTF8_STRING | ffi::OSSL_PARAM_UTF8_PTR
+        )
+    }
+
+    /// As a C int.
+    pub fn int(&self) -> Result<i32> {
+        let mut v: c_int = 0;
+        // SAFETY: valid parameter; v is writable.
+        if unsafe { ffi::OSSL_PARAM_get_int(self.p, &mut v) } != 1 {
+            return Err(self.bad("an integer"));
+        }
+        Ok(v)
+    }
+
+    /// As an unsigned int.
+    pub fn uint(&self) -> Result<u32> {
+        let mut v: c_uint = 0;
+        // SAFETY: valid parameter; v is writable.
+        if unsafe { ffi::OSSL_PARAM_get_uint(self.p, &mut v) } != 1 {
+            return Err(self.bad("an unsigned integer"));
+        }
+        Ok(v)
+    }
+
+    /// As a size_t.
+    pub fn size(&self) -> Result<usize> {
+        let mut v: usize = 0;
+        // SAFETY: valid parameter; v is writable.
+        if unsafe { ffi::OSSL_PARAM_get_size_t(self.p, &mut v) } != 1 {
+            return Err(self.bad("an unsigned integer"));
+        }
+        Ok(v)
+    }
+
+    /// As UTF-8 text.
+    pub fn utf8(&self) -> Result<String> {
+        let mut s: *const c_char = ptr::null();
+        // SAFETY: valid parameter; s receives a pointer into the parameter's data.
+        if unsafe { sys::OSSL_PARAM_get_utf8_string_ptr(self.p, &mut s) } != 1 || s.is_null() {
+            return Err(self.bad("a UTF-8 string"));
+        }
+        // SAFETY: NUL-terminated string owned by the parameter, valid for this call.
+        Ok(unsafe { CStr::from_ptr(s) }.to_string_lossy().into_owned())
+    }
+
+    /// As bytes (octet string or octet pointer).
+    pub fn octets(&self) -> Result<Vec<u8>> {
+        let mut p: *const std::ffi::c_void = ptr::null();
+        let mut len: usize = 0;
+        // SAFETY: valid parameter; p/len receive a view of its data.
+        if unsafe { sys::OSSL_PARAM_get_octet_string_ptr(self.p, &mut p, &mut len) } != 1 {
+            return Err(self.bad("an octet string"));
+        }
+        if len == 0 || p.is_null() {
+            return Ok(Vec::new());
+        }
+        // SAFETY: p is readable for len bytes per the parameter.
+        Ok(unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) }.to_vec())
+    }
+
+    /// As a bignum.
+    pub fn bn(&self) -> Result<Bn> {
+        let mut b: *mut sys::BIGNUM = ptr::null_mut();
+        // SAFETY: valid parameter; a NULL *b asks for a new BIGNUM we then own.
+        if unsafe { sys::OSSL_PARAM_get_BN(self.p, &mut b) } != 1 || b.is_null() {
+            return Err(self.bad("an unsigned integer (bignum)"));
+        }
+        // SAFETY: fresh BIGNUM owned by us.
+        Ok(unsafe { Bn::from_ptr(b) })
+    }
+}
+
+/// A NULL-terminated output parameter array to answer.
+pub struct Output {
+    ptr: *mut OSSL_PARAM,
+}
+
+/// One requested parameter of an [`Output`].
+pub struct Slot {
+    p: *mut OSSL_PARAM,
+}
+
+thread_local! {
+    /// Keeps strings returned through UTF8_PTR parameters alive until the thread's next
+    /// answer of the same kind (as libcrypto's own error strings do).
+    static PTR_STRINGS: RefCell<Vec<CString>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Output {
+    /// Wraps `ptr` (may be NULL).
+    ///
+    /// # Safety
+    /// `ptr` is NULL or a writable, terminated OSSL_PARAM array valid for the call.
+    pub unsafe fn new(ptr: *mut OSSL_PARAM) -> Self {
+        Output { ptr }
+    }
+
+    /// The requested parameter `key`, if asked for.
+    pub fn slot(&self, key: &CStr) -> Option<Slot> {
+        if self.ptr.is_null() {
+            return None;
+        }
+        // SAFETY: per `new`.
+        let p = unsafe { sys::OSSL_PARAM_locate(self.ptr, key.as_ptr()) };
+        (!p.is_null()).then_some(Slot { p })
+    }
+}
+
+impl Slot {
+    fn name(&self) -> String {
+        // SAFETY: a located parameter has a valid key.
+        unsafe { CStr::from_ptr((*self.p).key) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[track_caller]
+    fn done(&self, r: c_int) -> Result<()> {
+        if r == 1 {
+            Ok(())
+        } else {
+            fail(
+                Reason::InvalidParameter,
+                format!("cannot return parameter {} (wrong type or buffer too small)", self.name()),
+            )
+        }
+    }
+
+    /// True if the caller asked for a UTF-8 string.
+    pub fn wants_utf8(&self) -> bool {
+        // SAFETY: valid located parameter.
+        let t = unsafe { (*self.p).data_type };
+        matches!(t, ffi::OSSL_PARAM_UTF8_STRING | ffi::OSSL_PARAM_UTF8_PTR)
+    }
+
+    /// Answers an integer.
+    #[track_caller]
+    pub fn int(&self, v: i32) -> Result<()> {
+        // SAFETY: valid located parameter.
+        self.done(unsafe { ffi::OSSL_PARAM_set_int(self.p, v) })
+    }
+
+    /// Answers an unsigned integer.
+    #[track_caller]
+    pub fn uint(&self, v: u32) -> Result<()> {
+        // SAFETY: valid located parameter.
+        self.done(unsafe { ffi::OSSL_PARAM_set_uint(self.p, v) })
+    }
+
+    /// Answers a size.
+    #[track_caller]
+    pub fn size(&self, v: usize) -> Result<()> {
+        // SAFETY: valid located parameter.
+        self.done(unsafe { ffi::OSSL_PARAM_set_size_t(self.p, v) })
+    }
+
+    /// Answers text, into the caller's buffer or as a pointer kept alive by us.
+    #[track_caller]
+    pub fn utf8(&self, s: &str) -> Result<()> {
+        let c = CString::new(s.replace('\0', " ")).unwrap_or_default();
+        // SAFETY: valid located parameter.
+        let t = unsafe { (*self.p).data_type };
+        if t == ffi::OSSL_PARAM_UTF8_PTR {
+            let r = PTR_STRINGS.with(|v| {
+                let mut v = v.borrow_mut();
+                if v.len() > 16 {
+                    v.remove(0);
+                }
+                v.push(c);
+                let last = v.last().expect("just pushed");
+                // SAFETY: the string stays alive in the thread-local list.
+                unsafe { ffi::OSSL_PARAM_set_utf8_ptr(self.p, last.as_ptr()) }
+            });
+            return self.done(r);
+        }
+        // SAFETY: valid located parameter; c is NUL-terminated.
+        self.done(unsafe { ffi::OSSL_PARAM_set_utf8_string(self.p, c.as_ptr()) })
+    }
+
+    /// Answers a static string (pointer or copy).
+    #[track_caller]
+    pub fn static_utf8(&self, s: &'static CStr) -> Result<()> {
+        // SAFETY: valid located parameter.
+        let t = unsafe { (*self.p).data_type };
+        // SAFETY: s is 'static and NUL-terminated.
+        let r = unsafe {
+            if t == ffi::OSSL_PARAM_UTF8_PTR {
+                ffi::OSSL_PARAM_set_utf8_ptr(self.p, s.as_ptr())
+            } else {
+                ffi::OSSL_PARAM_set_utf8_string(self.p, s.as_ptr())
+            }
+        };
+        self.done(r)
+    }
+
+    /// Answers bytes (copied into an octet string; octet pointers are not supported for
+    /// data we do not keep).
+    #[track_caller]
+    pub fn octets(&self, v: &[u8]) -> Result<()> {
+        // SAFETY: valid located parameter; v readable for its length.
+        self.done(unsafe { ffi::OSSL_PARAM_set_octet_string(self.p, v.as_ptr().cast(), v.len()) })
+    }
+
+    /// Answers a bignum.
+    #[track_caller]
+    pub fn bn(&self, v: &BnRef) -> Result<()> {
+        // SAFETY: valid located parameter and bignum.
+        self.done(unsafe { ffi::OSSL_PARAM_set_BN(self.p, v.as_ptr()) })
+    }
+}
+
+/// A static, terminated descriptor list (what `*_gettable_params` / `*_settable_params`
+/// return). Built once from (name, type) pairs.
+pub struct Descriptors {
+    list: Vec<OSSL_PARAM>,
+    _names: Vec<&'static CStr>,
+}
+
+// SAFETY: the list only points at 'static C strings and is never written after creation.
+unsafe impl Send for Descriptors {}
+// SAFETY: as above.
+unsafe impl Sync for Descriptors {}
+
+impl Descriptors {
+    /// A descriptor list of `(name, type)`.
+    pub fn new(items: &[(&'static CStr, c_uint)]) -> Self {
+        let mut list: Vec<OSSL_PARAM> = items
+            .iter()
+            .map(|(k, t)| OSSL_PARAM {
+                key: k.as_ptr(),
+                data_type: *t,
+                data: ptr::null_mut(),
+                data_size: 0,
+                return_size: usize::MAX,
+            })
+            .collect();
+        list.push(OSSL_PARAM {
+            key: ptr::null(),
+            data_type: 0,
+            data: ptr::null_mut(),
+            data_size: 0,
+            return_size: 0,
+        });
+        Descriptors {
+            list,
+            _names: items.iter().map(|(k, _)| *k).collect(),
+        }
+    }
+
+    /// The C view.
+    pub fn as_ptr(&self) -> *const OSSL_PARAM {
+        self.list.as_ptr()
+    }
+}
+
+/// `OSSL_PARAM_UNMODIFIED`: what `return_size` holds before a get.
+pub const UNMODIFIED: usize = usize::MAX;
+
+/// Shorthand for the param types.
+pub const INT: c_uint = ffi::OSSL_PARAM_INTEGER;
+/// Unsigned integer (also bignums).
+pub const UINT: c_uint = ffi::OSSL_PARAM_UNSIGNED_INTEGER;
+/// UTF-8 string.
+pub const UTF8: c_uint = ffi::OSSL_PARAM_UTF8_STRING;
+/// Octet string.
+pub const OCTETS: c_uint = ffi::OSSL_PARAM_OCTET_STRING;
+
+/// Borrow a foreign `OSSL_PARAM` list made by a builder as an [`Input`].
+pub fn input_of(p: &crate::ossl::ParamsRef) -> Input<'_> {
+    // SAFETY: a builder-made list is terminated and lives as long as the borrow.
+    unsafe { Input::new(p.as_ptr()) }
+}

@@ -1,0 +1,429 @@
+//! Provider entry, configuration and algorithm lookup: `OSSL_provider_init`, the provider's
+//! gettable parameters (name, version, buildinfo, status, wd-stats, wd-config), the
+//! operation query and the reason strings. Operations live in keymgmt.rs, signature.rs and
+//! asym_cipher.rs.
+
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::ptr;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::config::Config;
+use crate::error::{self, entry, entry_void, fail, CoreErr, Error, Reason, Result};
+use crate::ffi::{self, OSSL_ALGORITHM, OSSL_DISPATCH, OSSL_ITEM, OSSL_PARAM, Table};
+use crate::params::{self, Descriptors, Output};
+use crate::software::Software;
+use crate::stats;
+
+/// One loaded instance of the provider.
+pub struct ProvCtx {
+    handle: *const ffi::OSSL_CORE_HANDLE,
+    core_in: *const OSSL_DISPATCH,
+    config: Config,
+    sw: OnceLock<Software>,
+    sw_init: Mutex<()>,
+}
+
+// SAFETY: the handle and the core's dispatch table are immutable tokens valid while the
+// provider is loaded; the rest is thread-safe by construction.
+unsafe impl Send for ProvCtx {}
+// SAFETY: as above.
+unsafe impl Sync for ProvCtx {}
+
+impl ProvCtx {
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The software path, created on first use. (Created lazily rather than in init: the
+    /// child context loads a copy of every provider of the parent, wd included, and that
+    /// copy must not build a context of its own in turn.)
+    pub fn software(&self) -> Result<&Software> {
+        if let Some(s) = self.sw.get() {
+            return Ok(s);
+        }
+        let _g = self.sw_init.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = self.sw.get() {
+            return Ok(s);
+        }
+        // SAFETY: handle and core_in are those passed to our init; the instance is loaded
+        // (an operation of it is running).
+        let s = unsafe { Software::new(self.handle, self.core_in) }?;
+        Ok(self.sw.get_or_init(|| s))
+    }
+
+    /// Borrows the instance behind a `provctx` pointer.
+    ///
+    /// # Safety
+    /// `p` is a provctx this provider returned from init and not yet torn down, or NULL.
+    pub unsafe fn from_ptr(p: *mut c_void) -> Result<Arc<ProvCtx>> {
+        if p.is_null() {
+            return fail(Reason::Internal, "NULL provider context");
+        }
+        let p = p as *const ProvCtx;
+        // SAFETY: p came from Arc::into_raw in init and is alive (per the contract).
+        unsafe {
+            Arc::increment_strong_count(p);
+            Ok(Arc::from_raw(p))
+        }
+    }
+}
+
+fn find_fn(mut d: *const OSSL_DISPATCH, id: c_int) -> Option<unsafe extern "C" fn()> {
+    if d.is_null() {
+        return None;
+    }
+    // SAFETY: the core's dispatch table is terminated by function_id 0.
+    unsafe {
+        while (*d).function_id != 0 {
+            if (*d).function_id == id {
+                return (*d).function;
+            }
+            d = d.add(1);
+        }
+    }
+    None
+}
+
+/// Reads string parameters from the core (`provider-name`, provider-section keys).
+fn core_strings(
+    get: ffi::CoreGetParamsFn,
+    handle: *const ffi::OSSL_CORE_HANDLE,
+    keys: &[&str],
+) -> Vec<Option<String>> {
+    let names: Vec<CString> = keys.iter().map(|k| CString::new(*k).unwrap_or_default()).collect();
+    let mut values: Vec<*const c_char> = vec![ptr::null(); keys.len()];
+    let mut list: Vec<OSSL_PARAM> = names
+        .iter()
+        .zip(values.iter_mut())
+        .map(|(n, v)| OSSL_PARAM {
+            key: n.as_ptr(),
+            data_type: ffi::OSSL_PARAM_UTF8_PTR,
+            data: (v as *mut *const c_char).cast(),
+            data_size: std::mem::size_of::<*const c_char>(),
+            return_size: params::UNMODIFIED,
+        })
+        .collect();
+    list.push(OSSL_PARAM {
+        key: ptr::null(),
+        data_type: 0,
+        data: ptr::null_mut(),
+        data_size: 0,
+        return_size: 0,
+    });
+    // SAFETY: a terminated list of UTF8_PTR parameters pointing at live slots.
+    let ok = unsafe { get(handle, list.as_mut_ptr()) };
+    if ok != 1 {
+        return vec![None; keys.len()];
+    }
+    list.truncate(keys.len());
+    list.iter()
+        .map(|p| {
+            if p.return_size == params::UNMODIFIED {
+                return None;
+            }
+            // SAFETY: data points at our slot, written with a core-owned string pointer.
+            let s = unsafe { *(p.data as *const *const c_char) };
+            // SAFETY: a NUL-terminated string owned by the core.
+            (!s.is_null()).then(|| unsafe { CStr::from_ptr(s) }.to_string_lossy().into_owned())
+        })
+        .collect()
+}
+
+/// Keys of provider section `name` in the configuration file libcrypto loaded by default
+/// (`OPENSSL_CONF` or the built-in path), for the unknown-key check. None when there is no
+/// such file or section (e.g. the provider was loaded with `-provider`).
+fn config_file_keys(provider_name: &str) -> Option<Vec<String>> {
+    // SAFETY: each call below is a public CONF function used as documented; every string
+    // pointer is NUL-terminated and alive across its call; the error mark restores the
+    // thread's error queue (missing keys push errors).
+    unsafe {
+        let file = ffi::CONF_get1_default_config_file();
+        if file.is_null() {
+            return None;
+        }
+        ffi::ERR_set_mark();
+        let conf = openssl_sys::NCONF_new(ptr::null_mut());
+        let mut eline: libc::c_long = 0;
+        let mut out = None;
+        if !conf.is_null() && ffi::NCONF_load(conf, file, &mut eline) == 1 {
+            let get = |group: *const c_char, name: &CStr| -> *const c_char {
+                ffi::NCONF_get_string(conf, group, name.as_ptr())
+            };
+            let init = get(ptr::null(), c"openssl_conf");
+            let provs = if init.is_null() { ptr::null() } else { get(init, c"providers") };
+            let pname = CString::new(provider_name).unwrap_or_default();
+            let sect = if provs.is_null() {
+                ptr::null()
+            } else {
+                ffi::NCONF_get_string(conf, provs, pname.as_ptr())
+            };
+            if !sect.is_null() {
+                let sk = ffi::NCONF_get_section(conf, sect);
+                if !sk.is_null() {
+                    let n = openssl_sys::OPENSSL_sk_num(sk);
+                    let mut keys = Vec::new();
+                    for i in 0..n {
+                        let v = openssl_sys::OPENSSL_sk_value(sk, i) as *const ffi::CONF_VALUE;
+                        if !v.is_null() && !(*v).name.is_null() {
+                            keys.push(CStr::from_ptr((*v).name).to_string_lossy().into_owned());
+                        }
+                    }
+                    out = Some(keys);
+                }
+            }
+        }
+        if !conf.is_null() {
+            openssl_sys::NCONF_free(conf);
+        }
+        ffi::ERR_pop_to_mark();
+        ffi::CRYPTO_free(file.cast(), c"provider.rs".as_ptr(), line!() as c_int);
+        out
+    }
+}
+
+fn load_config(get: Option<ffi::CoreGetParamsFn>, handle: *const ffi::OSSL_CORE_HANDLE) -> Result<Config> {
+    let keys: Vec<&str> = crate::config::KEYS.iter().map(|k| k.key).collect();
+    let (name, values) = match get {
+        Some(get) => {
+            let name = core_strings(get, handle, &["provider-name"]).pop().flatten();
+            (name, core_strings(get, handle, &keys))
+        }
+        None => (None, vec![None; keys.len()]),
+    };
+    let cfg = Config::load(
+        |k| keys.iter().position(|x| *x == k).and_then(|i| values[i].clone()),
+        |v| std::env::var(v).ok(),
+    )?;
+    if let Some(present) = config_file_keys(name.as_deref().unwrap_or("wd")) {
+        Config::check_keys(present.iter().map(|s| s.as_str()))?;
+    }
+    Ok(cfg)
+}
+
+// ----- provider functions -------------------------------------------------------------
+
+static GETTABLE: OnceLock<Descriptors> = OnceLock::new();
+
+unsafe extern "C" fn gettable_params(_prov: *mut c_void) -> *const OSSL_PARAM {
+    entry(c"wd_gettable_params", ptr::null(), || {
+        Ok(GETTABLE
+            .get_or_init(|| {
+                Descriptors::new(&[
+                    (c"name", params::UTF8),
+                    (c"version", params::UTF8),
+                    (c"buildinfo", params::UTF8),
+                    (c"status", params::INT),
+                    (c"wd-stats", params::UTF8),
+                    (c"wd-config", params::UTF8),
+                ])
+            })
+            .as_ptr())
+    })
+}
+
+const VERSION: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+    Ok(s) => s,
+    Err(_) => c"0",
+};
+const BUILDINFO: &CStr = match CStr::from_bytes_with_nul(
+    concat!("wd-provider ", env!("CARGO_PKG_VERSION"), " (Rust; RSA on HiSilicon HPRE via wd-core)\0").as_bytes(),
+) {
+    Ok(s) => s,
+    Err(_) => c"wd-provider",
+};
+
+unsafe extern "C" fn get_params(prov: *mut c_void, out: *mut OSSL_PARAM) -> c_int {
+    entry(c"wd_get_params", 0, || {
+        // SAFETY: provctx from init; out is the caller's terminated array.
+        let p = unsafe { ProvCtx::from_ptr(prov) }?;
+        // SAFETY: as above.
+        let out = unsafe { Output::new(out) };
+        if let Some(s) = out.slot(c"name") {
+            s.static_utf8(c"wd: WarpDrive HiSilicon HPRE provider")?;
+        }
+        if let Some(s) = out.slot(c"version") {
+            s.static_utf8(VERSION)?;
+        }
+        if let Some(s) = out.slot(c"buildinfo") {
+            s.static_utf8(BUILDINFO)?;
+        }
+        if let Some(s) = out.slot(c"status") {
+            s.int(1)?;
+        }
+        if let Some(s) = out.slot(c"wd-stats") {
+            s.utf8(&stats::format(&stats::snapshot()))?;
+        }
+        if let Some(s) = out.slot(c"wd-config") {
+            s.utf8(&p.config.describe())?;
+        }
+        Ok(1)
+    })
+}
+
+macro_rules! algorithms {
+    ($name:ident, $impl:path) => {
+        static $name: Table<[OSSL_ALGORITHM; 2]> = Table([
+            OSSL_ALGORITHM {
+                algorithm_names: c"RSA:rsaEncryption:1.2.840.113549.1.1.1".as_ptr(),
+                property_definition: c"provider=wd".as_ptr(),
+                implementation: $impl.as_ptr(),
+                algorithm_description: c"RSA on HiSilicon HPRE (wd) with software fallback".as_ptr(),
+            },
+            OSSL_ALGORITHM {
+                algorithm_names: ptr::null(),
+                property_definition: ptr::null(),
+                implementation: ptr::null(),
+                algorithm_description: ptr::null(),
+            },
+        ]);
+    };
+}
+
+algorithms!(KEYMGMT_ALGS, crate::keymgmt::DISPATCH);
+algorithms!(SIGNATURE_ALGS, crate::signature::DISPATCH);
+algorithms!(ASYM_CIPHER_ALGS, crate::asym_cipher::DISPATCH);
+
+unsafe extern "C" fn query_operation(
+    _prov: *mut c_void,
+    operation_id: c_int,
+    no_cache: *mut c_int,
+) -> *const OSSL_ALGORITHM {
+    entry(c"wd_query_operation", ptr::null(), || {
+        if !no_cache.is_null() {
+            // SAFETY: the core passes a writable int.
+            unsafe { *no_cache = 0 };
+        }
+        Ok(match operation_id {
+            ffi::OSSL_OP_KEYMGMT => KEYMGMT_ALGS.0.as_ptr(),
+            ffi::OSSL_OP_SIGNATURE => SIGNATURE_ALGS.0.as_ptr(),
+            ffi::OSSL_OP_ASYM_CIPHER => ASYM_CIPHER_ALGS.0.as_ptr(),
+            _ => ptr::null(),
+        })
+    })
+}
+
+static REASONS: OnceLock<Table<Vec<OSSL_ITEM>>> = OnceLock::new();
+
+unsafe extern "C" fn get_reason_strings(_prov: *mut c_void) -> *const OSSL_ITEM {
+    entry(c"wd_get_reason_strings", ptr::null(), || {
+        Ok(REASONS
+            .get_or_init(|| {
+                let mut v: Vec<OSSL_ITEM> = error::REASON_STRINGS
+                    .iter()
+                    .map(|(r, s)| OSSL_ITEM {
+                        id: *r as u32,
+                        ptr: s.as_ptr().cast(),
+                    })
+                    .collect();
+                v.push(OSSL_ITEM {
+                    id: 0,
+                    ptr: ptr::null(),
+                });
+                Table(v)
+            })
+            .0
+            .as_ptr())
+    })
+}
+
+unsafe extern "C" fn teardown(prov: *mut c_void) {
+    entry_void(c"wd_teardown", || {
+        if prov.is_null() {
+            return;
+        }
+        // SAFETY: provctx from init; teardown is its last use by the core.
+        let p = unsafe { Arc::from_raw(prov as *const ProvCtx) };
+        error::uninstall(p.handle);
+        if Arc::strong_count(&p) > 1 {
+            // Keys or contexts of this instance are still alive (freed later, or never,
+            // at exit): keep the instance, and its child context, valid for them.
+            std::mem::forget(p);
+        }
+    })
+}
+
+macro_rules! dispatch {
+    ($id:expr, $f:expr, $t:ty) => {
+        OSSL_DISPATCH {
+            function_id: $id,
+            // SAFETY: the core calls the function through the signature that `$id`
+            // documents, which is the one it was defined with (`$t`).
+            function: Some(unsafe { std::mem::transmute::<$t, unsafe extern "C" fn()>($f) }),
+        }
+    };
+}
+pub(crate) use dispatch;
+
+/// The end of a dispatch table.
+pub const END: OSSL_DISPATCH = OSSL_DISPATCH {
+    function_id: 0,
+    function: None,
+};
+
+static PROVIDER_DISPATCH: [OSSL_DISPATCH; 6] = [
+    dispatch!(ffi::OSSL_FUNC_PROVIDER_GETTABLE_PARAMS, gettable_params, unsafe extern "C" fn(*mut c_void) -> *const OSSL_PARAM),
+    dispatch!(ffi::OSSL_FUNC_PROVIDER_GET_PARAMS, get_params, unsafe extern "C" fn(*mut c_void, *mut OSSL_PARAM) -> c_int),
+    dispatch!(ffi::OSSL_FUNC_PROVIDER_QUERY_OPERATION, query_operation, unsafe extern "C" fn(*mut c_void, c_int, *mut c_int) -> *const OSSL_ALGORITHM),
+    dispatch!(ffi::OSSL_FUNC_PROVIDER_GET_REASON_STRINGS, get_reason_strings, unsafe extern "C" fn(*mut c_void) -> *const OSSL_ITEM),
+    dispatch!(ffi::OSSL_FUNC_PROVIDER_TEARDOWN, teardown, unsafe extern "C" fn(*mut c_void)),
+    END,
+];
+
+/// The module's only export: OpenSSL calls it when it loads the provider.
+///
+/// # Safety
+/// Called by libcrypto with a valid core handle and dispatch table and writable `out` and
+/// `provctx`.
+#[no_mangle]
+pub unsafe extern "C" fn OSSL_provider_init(
+    handle: *const ffi::OSSL_CORE_HANDLE,
+    core_in: *const OSSL_DISPATCH,
+    out: *mut *const OSSL_DISPATCH,
+    provctx: *mut *mut c_void,
+) -> c_int {
+    entry(c"OSSL_provider_init", 0, || {
+        let new_error = find_fn(core_in, ffi::OSSL_FUNC_CORE_NEW_ERROR);
+        let set_debug = find_fn(core_in, ffi::OSSL_FUNC_CORE_SET_ERROR_DEBUG);
+        let vset = find_fn(core_in, ffi::OSSL_FUNC_CORE_VSET_ERROR);
+        if let (Some(a), Some(b), Some(c)) = (new_error, set_debug, vset) {
+            // SAFETY: the core's functions for these ids have exactly these signatures.
+            let core = unsafe {
+                CoreErr {
+                    handle,
+                    new_error: std::mem::transmute::<unsafe extern "C" fn(), ffi::CoreNewErrorFn>(a),
+                    set_error_debug: std::mem::transmute::<unsafe extern "C" fn(), ffi::CoreSetErrorDebugFn>(b),
+                    vset_error: std::mem::transmute::<unsafe extern "C" fn(), ffi::CoreVsetErrorFn>(c),
+                }
+            };
+            error::install(core);
+        }
+        let get = find_fn(core_in, ffi::OSSL_FUNC_CORE_GET_PARAMS)
+            // SAFETY: the core's get_params has this signature.
+            .map(|f| unsafe { std::mem::transmute::<unsafe extern "C" fn(), ffi::CoreGetParamsFn>(f) });
+        let config = load_config(get, handle).map_err(|e| {
+            Error::new(e.reason, format!("wd provider configuration: {}", e.msg))
+        })?;
+        if let Some(l) = config.log_level {
+            wd_core::log::set_level(l);
+        }
+        stats::configure(config.stats_dir.clone());
+        wd_core::wd_log!(Info, "wd provider loaded: {}", config.describe());
+        let ctx = Arc::new(ProvCtx {
+            handle,
+            core_in,
+            config,
+            sw: OnceLock::new(),
+            sw_init: Mutex::new(()),
+        });
+        if out.is_null() || provctx.is_null() {
+            return fail(Reason::Internal, "NULL out pointers in provider init");
+        }
+        // SAFETY: out pointers checked above; the core owns them.
+        unsafe {
+            *out = PROVIDER_DISPATCH.as_ptr();
+            *provctx = Arc::into_raw(ctx) as *mut c_void;
+        }
+        Ok(1)
+    })
+}

@@ -1,0 +1,306 @@
+//! The software path: a child library context of the application's, with the default
+//! provider in it, used through public EVP calls only and always with the explicit
+//! property query `provider=default`, so that nothing done here can come back into wd.
+
+use std::ffi::{c_int, CStr};
+use std::ptr;
+
+use foreign_types::{ForeignType, ForeignTypeRef};
+use openssl_sys as sys;
+
+use crate::error::{fail, Reason, Result};
+use crate::ffi;
+use crate::ossl::{check, cstr, nonnull, Md, ParamBld, ParamsRef, Pkey, PkeyCtx, PkeyRef};
+
+/// Every fetch of the software path.
+pub const PROPQ: &CStr = c"provider=default";
+
+/// The child library context and the default provider in it.
+pub struct Software {
+    libctx: *mut sys::OSSL_LIB_CTX,
+    loaded_default: *mut sys::OSSL_PROVIDER,
+}
+
+// SAFETY: a library context is thread-safe; we only fetch from it and create objects in it.
+unsafe impl Send for Software {}
+// SAFETY: as above.
+unsafe impl Sync for Software {}
+
+impl std::fmt::Debug for Software {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Software")
+            .field("loaded_default", &!self.loaded_default.is_null())
+            .finish()
+    }
+}
+
+impl Software {
+    /// Creates the child library context of the provider instance `handle`.
+    ///
+    /// # Safety
+    /// `handle` and `core_in` are what the core passed to `OSSL_provider_init` of a provider
+    /// instance still loaded.
+    pub unsafe fn new(
+        handle: *const ffi::OSSL_CORE_HANDLE,
+        core_in: *const ffi::OSSL_DISPATCH,
+    ) -> Result<Software> {
+        // SAFETY: per the contract of this function.
+        let libctx = unsafe { ffi::OSSL_LIB_CTX_new_child(handle, core_in) };
+        let libctx = nonnull(libctx, "OSSL_LIB_CTX_new_child")?;
+        let mut sw = Software {
+            libctx,
+            loaded_default: ptr::null_mut(),
+        };
+        // The application may not have loaded the default provider (`-provider wd` alone):
+        // load it into the child context ourselves.
+        // SAFETY: valid context and name.
+        let have = unsafe { ffi::OSSL_PROVIDER_available(libctx, c"default".as_ptr()) };
+        if have != 1 {
+            // SAFETY: valid context and name.
+            let p = unsafe { sys::OSSL_PROVIDER_load(libctx, c"default".as_ptr()) };
+            sw.loaded_default = nonnull(p, "loading the default provider into the child context")?;
+        }
+        Ok(sw)
+    }
+
+    /// Fetches digest `name` from the default provider.
+    pub fn digest(&self, name: &str) -> Result<Md> {
+        let c = cstr(name)?;
+        // SAFETY: valid context and strings.
+        let p = unsafe { sys::EVP_MD_fetch(self.libctx, c.as_ptr(), PROPQ.as_ptr()) };
+        if p.is_null() {
+            return fail(Reason::InvalidParameter, format!("unknown digest {name:?}"));
+        }
+        // SAFETY: fresh, owned.
+        Ok(unsafe { Md::from_ptr(p) })
+    }
+
+    fn ctx_from_name(&self) -> Result<PkeyCtx> {
+        // SAFETY: valid context and strings.
+        let p = unsafe {
+            sys::EVP_PKEY_CTX_new_from_name(self.libctx, c"RSA".as_ptr(), PROPQ.as_ptr())
+        };
+        // SAFETY: fresh, owned.
+        Ok(unsafe { PkeyCtx::from_ptr(nonnull(p, "EVP_PKEY_CTX_new_from_name(RSA)")?) })
+    }
+
+    fn ctx_for(&self, key: &PkeyRef) -> Result<PkeyCtx> {
+        // SAFETY: valid context, key and string.
+        let p = unsafe { ffi::EVP_PKEY_CTX_new_from_pkey(self.libctx, key.as_ptr(), PROPQ.as_ptr()) };
+        // SAFETY: fresh, owned.
+        Ok(unsafe { PkeyCtx::from_ptr(nonnull(p, "EVP_PKEY_CTX_new_from_pkey")?) })
+    }
+
+    /// A default-provider key from parameters.
+    pub fn key_from_params(&self, params: &ParamsRef, private: bool) -> Result<Pkey> {
+        let ctx = self.ctx_from_name()?;
+        // SAFETY: valid context.
+        check(unsafe { sys::EVP_PKEY_fromdata_init(ctx.as_ptr()) }, "EVP_PKEY_fromdata_init")?;
+        let selection = if private {
+            sys::EVP_PKEY_KEYPAIR
+        } else {
+            sys::EVP_PKEY_PUBLIC_KEY
+        };
+        let mut out: *mut sys::EVP_PKEY = ptr::null_mut();
+        // SAFETY: valid context and terminated parameter list.
+        let r = unsafe { sys::EVP_PKEY_fromdata(ctx.as_ptr(), &mut out, selection, params.as_ptr()) };
+        check(r, "EVP_PKEY_fromdata")?;
+        // SAFETY: fresh key, owned.
+        Ok(unsafe { Pkey::from_ptr(nonnull(out, "EVP_PKEY_fromdata")?) })
+    }
+
+    /// Raw RSA (no padding) in software: `input^d mod n` (private) or `input^e mod n`.
+    /// `input` is exactly the modulus length and below n (checked by the caller).
+    pub fn raw(&self, key: &PkeyRef, private: bool, input: &[u8], k: usize) -> Result<Vec<u8>> {
+        let ctx = self.ctx_for(key)?;
+        // SAFETY: valid context.
+        let r = unsafe {
+            if private {
+                sys::EVP_PKEY_decrypt_init(ctx.as_ptr())
+            } else {
+                sys::EVP_PKEY_encrypt_init(ctx.as_ptr())
+            }
+        };
+        check(r, "EVP_PKEY_{de,en}crypt_init")?;
+        // SAFETY: valid context.
+        check(
+            unsafe { sys::EVP_PKEY_CTX_set_rsa_padding(ctx.as_ptr(), ffi::RSA_NO_PADDING) },
+            "EVP_PKEY_CTX_set_rsa_padding",
+        )?;
+        let mut out = vec![0u8; k];
+        let mut outlen = out.len();
+        // SAFETY: out is writable for outlen bytes, input readable for its length.
+        let r = unsafe {
+            if private {
+                sys::EVP_PKEY_decrypt(ctx.as_ptr(), out.as_mut_ptr(), &mut outlen, input.as_ptr(), input.len())
+            } else {
+                sys::EVP_PKEY_encrypt(ctx.as_ptr(), out.as_mut_ptr(), &mut outlen, input.as_ptr(), input.len())
+            }
+        };
+        check(r, if private { "software RSA private operation" } else { "software RSA public operation" })?;
+        if outlen != k {
+            // Left-pad a short result (cannot happen with no padding, but be exact).
+            let mut v = vec![0u8; k - outlen.min(k)];
+            v.extend_from_slice(&out[..outlen.min(k)]);
+            return Ok(v);
+        }
+        Ok(out)
+    }
+
+    /// TLS RSA key-exchange decryption (`RSA_PKCS1_WITH_TLS_PADDING`), done wholly by the
+    /// default provider: its implicit-rejection logic must stay constant time.
+    pub fn decrypt_tls(
+        &self,
+        key: &PkeyRef,
+        input: &[u8],
+        client_version: u32,
+        negotiated_version: u32,
+        out: &mut [u8],
+    ) -> Result<usize> {
+        let ctx = self.ctx_for(key)?;
+        // SAFETY: valid context.
+        check(unsafe { sys::EVP_PKEY_decrypt_init(ctx.as_ptr()) }, "EVP_PKEY_decrypt_init")?;
+        let bld = ParamBld::new()?;
+        // SAFETY: valid builder; static keys.
+        unsafe {
+            check(
+                sys::OSSL_PARAM_BLD_push_utf8_string(bld.as_ptr(), c"pad-mode".as_ptr(), c"pkcs1-tls".as_ptr(), 0),
+                "push pad-mode",
+            )?;
+            check(
+                sys::OSSL_PARAM_BLD_push_uint(bld.as_ptr(), c"tls-client-version".as_ptr(), client_version),
+                "push tls-client-version",
+            )?;
+            check(
+                sys::OSSL_PARAM_BLD_push_uint(bld.as_ptr(), c"tls-negotiated-version".as_ptr(), negotiated_version),
+                "push tls-negotiated-version",
+            )?;
+        }
+        let params = bld.to_params()?;
+        // SAFETY: valid context and list.
+        check(
+            unsafe { sys::EVP_PKEY_CTX_set_params(ctx.as_ptr(), params.as_ptr()) },
+            "EVP_PKEY_CTX_set_params",
+        )?;
+        let mut outlen = out.len();
+        // SAFETY: out writable for outlen bytes.
+        let r = unsafe {
+            sys::EVP_PKEY_decrypt(ctx.as_ptr(), out.as_mut_ptr(), &mut outlen, input.as_ptr(), input.len())
+        };
+        check(r, "TLS premaster decryption")?;
+        Ok(outlen)
+    }
+
+    /// Generates a key in software.
+    pub fn generate(&self, bits: u32, primes: u32, e: Option<&[u8]>) -> Result<Pkey> {
+        let ctx = self.ctx_from_name()?;
+        // SAFETY: valid context.
+        check(unsafe { sys::EVP_PKEY_keygen_init(ctx.as_ptr()) }, "EVP_PKEY_keygen_init")?;
+        let bld = ParamBld::new()?;
+        let ebn = match e {
+            Some(e) => Some(crate::ossl::Bn::from_be(e)?),
+            None => None,
+        };
+        // SAFETY: valid builder, static keys; ebn lives until to_params below.
+        unsafe {
+            check(
+                sys::OSSL_PARAM_BLD_push_size_t(bld.as_ptr(), c"bits".as_ptr(), bits as usize),
+                "push bits",
+            )?;
+            check(
+                sys::OSSL_PARAM_BLD_push_size_t(bld.as_ptr(), c"primes".as_ptr(), primes as usize),
+                "push primes",
+            )?;
+        }
+        if let Some(b) = &ebn {
+            bld.push_bn(c"e", b)?;
+        }
+        let params = bld.to_params()?;
+        // SAFETY: valid context and list.
+        check(
+            unsafe { sys::EVP_PKEY_CTX_set_params(ctx.as_ptr(), params.as_ptr()) },
+            "setting key generation parameters",
+        )?;
+        let mut out: *mut sys::EVP_PKEY = ptr::null_mut();
+        // SAFETY: valid context.
+        check(unsafe { sys::EVP_PKEY_generate(ctx.as_ptr(), &mut out) }, "RSA key generation")?;
+        // SAFETY: fresh key, owned.
+        Ok(unsafe { Pkey::from_ptr(nonnull(out, "EVP_PKEY_generate")?) })
+    }
+
+    /// Key validation by the default provider: public, private, or pairwise checks.
+    pub fn validate(&self, key: &PkeyRef, public: bool, private: bool) -> Result<bool> {
+        let ctx = self.ctx_for(key)?;
+        // SAFETY: valid context for each check.
+        let ok = unsafe {
+            let mut ok = true;
+            if public && private {
+                ok &= ffi::EVP_PKEY_pairwise_check(ctx.as_ptr()) == 1;
+            } else if public {
+                ok &= sys::EVP_PKEY_public_check(ctx.as_ptr()) == 1;
+            } else if private {
+                ok &= ffi::EVP_PKEY_private_check(ctx.as_ptr()) == 1;
+            }
+            ok
+        };
+        Ok(ok)
+    }
+
+    /// Asks the default provider for a signature context parameter (`algorithm-id`) under
+    /// the given settings, so that what we report is byte-identical to its own.
+    pub fn signature_param(&self, key: &PkeyRef, settings: &ParamsRef, name: &CStr) -> Result<Vec<u8>> {
+        let ctx = self.ctx_for(key)?;
+        // SAFETY: valid context.
+        check(unsafe { sys::EVP_PKEY_sign_init(ctx.as_ptr()) }, "EVP_PKEY_sign_init")?;
+        // SAFETY: valid context and list.
+        check(
+            unsafe { sys::EVP_PKEY_CTX_set_params(ctx.as_ptr(), settings.as_ptr()) },
+            "EVP_PKEY_CTX_set_params",
+        )?;
+        let mut buf = vec![0u8; 1024];
+        let mut params = [
+            sys::OSSL_PARAM {
+                key: name.as_ptr(),
+                data_type: ffi::OSSL_PARAM_OCTET_STRING,
+                data: buf.as_mut_ptr().cast(),
+                data_size: buf.len(),
+                return_size: crate::params::UNMODIFIED,
+            },
+            sys::OSSL_PARAM {
+                key: ptr::null(),
+                data_type: 0,
+                data: ptr::null_mut(),
+                data_size: 0,
+                return_size: 0,
+            },
+        ];
+        // SAFETY: valid context; params terminated, buffer writable.
+        check(
+            unsafe { sys::EVP_PKEY_CTX_get_params(ctx.as_ptr(), params.as_mut_ptr()) },
+            "EVP_PKEY_CTX_get_params",
+        )?;
+        let n = params[0].return_size;
+        if n == crate::params::UNMODIFIED || n > buf.len() {
+            return fail(Reason::Software, format!("default provider gave no {}", name.to_string_lossy()));
+        }
+        buf.truncate(n);
+        Ok(buf)
+    }
+}
+
+impl Drop for Software {
+    fn drop(&mut self) {
+        // SAFETY: we own both; the provider is unloaded before its context is freed.
+        unsafe {
+            if !self.loaded_default.is_null() {
+                sys::OSSL_PROVIDER_unload(self.loaded_default);
+            }
+            sys::OSSL_LIB_CTX_free(self.libctx);
+        }
+    }
+}
+
+/// A length as libcrypto's `int`.
+pub fn len_int(n: usize) -> Result<c_int> {
+    c_int::try_from(n).map_err(|_| crate::error::Error::new(Reason::WrongInputLength, "input too long"))
+}
