@@ -1,0 +1,1 @@
+//! The WarpDrive queue API for C (owned by the uacce/C-API work; see include/wd/queue.h).
