@@ -55,10 +55,12 @@ pub const KEYS: &[KeyDoc] = &[
         doc: "smallest RSA modulus (bits) sent to the device; smaller keys run in software" },
     KeyDoc { key: "max_bits", env: "WD_MAX_BITS", default: "4096",
         doc: "largest RSA modulus (bits) sent to the device; larger keys run in software" },
-    KeyDoc { key: "offload_public", env: "WD_OFFLOAD_PUBLIC", default: "on",
-        doc: "on | off: also send public-key operations (verify, encrypt) to the device" },
+    KeyDoc { key: "offload_public", env: "WD_OFFLOAD_PUBLIC", default: "off",
+        doc: "on | off: also send public-key operations (verify, encrypt) to the device (a CPU does e=65537 faster than a round trip)" },
     KeyDoc { key: "timeout_ms", env: "WD_TIMEOUT_MS", default: "5000",
         doc: "longest wait for one device completion before the request is redone in software" },
+    KeyDoc { key: "poll_spin_us", env: "WD_POLL_SPIN_US", default: "50",
+        doc: "how long a waiting thread spins past a request's expected completion before blocking (0 = never spin)" },
     KeyDoc { key: "queues", env: "WD_QUEUES", default: "64",
         doc: "most device queues this process opens (one per thread); then software" },
     KeyDoc { key: "log_level", env: "WD_LOG", default: "off",
@@ -82,6 +84,8 @@ pub struct Config {
     pub offload_public: bool,
     /// Completion timeout.
     pub timeout: Duration,
+    /// Spin past the expected completion before blocking.
+    pub poll_spin: Duration,
     /// Queue pool bound.
     pub queues: usize,
     /// Log level, if set.
@@ -99,8 +103,9 @@ impl Default for Config {
             fallback: true,
             min_bits: 1024,
             max_bits: 4096,
-            offload_public: true,
+            offload_public: false,
             timeout: Duration::from_millis(5000),
+            poll_spin: Duration::from_micros(50),
             queues: 64,
             log_level: None,
             stats_dir: None,
@@ -195,6 +200,9 @@ impl Config {
             "offload_public" => self.offload_public = parse_bool(key, src, v)?,
             "timeout_ms" => {
                 self.timeout = Duration::from_millis(parse_num(key, src, v, 1u64, 600_000)?)
+            }
+            "poll_spin_us" => {
+                self.poll_spin = Duration::from_micros(parse_num(key, src, v, 0u64, 100_000)?)
             }
             "queues" => self.queues = parse_num(key, src, v, 1usize, 4096)?,
             "log_level" => {

@@ -42,7 +42,7 @@ impl Why {
             Why::NoQueue => Counter::FallbackNoQueue,
             Why::KeySize => Counter::FallbackKeySize,
             Why::DeviceError => Counter::FallbackDeviceError,
-            Why::Policy => Counter::FallbackPolicy,
+            Why::Policy => Counter::SoftwarePolicy,
         }
     }
 }
@@ -102,6 +102,7 @@ fn open_engine(cfg: &Config) -> std::result::Result<Engine, String> {
     );
     let policy = WaitPolicy {
         timeout: cfg.timeout,
+        spin: cfg.poll_spin,
         ..WaitPolicy::default()
     };
     let opener = Box::new(move || {

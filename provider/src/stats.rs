@@ -32,8 +32,8 @@ pub enum Counter {
     FallbackKeySize,
     /// Software: the device failed the request (error completion, timeout, fault guard).
     FallbackDeviceError,
-    /// Software: policy (public-key offload off).
-    FallbackPolicy,
+    /// Software by configuration, not a fallback (offload_public = off).
+    SoftwarePolicy,
     /// Software: a padding mode done wholly by the default provider (TLS RSA key exchange).
     FallbackPadding,
     /// Requests the device failed (any kind).
@@ -56,7 +56,7 @@ pub const NAMES: &[&str] = &[
     "fallback_no_queue",
     "fallback_key_size",
     "fallback_device_error",
-    "fallback_policy",
+    "software_policy",
     "fallback_padding",
     "device_errors",
     "timeouts",
