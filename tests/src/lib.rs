@@ -1,1 +1,7 @@
-//! End-to-end tests live in tests/tests/*.rs.
+//! Support for wd's end-to-end tests and benchmarks: locating the built provider, running
+//! stock nginx as a fixture, reading the provider's per-process counters.
+//!
+//! The tests themselves live in `tests/tests/*.rs`.
+
+pub mod nginx;
+pub mod ossl;
