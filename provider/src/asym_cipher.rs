@@ -48,7 +48,9 @@ impl CipherCtx {
     fn init(&mut self, op: Op, provkey: *mut c_void, p: *const OSSL_PARAM) -> Result<()> {
         // SAFETY: the core passes keydata of our keymgmt.
         let kd = unsafe { keydata(provkey) }?;
-        let key = kd.key().ok_or_else(|| Error::new(Reason::InvalidKey, "empty key"))?;
+        let key = kd
+            .key()
+            .ok_or_else(|| Error::new(Reason::InvalidKey, "empty key"))?;
         if op == Op::Decrypt && key.private.is_none() {
             return fail(Reason::InvalidKey, "decryption needs a private key");
         }
@@ -69,7 +71,10 @@ impl CipherCtx {
             self.md = Some(("SHA1".into(), self.prov.software()?.digest("SHA1")?));
         }
         let md = self.md.as_ref().expect("set above").1.clone();
-        let mgf1 = self.mgf1.as_ref().map_or_else(|| md.clone(), |m| m.1.clone());
+        let mgf1 = self
+            .mgf1
+            .as_ref()
+            .map_or_else(|| md.clone(), |m| m.1.clone());
         Ok((md, mgf1))
     }
 
@@ -82,7 +87,12 @@ impl CipherCtx {
                     "oaep" | "oeap" => ffi::RSA_PKCS1_OAEP_PADDING,
                     "x931" => ffi::RSA_X931_PADDING,
                     "pkcs1-tls" => ffi::RSA_PKCS1_WITH_TLS_PADDING,
-                    other => return fail(Reason::InvalidParameter, format!("unknown pad-mode {other:?}")),
+                    other => {
+                        return fail(
+                            Reason::InvalidParameter,
+                            format!("unknown pad-mode {other:?}"),
+                        )
+                    }
                 }
             } else {
                 p.int()?
@@ -90,7 +100,12 @@ impl CipherCtx {
             match self.pad {
                 ffi::RSA_NO_PADDING | ffi::RSA_PKCS1_PADDING | ffi::RSA_PKCS1_OAEP_PADDING => {}
                 ffi::RSA_PKCS1_WITH_TLS_PADDING if self.op == Op::Decrypt => {}
-                other => return fail(Reason::InvalidParameter, format!("pad-mode {other} is not supported for RSA encryption by wd")),
+                other => {
+                    return fail(
+                        Reason::InvalidParameter,
+                        format!("pad-mode {other} is not supported for RSA encryption by wd"),
+                    )
+                }
             }
         }
         if let Some(p) = input.get(c"digest") {
@@ -124,7 +139,10 @@ impl CipherCtx {
         let em = match self.pad {
             ffi::RSA_NO_PADDING => {
                 if msg.len() != k {
-                    return fail(Reason::WrongInputLength, format!("no padding needs exactly {k} bytes, got {}", msg.len()));
+                    return fail(
+                        Reason::WrongInputLength,
+                        format!("no padding needs exactly {k} bytes, got {}", msg.len()),
+                    );
                 }
                 msg.to_vec()
             }
@@ -145,12 +163,21 @@ impl CipherCtx {
         let key = self.key()?.clone();
         let k = key.size();
         if ct.len() != k {
-            return fail(Reason::WrongInputLength, format!("ciphertext is {} bytes, the key needs {k}", ct.len()));
+            return fail(
+                Reason::WrongInputLength,
+                format!("ciphertext is {} bytes, the key needs {k}", ct.len()),
+            );
         }
         if self.pad == ffi::RSA_PKCS1_WITH_TLS_PADDING {
             stats::bump(Counter::FallbackPadding);
             let sw = self.prov.software()?;
-            return sw.decrypt_tls(key.software()?, ct, self.tls_client_version, self.tls_negotiated_version, out);
+            return sw.decrypt_tls(
+                key.software()?,
+                ct,
+                self.tls_client_version,
+                self.tls_negotiated_version,
+                out,
+            );
         }
         let em = offload::raw(&key, true, ct)?;
         let msg = match self.pad {
@@ -163,7 +190,10 @@ impl CipherCtx {
             other => return fail(Reason::Unsupported, format!("pad-mode {other}")),
         };
         if msg.len() > out.len() {
-            return fail(Reason::BufferTooSmall, format!("need {} bytes, buffer has {}", msg.len(), out.len()));
+            return fail(
+                Reason::BufferTooSmall,
+                format!("need {} bytes, buffer has {}", msg.len(), out.len()),
+            );
         }
         out[..msg.len()].copy_from_slice(&msg);
         Ok(msg.len())
@@ -188,7 +218,12 @@ impl CipherCtx {
             s.utf8(self.md.as_ref().map_or("SHA1", |m| m.0.as_str()))?;
         }
         if let Some(s) = out.slot(c"mgf1-digest") {
-            let name = self.mgf1.as_ref().or(self.md.as_ref()).map_or("SHA1", |m| m.0.as_str()).to_string();
+            let name = self
+                .mgf1
+                .as_ref()
+                .or(self.md.as_ref())
+                .map_or("SHA1", |m| m.0.as_str())
+                .to_string();
             s.utf8(&name)?;
         }
         if let Some(s) = out.slot(c"oaep-label") {
@@ -210,7 +245,8 @@ impl CipherCtx {
 /// `p` is NULL or a context made by `newctx` below and not yet freed.
 unsafe fn cctx<'a>(p: *mut c_void) -> Result<&'a mut CipherCtx> {
     // SAFETY: per the contract; one context is never used by two threads at once.
-    unsafe { (p as *mut CipherCtx).as_mut() }.ok_or_else(|| Error::new(Reason::NotInitialized, "NULL cipher context"))
+    unsafe { (p as *mut CipherCtx).as_mut() }
+        .ok_or_else(|| Error::new(Reason::NotInitialized, "NULL cipher context"))
 }
 
 unsafe extern "C" fn newctx(provctx: *mut c_void) -> *mut c_void {
@@ -249,14 +285,26 @@ unsafe extern "C" fn dupctx(ctx: *mut c_void) -> *mut c_void {
     })
 }
 
-unsafe extern "C" fn encrypt_init(ctx: *mut c_void, key: *mut c_void, p: *const OSSL_PARAM) -> c_int {
+unsafe extern "C" fn encrypt_init(
+    ctx: *mut c_void,
+    key: *mut c_void,
+    p: *const OSSL_PARAM,
+) -> c_int {
     // SAFETY: our context; key and params from the core.
-    entry(c"wd_rsa_encrypt_init", 0, || unsafe { cctx(ctx) }?.init(Op::Encrypt, key, p).map(|_| 1))
+    entry(c"wd_rsa_encrypt_init", 0, || {
+        unsafe { cctx(ctx) }?.init(Op::Encrypt, key, p).map(|_| 1)
+    })
 }
 
-unsafe extern "C" fn decrypt_init(ctx: *mut c_void, key: *mut c_void, p: *const OSSL_PARAM) -> c_int {
+unsafe extern "C" fn decrypt_init(
+    ctx: *mut c_void,
+    key: *mut c_void,
+    p: *const OSSL_PARAM,
+) -> c_int {
     // SAFETY: as above.
-    entry(c"wd_rsa_decrypt_init", 0, || unsafe { cctx(ctx) }?.init(Op::Decrypt, key, p).map(|_| 1))
+    entry(c"wd_rsa_decrypt_init", 0, || {
+        unsafe { cctx(ctx) }?.init(Op::Decrypt, key, p).map(|_| 1)
+    })
 }
 
 /// # Safety
@@ -270,7 +318,14 @@ unsafe fn bytes<'a>(p: *const c_uchar, len: usize) -> &'a [u8] {
     }
 }
 
-unsafe extern "C" fn encrypt(ctx: *mut c_void, out: *mut c_uchar, outlen: *mut usize, outsize: usize, input: *const c_uchar, inlen: usize) -> c_int {
+unsafe extern "C" fn encrypt(
+    ctx: *mut c_void,
+    out: *mut c_uchar,
+    outlen: *mut usize,
+    outsize: usize,
+    input: *const c_uchar,
+    inlen: usize,
+) -> c_int {
     entry(c"wd_rsa_encrypt", 0, || {
         // SAFETY: our context.
         let c = unsafe { cctx(ctx) }?;
@@ -284,7 +339,10 @@ unsafe extern "C" fn encrypt(ctx: *mut c_void, out: *mut c_uchar, outlen: *mut u
             return Ok(1);
         }
         if outsize < k {
-            return fail(Reason::BufferTooSmall, format!("need {k} bytes, buffer has {outsize}"));
+            return fail(
+                Reason::BufferTooSmall,
+                format!("need {k} bytes, buffer has {outsize}"),
+            );
         }
         // SAFETY: the caller's input.
         let ct = c.encrypt(unsafe { bytes(input, inlen) })?;
@@ -297,7 +355,14 @@ unsafe extern "C" fn encrypt(ctx: *mut c_void, out: *mut c_uchar, outlen: *mut u
     })
 }
 
-unsafe extern "C" fn decrypt(ctx: *mut c_void, out: *mut c_uchar, outlen: *mut usize, outsize: usize, input: *const c_uchar, inlen: usize) -> c_int {
+unsafe extern "C" fn decrypt(
+    ctx: *mut c_void,
+    out: *mut c_uchar,
+    outlen: *mut usize,
+    outsize: usize,
+    input: *const c_uchar,
+    inlen: usize,
+) -> c_int {
     entry(c"wd_rsa_decrypt", 0, || {
         // SAFETY: our context.
         let c = unsafe { cctx(ctx) }?;
@@ -311,7 +376,12 @@ unsafe extern "C" fn decrypt(ctx: *mut c_void, out: *mut c_uchar, outlen: *mut u
             return Ok(1);
         }
         // SAFETY: out writable for outsize bytes; input readable.
-        let (outbuf, input) = unsafe { (std::slice::from_raw_parts_mut(out, outsize), bytes(input, inlen)) };
+        let (outbuf, input) = unsafe {
+            (
+                std::slice::from_raw_parts_mut(out, outsize),
+                bytes(input, inlen),
+            )
+        };
         let n = c.decrypt(input, outbuf)?;
         // SAFETY: outlen checked non-NULL.
         unsafe { *outlen = n };
@@ -340,7 +410,10 @@ unsafe extern "C" fn set_ctx_params(ctx: *mut c_void, p: *const OSSL_PARAM) -> c
 static GETTABLE: OnceLock<Descriptors> = OnceLock::new();
 static SETTABLE: OnceLock<Descriptors> = OnceLock::new();
 
-unsafe extern "C" fn gettable_ctx_params(_ctx: *mut c_void, _prov: *mut c_void) -> *const OSSL_PARAM {
+unsafe extern "C" fn gettable_ctx_params(
+    _ctx: *mut c_void,
+    _prov: *mut c_void,
+) -> *const OSSL_PARAM {
     entry(c"wd_rsa_cipher_gettable_ctx_params", ptr::null(), || {
         Ok(GETTABLE
             .get_or_init(|| {
@@ -357,7 +430,10 @@ unsafe extern "C" fn gettable_ctx_params(_ctx: *mut c_void, _prov: *mut c_void) 
     })
 }
 
-unsafe extern "C" fn settable_ctx_params(_ctx: *mut c_void, _prov: *mut c_void) -> *const OSSL_PARAM {
+unsafe extern "C" fn settable_ctx_params(
+    _ctx: *mut c_void,
+    _prov: *mut c_void,
+) -> *const OSSL_PARAM {
     entry(c"wd_rsa_cipher_settable_ctx_params", ptr::null(), || {
         Ok(SETTABLE
             .get_or_init(|| {
@@ -383,16 +459,60 @@ type PP = *const OSSL_PARAM;
 
 /// The RSA asymmetric cipher dispatch table.
 pub static DISPATCH: [OSSL_DISPATCH; 12] = [
-    dispatch!(ffi::OSSL_FUNC_ASYM_CIPHER_NEWCTX, newctx, unsafe extern "C" fn(P) -> P),
-    dispatch!(ffi::OSSL_FUNC_ASYM_CIPHER_FREECTX, freectx, unsafe extern "C" fn(P)),
-    dispatch!(ffi::OSSL_FUNC_ASYM_CIPHER_DUPCTX, dupctx, unsafe extern "C" fn(P) -> P),
-    dispatch!(ffi::OSSL_FUNC_ASYM_CIPHER_ENCRYPT_INIT, encrypt_init, unsafe extern "C" fn(P, P, PP) -> c_int),
-    dispatch!(ffi::OSSL_FUNC_ASYM_CIPHER_ENCRYPT, encrypt, unsafe extern "C" fn(P, U, *mut usize, usize, CU, usize) -> c_int),
-    dispatch!(ffi::OSSL_FUNC_ASYM_CIPHER_DECRYPT_INIT, decrypt_init, unsafe extern "C" fn(P, P, PP) -> c_int),
-    dispatch!(ffi::OSSL_FUNC_ASYM_CIPHER_DECRYPT, decrypt, unsafe extern "C" fn(P, U, *mut usize, usize, CU, usize) -> c_int),
-    dispatch!(ffi::OSSL_FUNC_ASYM_CIPHER_GET_CTX_PARAMS, get_ctx_params, unsafe extern "C" fn(P, *mut OSSL_PARAM) -> c_int),
-    dispatch!(ffi::OSSL_FUNC_ASYM_CIPHER_GETTABLE_CTX_PARAMS, gettable_ctx_params, unsafe extern "C" fn(P, P) -> PP),
-    dispatch!(ffi::OSSL_FUNC_ASYM_CIPHER_SET_CTX_PARAMS, set_ctx_params, unsafe extern "C" fn(P, PP) -> c_int),
-    dispatch!(ffi::OSSL_FUNC_ASYM_CIPHER_SETTABLE_CTX_PARAMS, settable_ctx_params, unsafe extern "C" fn(P, P) -> PP),
+    dispatch!(
+        ffi::OSSL_FUNC_ASYM_CIPHER_NEWCTX,
+        newctx,
+        unsafe extern "C" fn(P) -> P
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_ASYM_CIPHER_FREECTX,
+        freectx,
+        unsafe extern "C" fn(P)
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_ASYM_CIPHER_DUPCTX,
+        dupctx,
+        unsafe extern "C" fn(P) -> P
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_ASYM_CIPHER_ENCRYPT_INIT,
+        encrypt_init,
+        unsafe extern "C" fn(P, P, PP) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_ASYM_CIPHER_ENCRYPT,
+        encrypt,
+        unsafe extern "C" fn(P, U, *mut usize, usize, CU, usize) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_ASYM_CIPHER_DECRYPT_INIT,
+        decrypt_init,
+        unsafe extern "C" fn(P, P, PP) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_ASYM_CIPHER_DECRYPT,
+        decrypt,
+        unsafe extern "C" fn(P, U, *mut usize, usize, CU, usize) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_ASYM_CIPHER_GET_CTX_PARAMS,
+        get_ctx_params,
+        unsafe extern "C" fn(P, *mut OSSL_PARAM) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_ASYM_CIPHER_GETTABLE_CTX_PARAMS,
+        gettable_ctx_params,
+        unsafe extern "C" fn(P, P) -> PP
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_ASYM_CIPHER_SET_CTX_PARAMS,
+        set_ctx_params,
+        unsafe extern "C" fn(P, PP) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_ASYM_CIPHER_SETTABLE_CTX_PARAMS,
+        settable_ctx_params,
+        unsafe extern "C" fn(P, P) -> PP
+    ),
     END,
 ];

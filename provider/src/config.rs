@@ -152,7 +152,12 @@ impl Config {
         let mut c = Config::default();
         let model: Vec<(String, String)> = hisi_model::config::KEYS
             .iter()
-            .map(|k| (format!("model_{k}"), format!("WD_MODEL_{}", k.to_ascii_uppercase())))
+            .map(|k| {
+                (
+                    format!("model_{k}"),
+                    format!("WD_MODEL_{}", k.to_ascii_uppercase()),
+                )
+            })
             .collect();
         let all = KEYS
             .iter()
@@ -170,14 +175,16 @@ impl Config {
         // Model values are checked now (load time), not when the model starts.
         let mut mc = hisi_model::ModelConfig::default();
         for (k, v) in &c.model {
-            mc.set(k, v).map_err(|e| {
-                crate::error::Error::new(Reason::Config, format!("model_{k}: {e}"))
-            })?;
+            mc.set(k, v)
+                .map_err(|e| crate::error::Error::new(Reason::Config, format!("model_{k}: {e}")))?;
         }
         if c.min_bits > c.max_bits {
             return fail(
                 Reason::Config,
-                format!("min_bits ({}) is above max_bits ({})", c.min_bits, c.max_bits),
+                format!(
+                    "min_bits ({}) is above max_bits ({})",
+                    c.min_bits, c.max_bits
+                ),
             );
         }
         Ok(c)
@@ -222,7 +229,8 @@ impl Config {
                 if v.trim().is_empty() {
                     return Err(bad(key, src, v, "a value"));
                 }
-                self.model.push((k["model_".len()..].to_string(), v.trim().to_string()));
+                self.model
+                    .push((k["model_".len()..].to_string(), v.trim().to_string()));
             }
             _ => return fail(Reason::Internal, format!("key {key} has no parser")),
         }
@@ -289,10 +297,14 @@ mod tests {
     use std::collections::HashMap;
 
     fn load(sec: &[(&str, &str)], env: &[(&str, &str)]) -> Result<Config> {
-        let s: HashMap<String, String> =
-            sec.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let e: HashMap<String, String> =
-            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let s: HashMap<String, String> = sec
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let e: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::load(|k| s.get(k).cloned(), |k| e.get(k).cloned())
     }
 
@@ -302,7 +314,11 @@ mod tests {
         assert_eq!(c.devices, Devices::Auto);
         assert!(c.fallback);
         let c = load(
-            &[("devices", "model"), ("fallback", "off"), ("model_engines", "2")],
+            &[
+                ("devices", "model"),
+                ("fallback", "off"),
+                ("model_engines", "2"),
+            ],
             &[],
         )
         .unwrap();

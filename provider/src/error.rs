@@ -59,8 +59,14 @@ pub const REASON_STRINGS: &[(Reason, &CStr)] = &[
     (Reason::PaddingCheckFailed, c"padding check failed"),
     (Reason::BadSignature, c"bad signature"),
     (Reason::Unsupported, c"not supported by wd"),
-    (Reason::DeviceFailed, c"accelerator failed and fallback is off"),
-    (Reason::NotOffloaded, c"request not offloadable and fallback is off"),
+    (
+        Reason::DeviceFailed,
+        c"accelerator failed and fallback is off",
+    ),
+    (
+        Reason::NotOffloaded,
+        c"request not offloadable and fallback is off",
+    ),
     (Reason::Software, c"software fallback failed"),
     (Reason::Config, c"invalid wd configuration"),
     (Reason::Internal, c"internal error"),
@@ -212,7 +218,10 @@ pub fn entry<R>(func: &CStr, on_error: R, body: impl FnOnce() -> Result<R>) -> R
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
             raise(
-                &Error::new(Reason::Internal, format!("panic caught at the C boundary: {what}")),
+                &Error::new(
+                    Reason::Internal,
+                    format!("panic caught at the C boundary: {what}"),
+                ),
                 func,
             );
             on_error

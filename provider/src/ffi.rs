@@ -8,8 +8,8 @@
 use std::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
 
 pub use openssl_sys::{
-    BIGNUM, BN_CTX, CONF, EVP_MD, EVP_MD_CTX, EVP_PKEY, EVP_PKEY_CTX, OPENSSL_STACK,
-    OSSL_LIB_CTX, OSSL_PARAM, OSSL_PARAM_BLD, OSSL_PROVIDER, RSA,
+    BIGNUM, BN_CTX, CONF, EVP_MD, EVP_MD_CTX, EVP_PKEY, EVP_PKEY_CTX, OPENSSL_STACK, OSSL_LIB_CTX,
+    OSSL_PARAM, OSSL_PARAM_BLD, OSSL_PROVIDER, RSA,
 };
 
 /// `OSSL_CORE_HANDLE`: opaque, owned by the core.
@@ -198,12 +198,8 @@ extern "C" {
     pub fn OSSL_PARAM_set_octet_ptr(p: *mut OSSL_PARAM, val: *const c_void, len: usize) -> c_int;
     pub fn OSSL_PARAM_set_BN(p: *mut OSSL_PARAM, val: *const BIGNUM) -> c_int;
 
-    pub fn RSA_padding_add_PKCS1_type_1(
-        to: *mut u8,
-        tlen: c_int,
-        f: *const u8,
-        fl: c_int,
-    ) -> c_int;
+    pub fn RSA_padding_add_PKCS1_type_1(to: *mut u8, tlen: c_int, f: *const u8, fl: c_int)
+        -> c_int;
     pub fn RSA_padding_check_PKCS1_type_1(
         to: *mut u8,
         tlen: c_int,
@@ -211,12 +207,8 @@ extern "C" {
         fl: c_int,
         rsa_len: c_int,
     ) -> c_int;
-    pub fn RSA_padding_add_PKCS1_type_2(
-        to: *mut u8,
-        tlen: c_int,
-        f: *const u8,
-        fl: c_int,
-    ) -> c_int;
+    pub fn RSA_padding_add_PKCS1_type_2(to: *mut u8, tlen: c_int, f: *const u8, fl: c_int)
+        -> c_int;
     pub fn RSA_padding_add_PKCS1_OAEP_mgf1(
         to: *mut u8,
         tlen: c_int,

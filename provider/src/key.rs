@@ -75,16 +75,38 @@ pub struct RsaKey {
 }
 
 const FACTORS: [&CStr; 10] = [
-    c"rsa-factor1", c"rsa-factor2", c"rsa-factor3", c"rsa-factor4", c"rsa-factor5",
-    c"rsa-factor6", c"rsa-factor7", c"rsa-factor8", c"rsa-factor9", c"rsa-factor10",
+    c"rsa-factor1",
+    c"rsa-factor2",
+    c"rsa-factor3",
+    c"rsa-factor4",
+    c"rsa-factor5",
+    c"rsa-factor6",
+    c"rsa-factor7",
+    c"rsa-factor8",
+    c"rsa-factor9",
+    c"rsa-factor10",
 ];
 const EXPONENTS: [&CStr; 10] = [
-    c"rsa-exponent1", c"rsa-exponent2", c"rsa-exponent3", c"rsa-exponent4", c"rsa-exponent5",
-    c"rsa-exponent6", c"rsa-exponent7", c"rsa-exponent8", c"rsa-exponent9", c"rsa-exponent10",
+    c"rsa-exponent1",
+    c"rsa-exponent2",
+    c"rsa-exponent3",
+    c"rsa-exponent4",
+    c"rsa-exponent5",
+    c"rsa-exponent6",
+    c"rsa-exponent7",
+    c"rsa-exponent8",
+    c"rsa-exponent9",
+    c"rsa-exponent10",
 ];
 const COEFFICIENTS: [&CStr; 9] = [
-    c"rsa-coefficient1", c"rsa-coefficient2", c"rsa-coefficient3", c"rsa-coefficient4",
-    c"rsa-coefficient5", c"rsa-coefficient6", c"rsa-coefficient7", c"rsa-coefficient8",
+    c"rsa-coefficient1",
+    c"rsa-coefficient2",
+    c"rsa-coefficient3",
+    c"rsa-coefficient4",
+    c"rsa-coefficient5",
+    c"rsa-coefficient6",
+    c"rsa-coefficient7",
+    c"rsa-coefficient8",
     c"rsa-coefficient9",
 ];
 
@@ -130,15 +152,24 @@ impl RsaKey {
         let nb = Bn::from_be(&n)?;
         let bits = nb.bits();
         if bits < 16 || !is_odd(&n) {
-            return fail(Reason::InvalidKey, format!("modulus is not a valid RSA modulus ({bits} bits, must be odd)"));
+            return fail(
+                Reason::InvalidKey,
+                format!("modulus is not a valid RSA modulus ({bits} bits, must be odd)"),
+            );
         }
         if e.is_empty() || !is_odd(&e) || e == [1] || be_cmp(&e, &n).is_ge() {
-            return fail(Reason::InvalidKey, "public exponent must be odd, above 1 and below n");
+            return fail(
+                Reason::InvalidKey,
+                "public exponent must be odd, above 1 and below n",
+            );
         }
         if let Some(p) = &private {
             let d = p.d.bytes();
             if d.iter().all(|x| *x == 0) || be_cmp(d, &n).is_ge() {
-                return fail(Reason::InconsistentKey, "private exponent must be in 1..n-1");
+                return fail(
+                    Reason::InconsistentKey,
+                    "private exponent must be in 1..n-1",
+                );
             }
             let f = p.factors.len();
             if f != 0 {
@@ -159,7 +190,10 @@ impl RsaKey {
                     prod = ossl::mul(&prod, &qb)?;
                 }
                 if !ossl::bn_eq(&prod, &nb) {
-                    return fail(Reason::InconsistentKey, "the prime factors do not multiply to n");
+                    return fail(
+                        Reason::InconsistentKey,
+                        "the prime factors do not multiply to n",
+                    );
                 }
             }
         }
@@ -314,7 +348,8 @@ impl RsaKey {
         let get = |k: &CStr| -> Result<Option<Vec<u8>>> {
             let mut b: *mut openssl_sys::BIGNUM = std::ptr::null_mut();
             // SAFETY: valid key; on success b is a new BIGNUM we own.
-            let r = unsafe { openssl_sys::EVP_PKEY_get_bn_param(pkey.as_ptr(), k.as_ptr(), &mut b) };
+            let r =
+                unsafe { openssl_sys::EVP_PKEY_get_bn_param(pkey.as_ptr(), k.as_ptr(), &mut b) };
             if r != 1 || b.is_null() {
                 return Ok(None);
             }

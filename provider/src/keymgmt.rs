@@ -117,7 +117,10 @@ unsafe extern "C" fn rsa_validate(kd: *const c_void, selection: c_int, _checktyp
         if private && k.private.is_none() {
             return fail(Reason::InvalidKey, "key has no private part to validate");
         }
-        let ok = k.prov.software()?.validate(k.software()?, public, private)?;
+        let ok = k
+            .prov
+            .software()?
+            .validate(k.software()?, public, private)?;
         if !ok {
             return fail(Reason::InvalidKey, "key failed validation");
         }
@@ -201,7 +204,11 @@ unsafe extern "C" fn rsa_gettable_params(_provctx: *mut c_void) -> *const OSSL_P
                     (c"max-size", params::INT),
                     (c"default-digest", params::UTF8),
                 ];
-                v.extend(key::param_names(true).into_iter().map(|n| (n, params::UINT)));
+                v.extend(
+                    key::param_names(true)
+                        .into_iter()
+                        .map(|n| (n, params::UINT)),
+                );
                 Descriptors::new(&v)
             })
             .as_ptr())
@@ -270,14 +277,20 @@ fn gen_set(g: &mut GenCtx, input: Input<'_>) -> Result<()> {
     if let Some(p) = input.get(c"bits") {
         let b = p.size()?;
         if !(512..=16384).contains(&b) {
-            return fail(Reason::InvalidParameter, format!("RSA key size {b} outside 512..16384"));
+            return fail(
+                Reason::InvalidParameter,
+                format!("RSA key size {b} outside 512..16384"),
+            );
         }
         g.bits = b as u32;
     }
     if let Some(p) = input.get(c"primes") {
         let n = p.size()?;
         if !(2..=5).contains(&n) {
-            return fail(Reason::InvalidParameter, format!("RSA primes {n} outside 2..5"));
+            return fail(
+                Reason::InvalidParameter,
+                format!("RSA primes {n} outside 2..5"),
+            );
         }
         g.primes = n as u32;
     }
@@ -287,7 +300,11 @@ fn gen_set(g: &mut GenCtx, input: Input<'_>) -> Result<()> {
     Ok(())
 }
 
-unsafe extern "C" fn rsa_gen_init(provctx: *mut c_void, selection: c_int, p: *const OSSL_PARAM) -> *mut c_void {
+unsafe extern "C" fn rsa_gen_init(
+    provctx: *mut c_void,
+    selection: c_int,
+    p: *const OSSL_PARAM,
+) -> *mut c_void {
     entry(c"wd_rsa_gen_init", ptr::null_mut(), || {
         // SAFETY: our provctx; params terminated.
         let (prov, input) = unsafe { (ProvCtx::from_ptr(provctx)?, Input::new(p)) };
@@ -315,17 +332,28 @@ unsafe extern "C" fn rsa_gen_set_params(gctx: *mut c_void, p: *const OSSL_PARAM)
 
 static GEN_SETTABLE: OnceLock<Descriptors> = OnceLock::new();
 
-unsafe extern "C" fn rsa_gen_settable_params(_g: *mut c_void, _p: *mut c_void) -> *const OSSL_PARAM {
+unsafe extern "C" fn rsa_gen_settable_params(
+    _g: *mut c_void,
+    _p: *mut c_void,
+) -> *const OSSL_PARAM {
     entry(c"wd_rsa_gen_settable_params", ptr::null(), || {
         Ok(GEN_SETTABLE
             .get_or_init(|| {
-                Descriptors::new(&[(c"bits", params::UINT), (c"primes", params::UINT), (c"e", params::UINT)])
+                Descriptors::new(&[
+                    (c"bits", params::UINT),
+                    (c"primes", params::UINT),
+                    (c"e", params::UINT),
+                ])
             })
             .as_ptr())
     })
 }
 
-unsafe extern "C" fn rsa_gen(gctx: *mut c_void, _cb: Option<OSSL_CALLBACK>, _cbarg: *mut c_void) -> *mut c_void {
+unsafe extern "C" fn rsa_gen(
+    gctx: *mut c_void,
+    _cb: Option<OSSL_CALLBACK>,
+    _cbarg: *mut c_void,
+) -> *mut c_void {
     entry(c"wd_rsa_gen", ptr::null_mut(), || {
         // SAFETY: a GenCtx of this module.
         let g = unsafe { (gctx as *const GenCtx).as_ref() }
@@ -333,7 +361,10 @@ unsafe extern "C" fn rsa_gen(gctx: *mut c_void, _cb: Option<OSSL_CALLBACK>, _cba
         if g.selection & ffi::OSSL_KEYMGMT_SELECT_KEYPAIR == 0 {
             return Ok(KeyData::new(g.prov.clone(), None));
         }
-        let pkey = g.prov.software()?.generate(g.bits, g.primes, g.e.as_deref())?;
+        let pkey = g
+            .prov
+            .software()?
+            .generate(g.bits, g.primes, g.e.as_deref())?;
         let k = RsaKey::from_software(g.prov.clone(), pkey)?;
         Ok(KeyData::new(g.prov.clone(), Some(k)))
     })
@@ -353,23 +384,95 @@ type CP = *const c_void;
 
 /// The RSA key management dispatch table.
 pub static DISPATCH: [OSSL_DISPATCH; 19] = [
-    dispatch!(ffi::OSSL_FUNC_KEYMGMT_NEW, rsa_new, unsafe extern "C" fn(P) -> P),
-    dispatch!(ffi::OSSL_FUNC_KEYMGMT_FREE, rsa_free, unsafe extern "C" fn(P)),
-    dispatch!(ffi::OSSL_FUNC_KEYMGMT_HAS, rsa_has, unsafe extern "C" fn(CP, c_int) -> c_int),
-    dispatch!(ffi::OSSL_FUNC_KEYMGMT_MATCH, rsa_match, unsafe extern "C" fn(CP, CP, c_int) -> c_int),
-    dispatch!(ffi::OSSL_FUNC_KEYMGMT_VALIDATE, rsa_validate, unsafe extern "C" fn(CP, c_int, c_int) -> c_int),
-    dispatch!(ffi::OSSL_FUNC_KEYMGMT_IMPORT, rsa_import, unsafe extern "C" fn(P, c_int, *const OSSL_PARAM) -> c_int),
-    dispatch!(ffi::OSSL_FUNC_KEYMGMT_IMPORT_TYPES, rsa_import_types, unsafe extern "C" fn(c_int) -> *const OSSL_PARAM),
-    dispatch!(ffi::OSSL_FUNC_KEYMGMT_EXPORT, rsa_export, unsafe extern "C" fn(P, c_int, Option<OSSL_CALLBACK>, P) -> c_int),
-    dispatch!(ffi::OSSL_FUNC_KEYMGMT_EXPORT_TYPES, rsa_export_types, unsafe extern "C" fn(c_int) -> *const OSSL_PARAM),
-    dispatch!(ffi::OSSL_FUNC_KEYMGMT_GET_PARAMS, rsa_get_params, unsafe extern "C" fn(P, *mut OSSL_PARAM) -> c_int),
-    dispatch!(ffi::OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, rsa_gettable_params, unsafe extern "C" fn(P) -> *const OSSL_PARAM),
-    dispatch!(ffi::OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME, rsa_query_operation_name, unsafe extern "C" fn(c_int) -> *const c_char),
-    dispatch!(ffi::OSSL_FUNC_KEYMGMT_DUP, rsa_dup, unsafe extern "C" fn(CP, c_int) -> P),
-    dispatch!(ffi::OSSL_FUNC_KEYMGMT_GEN_INIT, rsa_gen_init, unsafe extern "C" fn(P, c_int, *const OSSL_PARAM) -> P),
-    dispatch!(ffi::OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS, rsa_gen_set_params, unsafe extern "C" fn(P, *const OSSL_PARAM) -> c_int),
-    dispatch!(ffi::OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS, rsa_gen_settable_params, unsafe extern "C" fn(P, P) -> *const OSSL_PARAM),
-    dispatch!(ffi::OSSL_FUNC_KEYMGMT_GEN, rsa_gen, unsafe extern "C" fn(P, Option<OSSL_CALLBACK>, P) -> P),
-    dispatch!(ffi::OSSL_FUNC_KEYMGMT_GEN_CLEANUP, rsa_gen_cleanup, unsafe extern "C" fn(P)),
+    dispatch!(
+        ffi::OSSL_FUNC_KEYMGMT_NEW,
+        rsa_new,
+        unsafe extern "C" fn(P) -> P
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_KEYMGMT_FREE,
+        rsa_free,
+        unsafe extern "C" fn(P)
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_KEYMGMT_HAS,
+        rsa_has,
+        unsafe extern "C" fn(CP, c_int) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_KEYMGMT_MATCH,
+        rsa_match,
+        unsafe extern "C" fn(CP, CP, c_int) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_KEYMGMT_VALIDATE,
+        rsa_validate,
+        unsafe extern "C" fn(CP, c_int, c_int) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_KEYMGMT_IMPORT,
+        rsa_import,
+        unsafe extern "C" fn(P, c_int, *const OSSL_PARAM) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_KEYMGMT_IMPORT_TYPES,
+        rsa_import_types,
+        unsafe extern "C" fn(c_int) -> *const OSSL_PARAM
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_KEYMGMT_EXPORT,
+        rsa_export,
+        unsafe extern "C" fn(P, c_int, Option<OSSL_CALLBACK>, P) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_KEYMGMT_EXPORT_TYPES,
+        rsa_export_types,
+        unsafe extern "C" fn(c_int) -> *const OSSL_PARAM
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_KEYMGMT_GET_PARAMS,
+        rsa_get_params,
+        unsafe extern "C" fn(P, *mut OSSL_PARAM) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS,
+        rsa_gettable_params,
+        unsafe extern "C" fn(P) -> *const OSSL_PARAM
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME,
+        rsa_query_operation_name,
+        unsafe extern "C" fn(c_int) -> *const c_char
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_KEYMGMT_DUP,
+        rsa_dup,
+        unsafe extern "C" fn(CP, c_int) -> P
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_KEYMGMT_GEN_INIT,
+        rsa_gen_init,
+        unsafe extern "C" fn(P, c_int, *const OSSL_PARAM) -> P
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS,
+        rsa_gen_set_params,
+        unsafe extern "C" fn(P, *const OSSL_PARAM) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS,
+        rsa_gen_settable_params,
+        unsafe extern "C" fn(P, P) -> *const OSSL_PARAM
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_KEYMGMT_GEN,
+        rsa_gen,
+        unsafe extern "C" fn(P, Option<OSSL_CALLBACK>, P) -> P
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_KEYMGMT_GEN_CLEANUP,
+        rsa_gen_cleanup,
+        unsafe extern "C" fn(P)
+    ),
     END,
 ];

@@ -98,7 +98,11 @@ fn open_engine(cfg: &Config) -> std::result::Result<Engine, String> {
         Info,
         "wd provider: {} HPRE device(s) on {backend}: {}",
         found.len(),
-        found.iter().map(|d| d.info().name.clone()).collect::<Vec<_>>().join(", ")
+        found
+            .iter()
+            .map(|d| d.info().name.clone())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let policy = WaitPolicy {
         timeout: cfg.timeout,
@@ -232,46 +236,66 @@ pub fn raw(key: &RsaKey, private: bool, input: &[u8]) -> Result<Vec<u8>> {
         return fail(Reason::DataTooLarge, "input is not below the modulus");
     }
     if private && key.private.is_none() {
-        return fail(Reason::InvalidKey, "a private-key operation needs a private key");
+        return fail(
+            Reason::InvalidKey,
+            "a private-key operation needs a private key",
+        );
     }
     let cfg = key.prov.config();
-    let why: (Why, String) = if !hisi_hpre::supported_key_bytes(k)
-        || key.bits < cfg.min_bits
-        || key.bits > cfg.max_bits
-    {
-        (Why::KeySize, format!("{}-bit key outside the offloaded range", key.bits))
-    } else if !private && !cfg.offload_public {
-        (Why::Policy, "offload_public = off".into())
-    } else {
-        match engine(cfg) {
-            Err(why) => (Why::NoDevice, why),
-            Ok(engine) => {
-                let t0 = thread_cpu();
-                let r = on_device(&engine, key, private, input);
-                let r = match r {
-                    DeviceResult::Done(out) if private => match key.result_checks_out(input, &out) {
-                        Ok(true) => DeviceResult::Done(out),
-                        Ok(false) => {
-                            stats::bump(Counter::FaultGuardTrips);
-                            stats::bump(Counter::DeviceErrors);
-                            wd_core::wd_log!(Warn, "wd provider: fault guard rejected a device result");
-                            DeviceResult::Fallback(Why::DeviceError, "device result failed the public-exponent check".into())
+    let why: (Why, String) =
+        if !hisi_hpre::supported_key_bytes(k) || key.bits < cfg.min_bits || key.bits > cfg.max_bits
+        {
+            (
+                Why::KeySize,
+                format!("{}-bit key outside the offloaded range", key.bits),
+            )
+        } else if !private && !cfg.offload_public {
+            (Why::Policy, "offload_public = off".into())
+        } else {
+            match engine(cfg) {
+                Err(why) => (Why::NoDevice, why),
+                Ok(engine) => {
+                    let t0 = thread_cpu();
+                    let r = on_device(&engine, key, private, input);
+                    let r = match r {
+                        DeviceResult::Done(out) if private => {
+                            match key.result_checks_out(input, &out) {
+                                Ok(true) => DeviceResult::Done(out),
+                                Ok(false) => {
+                                    stats::bump(Counter::FaultGuardTrips);
+                                    stats::bump(Counter::DeviceErrors);
+                                    wd_core::wd_log!(
+                                        Warn,
+                                        "wd provider: fault guard rejected a device result"
+                                    );
+                                    DeviceResult::Fallback(
+                                        Why::DeviceError,
+                                        "device result failed the public-exponent check".into(),
+                                    )
+                                }
+                                Err(e) => return Err(e),
+                            }
                         }
-                        Err(e) => return Err(e),
-                    },
-                    other => other,
-                };
-                match r {
-                    DeviceResult::Done(out) => {
-                        stats::bump(if private { Counter::OffloadPrivate } else { Counter::OffloadPublic });
-                        stats::add(Counter::OffloadCpuNs, (thread_cpu().saturating_sub(t0)).as_nanos() as u64);
-                        return Ok(out);
+                        other => other,
+                    };
+                    match r {
+                        DeviceResult::Done(out) => {
+                            stats::bump(if private {
+                                Counter::OffloadPrivate
+                            } else {
+                                Counter::OffloadPublic
+                            });
+                            stats::add(
+                                Counter::OffloadCpuNs,
+                                (thread_cpu().saturating_sub(t0)).as_nanos() as u64,
+                            );
+                            return Ok(out);
+                        }
+                        DeviceResult::Fallback(w, msg) => (w, msg),
                     }
-                    DeviceResult::Fallback(w, msg) => (w, msg),
                 }
             }
-        }
-    };
+        };
     let (why, msg) = why;
     // Public-key work kept in software by configuration is not a fallback to refuse.
     if !cfg.fallback && why != Why::Policy {

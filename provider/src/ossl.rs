@@ -129,7 +129,10 @@ unsafe impl Sync for Rsa {}
 #[track_caller]
 pub fn nonnull<T>(p: *mut T, what: &str) -> Result<*mut T> {
     if p.is_null() {
-        fail(Reason::Software, format!("{what} failed{}", last_error_text()))
+        fail(
+            Reason::Software,
+            format!("{what} failed{}", last_error_text()),
+        )
     } else {
         Ok(p)
     }
@@ -156,7 +159,10 @@ pub fn check(r: c_int, what: &str) -> Result<()> {
     if r > 0 {
         Ok(())
     } else {
-        fail(Reason::Software, format!("{what} failed{}", last_error_text()))
+        fail(
+            Reason::Software,
+            format!("{what} failed{}", last_error_text()),
+        )
     }
 }
 

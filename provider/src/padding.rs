@@ -19,14 +19,22 @@ pub fn add_type1(k: usize, data: &[u8]) -> Result<Vec<u8>> {
     if data.len() + 11 > k {
         return fail(
             Reason::DataTooLarge,
-            format!("{} bytes do not fit PKCS#1 v1.5 padding of a {k}-byte key", data.len()),
+            format!(
+                "{} bytes do not fit PKCS#1 v1.5 padding of a {k}-byte key",
+                data.len()
+            ),
         );
     }
     let mut em = vec![0u8; k];
     // SAFETY: em writable for k bytes, data readable for its length.
-    let r = unsafe { ffi::RSA_padding_add_PKCS1_type_1(em.as_mut_ptr(), int(k)?, data.as_ptr(), int(data.len())?) };
+    let r = unsafe {
+        ffi::RSA_padding_add_PKCS1_type_1(em.as_mut_ptr(), int(k)?, data.as_ptr(), int(data.len())?)
+    };
     if r != 1 {
-        return fail(Reason::Software, format!("PKCS#1 type 1 padding failed{}", last_error_text()));
+        return fail(
+            Reason::Software,
+            format!("PKCS#1 type 1 padding failed{}", last_error_text()),
+        );
     }
     Ok(em)
 }
@@ -38,7 +46,13 @@ pub fn check_type1(em: &[u8]) -> Result<Option<Vec<u8>>> {
     // SAFETY: out writable for k bytes, em readable for k bytes.
     let n = unsafe {
         ffi::ERR_set_mark();
-        let n = ffi::RSA_padding_check_PKCS1_type_1(out.as_mut_ptr(), int(k)?, em.as_ptr(), int(k)?, int(k)?);
+        let n = ffi::RSA_padding_check_PKCS1_type_1(
+            out.as_mut_ptr(),
+            int(k)?,
+            em.as_ptr(),
+            int(k)?,
+            int(k)?,
+        );
         ffi::ERR_pop_to_mark();
         n
     };
@@ -54,14 +68,22 @@ pub fn add_type2(k: usize, msg: &[u8]) -> Result<Vec<u8>> {
     if msg.len() + 11 > k {
         return fail(
             Reason::DataTooLarge,
-            format!("{} bytes do not fit PKCS#1 v1.5 encryption with a {k}-byte key", msg.len()),
+            format!(
+                "{} bytes do not fit PKCS#1 v1.5 encryption with a {k}-byte key",
+                msg.len()
+            ),
         );
     }
     let mut em = vec![0u8; k];
     // SAFETY: em writable for k bytes, msg readable for its length.
-    let r = unsafe { ffi::RSA_padding_add_PKCS1_type_2(em.as_mut_ptr(), int(k)?, msg.as_ptr(), int(msg.len())?) };
+    let r = unsafe {
+        ffi::RSA_padding_add_PKCS1_type_2(em.as_mut_ptr(), int(k)?, msg.as_ptr(), int(msg.len())?)
+    };
     if r != 1 {
-        return fail(Reason::Software, format!("PKCS#1 type 2 padding failed{}", last_error_text()));
+        return fail(
+            Reason::Software,
+            format!("PKCS#1 type 2 padding failed{}", last_error_text()),
+        );
     }
     Ok(em)
 }
@@ -72,10 +94,19 @@ pub fn check_type2(em: &[u8]) -> Result<Vec<u8>> {
     let mut out = vec![0u8; k];
     // SAFETY: out writable for k bytes, em readable for k bytes.
     let n = unsafe {
-        openssl_sys::RSA_padding_check_PKCS1_type_2(out.as_mut_ptr(), int(k)?, em.as_ptr(), int(k)?, int(k)?)
+        openssl_sys::RSA_padding_check_PKCS1_type_2(
+            out.as_mut_ptr(),
+            int(k)?,
+            em.as_ptr(),
+            int(k)?,
+            int(k)?,
+        )
     };
     if n < 0 {
-        return fail(Reason::PaddingCheckFailed, "PKCS#1 v1.5 decryption padding check failed");
+        return fail(
+            Reason::PaddingCheckFailed,
+            "PKCS#1 v1.5 decryption padding check failed",
+        );
     }
     out.truncate(n as usize);
     Ok(out)
@@ -87,7 +118,10 @@ pub fn add_oaep(k: usize, msg: &[u8], label: &[u8], md: &MdRef, mgf1: &MdRef) ->
     if msg.len() + 2 * h + 2 > k {
         return fail(
             Reason::DataTooLarge,
-            format!("{} bytes do not fit OAEP with a {h}-byte digest and a {k}-byte key", msg.len()),
+            format!(
+                "{} bytes do not fit OAEP with a {h}-byte digest and a {k}-byte key",
+                msg.len()
+            ),
         );
     }
     let mut em = vec![0u8; k];
@@ -98,14 +132,21 @@ pub fn add_oaep(k: usize, msg: &[u8], label: &[u8], md: &MdRef, mgf1: &MdRef) ->
             int(k)?,
             msg.as_ptr(),
             int(msg.len())?,
-            if label.is_empty() { ptr::null() } else { label.as_ptr() },
+            if label.is_empty() {
+                ptr::null()
+            } else {
+                label.as_ptr()
+            },
             int(label.len())?,
             md.as_ptr(),
             mgf1.as_ptr(),
         )
     };
     if r != 1 {
-        return fail(Reason::Software, format!("OAEP padding failed{}", last_error_text()));
+        return fail(
+            Reason::Software,
+            format!("OAEP padding failed{}", last_error_text()),
+        );
     }
     Ok(em)
 }
@@ -122,51 +163,97 @@ pub fn check_oaep(em: &[u8], label: &[u8], md: &MdRef, mgf1: &MdRef) -> Result<V
             em.as_ptr(),
             int(k)?,
             int(k)?,
-            if label.is_empty() { ptr::null() } else { label.as_ptr() },
+            if label.is_empty() {
+                ptr::null()
+            } else {
+                label.as_ptr()
+            },
             int(label.len())?,
             md.as_ptr(),
             mgf1.as_ptr(),
         )
     };
     if n < 0 {
-        return fail(Reason::PaddingCheckFailed, "OAEP decryption padding check failed");
+        return fail(
+            Reason::PaddingCheckFailed,
+            "OAEP decryption padding check failed",
+        );
     }
     out.truncate(n as usize);
     Ok(out)
 }
 
 /// EMSA-PSS of `mhash` with salt length `slen` (≥ 0, or libcrypto's -1 digest / -3 max).
-pub fn add_pss(rsa: &RsaRef, k: usize, mhash: &[u8], md: &MdRef, mgf1: &MdRef, slen: c_int) -> Result<Vec<u8>> {
+pub fn add_pss(
+    rsa: &RsaRef,
+    k: usize,
+    mhash: &[u8],
+    md: &MdRef,
+    mgf1: &MdRef,
+    slen: c_int,
+) -> Result<Vec<u8>> {
     if mhash.len() != md.size() {
         return fail(
             Reason::WrongInputLength,
-            format!("PSS needs a {}-byte digest, got {} bytes", md.size(), mhash.len()),
+            format!(
+                "PSS needs a {}-byte digest, got {} bytes",
+                md.size(),
+                mhash.len()
+            ),
         );
     }
     let mut em = vec![0u8; k];
     // SAFETY: em writable for k = RSA_size(rsa) bytes; mhash holds md's size; objects valid.
     let r = unsafe {
-        ffi::RSA_padding_add_PKCS1_PSS_mgf1(rsa.as_ptr(), em.as_mut_ptr(), mhash.as_ptr(), md.as_ptr(), mgf1.as_ptr(), slen)
+        ffi::RSA_padding_add_PKCS1_PSS_mgf1(
+            rsa.as_ptr(),
+            em.as_mut_ptr(),
+            mhash.as_ptr(),
+            md.as_ptr(),
+            mgf1.as_ptr(),
+            slen,
+        )
     };
     if r != 1 {
-        return fail(Reason::InvalidParameter, format!("PSS encoding failed{}", last_error_text()));
+        return fail(
+            Reason::InvalidParameter,
+            format!("PSS encoding failed{}", last_error_text()),
+        );
     }
     Ok(em)
 }
 
 /// EMSA-PSS verification of `em` against `mhash` (`slen` ≥ 0, or -1 digest, -2 auto, -3 max).
-pub fn verify_pss(rsa: &RsaRef, mhash: &[u8], md: &MdRef, mgf1: &MdRef, em: &[u8], slen: c_int) -> Result<bool> {
+pub fn verify_pss(
+    rsa: &RsaRef,
+    mhash: &[u8],
+    md: &MdRef,
+    mgf1: &MdRef,
+    em: &[u8],
+    slen: c_int,
+) -> Result<bool> {
     if mhash.len() != md.size() {
         return fail(
             Reason::WrongInputLength,
-            format!("PSS needs a {}-byte digest, got {} bytes", md.size(), mhash.len()),
+            format!(
+                "PSS needs a {}-byte digest, got {} bytes",
+                md.size(),
+                mhash.len()
+            ),
         );
     }
     // SAFETY: em holds RSA_size(rsa) bytes; mhash md's size; objects valid. Errors of a
     // failed verification are dropped (we raise our own).
     let r = unsafe {
         ffi::ERR_set_mark();
-        let r = ffi::RSA_verify_PKCS1_PSS_mgf1(rsa.as_ptr(), mhash.as_ptr(), md.as_ptr(), mgf1.as_ptr(), em.as_ptr(), slen);
+        let r = ffi::RSA_verify_PKCS1_PSS_mgf1(
+            rsa.as_ptr(),
+            mhash.as_ptr(),
+            md.as_ptr(),
+            mgf1.as_ptr(),
+            em.as_ptr(),
+            slen,
+        );
         ffi::ERR_pop_to_mark();
         r
     };

@@ -211,7 +211,10 @@ impl Slot {
         } else {
             fail(
                 Reason::InvalidParameter,
-                format!("cannot return parameter {} (wrong type or buffer too small)", self.name()),
+                format!(
+                    "cannot return parameter {} (wrong type or buffer too small)",
+                    self.name()
+                ),
             )
         }
     }

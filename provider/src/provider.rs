@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::config::Config;
 use crate::error::{self, entry, entry_void, fail, CoreErr, Error, Reason, Result};
-use crate::ffi::{self, OSSL_ALGORITHM, OSSL_DISPATCH, OSSL_ITEM, OSSL_PARAM, Table};
+use crate::ffi::{self, Table, OSSL_ALGORITHM, OSSL_DISPATCH, OSSL_ITEM, OSSL_PARAM};
 use crate::params::{self, Descriptors, Output};
 use crate::software::Software;
 use crate::stats;
@@ -91,7 +91,10 @@ fn core_strings(
     handle: *const ffi::OSSL_CORE_HANDLE,
     keys: &[&str],
 ) -> Vec<Option<String>> {
-    let names: Vec<CString> = keys.iter().map(|k| CString::new(*k).unwrap_or_default()).collect();
+    let names: Vec<CString> = keys
+        .iter()
+        .map(|k| CString::new(*k).unwrap_or_default())
+        .collect();
     let mut values: Vec<*const c_char> = vec![ptr::null(); keys.len()];
     let mut list: Vec<OSSL_PARAM> = names
         .iter()
@@ -151,7 +154,11 @@ fn config_file_keys(provider_name: &str) -> Option<Vec<String>> {
                 ffi::NCONF_get_string(conf, group, name.as_ptr())
             };
             let init = get(ptr::null(), c"openssl_conf");
-            let provs = if init.is_null() { ptr::null() } else { get(init, c"providers") };
+            let provs = if init.is_null() {
+                ptr::null()
+            } else {
+                get(init, c"providers")
+            };
             let pname = CString::new(provider_name).unwrap_or_default();
             let sect = if provs.is_null() {
                 ptr::null()
@@ -182,17 +189,31 @@ fn config_file_keys(provider_name: &str) -> Option<Vec<String>> {
     }
 }
 
-fn load_config(get: Option<ffi::CoreGetParamsFn>, handle: *const ffi::OSSL_CORE_HANDLE) -> Result<Config> {
-    let keys: Vec<&str> = crate::config::KEYS.iter().map(|k| k.key).collect();
+fn load_config(
+    get: Option<ffi::CoreGetParamsFn>,
+    handle: *const ffi::OSSL_CORE_HANDLE,
+) -> Result<Config> {
+    let model_keys: Vec<String> = hisi_model::config::KEYS.iter().map(|k| format!("model_{k}")).collect();
+    let keys: Vec<&str> = crate::config::KEYS
+        .iter()
+        .map(|k| k.key)
+        .chain(model_keys.iter().map(|s| s.as_str()))
+        .collect();
     let (name, values) = match get {
         Some(get) => {
-            let name = core_strings(get, handle, &["provider-name"]).pop().flatten();
+            let name = core_strings(get, handle, &["provider-name"])
+                .pop()
+                .flatten();
             (name, core_strings(get, handle, &keys))
         }
         None => (None, vec![None; keys.len()]),
     };
     let cfg = Config::load(
-        |k| keys.iter().position(|x| *x == k).and_then(|i| values[i].clone()),
+        |k| {
+            keys.iter()
+                .position(|x| *x == k)
+                .and_then(|i| values[i].clone())
+        },
         |v| std::env::var(v).ok(),
     )?;
     if let Some(present) = config_file_keys(name.as_deref().unwrap_or("wd")) {
@@ -222,12 +243,18 @@ unsafe extern "C" fn gettable_params(_prov: *mut c_void) -> *const OSSL_PARAM {
     })
 }
 
-const VERSION: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
-    Ok(s) => s,
-    Err(_) => c"0",
-};
+const VERSION: &CStr =
+    match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+        Ok(s) => s,
+        Err(_) => c"0",
+    };
 const BUILDINFO: &CStr = match CStr::from_bytes_with_nul(
-    concat!("wd-provider ", env!("CARGO_PKG_VERSION"), " (Rust; RSA on HiSilicon HPRE via wd-core)\0").as_bytes(),
+    concat!(
+        "wd-provider ",
+        env!("CARGO_PKG_VERSION"),
+        " (Rust; RSA on HiSilicon HPRE via wd-core)\0"
+    )
+    .as_bytes(),
 ) {
     Ok(s) => s,
     Err(_) => c"wd-provider",
@@ -268,7 +295,8 @@ macro_rules! algorithms {
                 algorithm_names: c"RSA:rsaEncryption:1.2.840.113549.1.1.1".as_ptr(),
                 property_definition: c"provider=wd".as_ptr(),
                 implementation: $impl.as_ptr(),
-                algorithm_description: c"RSA on HiSilicon HPRE (wd) with software fallback".as_ptr(),
+                algorithm_description: c"RSA on HiSilicon HPRE (wd) with software fallback"
+                    .as_ptr(),
             },
             OSSL_ALGORITHM {
                 algorithm_names: ptr::null(),
@@ -362,11 +390,31 @@ pub const END: OSSL_DISPATCH = OSSL_DISPATCH {
 };
 
 static PROVIDER_DISPATCH: [OSSL_DISPATCH; 6] = [
-    dispatch!(ffi::OSSL_FUNC_PROVIDER_GETTABLE_PARAMS, gettable_params, unsafe extern "C" fn(*mut c_void) -> *const OSSL_PARAM),
-    dispatch!(ffi::OSSL_FUNC_PROVIDER_GET_PARAMS, get_params, unsafe extern "C" fn(*mut c_void, *mut OSSL_PARAM) -> c_int),
-    dispatch!(ffi::OSSL_FUNC_PROVIDER_QUERY_OPERATION, query_operation, unsafe extern "C" fn(*mut c_void, c_int, *mut c_int) -> *const OSSL_ALGORITHM),
-    dispatch!(ffi::OSSL_FUNC_PROVIDER_GET_REASON_STRINGS, get_reason_strings, unsafe extern "C" fn(*mut c_void) -> *const OSSL_ITEM),
-    dispatch!(ffi::OSSL_FUNC_PROVIDER_TEARDOWN, teardown, unsafe extern "C" fn(*mut c_void)),
+    dispatch!(
+        ffi::OSSL_FUNC_PROVIDER_GETTABLE_PARAMS,
+        gettable_params,
+        unsafe extern "C" fn(*mut c_void) -> *const OSSL_PARAM
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_PROVIDER_GET_PARAMS,
+        get_params,
+        unsafe extern "C" fn(*mut c_void, *mut OSSL_PARAM) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_PROVIDER_QUERY_OPERATION,
+        query_operation,
+        unsafe extern "C" fn(*mut c_void, c_int, *mut c_int) -> *const OSSL_ALGORITHM
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_PROVIDER_GET_REASON_STRINGS,
+        get_reason_strings,
+        unsafe extern "C" fn(*mut c_void) -> *const OSSL_ITEM
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_PROVIDER_TEARDOWN,
+        teardown,
+        unsafe extern "C" fn(*mut c_void)
+    ),
     END,
 ];
 
@@ -391,17 +439,29 @@ pub unsafe extern "C" fn OSSL_provider_init(
             let core = unsafe {
                 CoreErr {
                     handle,
-                    new_error: std::mem::transmute::<unsafe extern "C" fn(), ffi::CoreNewErrorFn>(a),
-                    set_error_debug: std::mem::transmute::<unsafe extern "C" fn(), ffi::CoreSetErrorDebugFn>(b),
-                    vset_error: std::mem::transmute::<unsafe extern "C" fn(), ffi::CoreVsetErrorFn>(c),
+                    new_error: std::mem::transmute::<unsafe extern "C" fn(), ffi::CoreNewErrorFn>(
+                        a,
+                    ),
+                    set_error_debug: std::mem::transmute::<
+                        unsafe extern "C" fn(),
+                        ffi::CoreSetErrorDebugFn,
+                    >(b),
+                    vset_error: std::mem::transmute::<unsafe extern "C" fn(), ffi::CoreVsetErrorFn>(
+                        c,
+                    ),
                 }
             };
             error::install(core);
         }
         let get = find_fn(core_in, ffi::OSSL_FUNC_CORE_GET_PARAMS)
             // SAFETY: the core's get_params has this signature.
-            .map(|f| unsafe { std::mem::transmute::<unsafe extern "C" fn(), ffi::CoreGetParamsFn>(f) });
+            .map(|f| unsafe {
+                std::mem::transmute::<unsafe extern "C" fn(), ffi::CoreGetParamsFn>(f)
+            });
         let config = load_config(get, handle).map_err(|e| {
+            // Also said on stderr, whatever the log level: OpenSSL's own applications
+            // drop a provider that fails to load from openssl.cnf without printing why.
+            eprintln!("wd provider: configuration error: {}", e.msg);
             Error::new(e.reason, format!("wd provider configuration: {}", e.msg))
         })?;
         if let Some(l) = config.log_level {

@@ -48,7 +48,12 @@ impl Salt {
             "auto-digestmax" => Salt::AutoDigestMax,
             n => match n.parse::<i32>() {
                 Ok(v) => Salt::from_int(v)?,
-                Err(_) => return fail(Reason::InvalidParameter, format!("invalid PSS salt length {n:?}")),
+                Err(_) => {
+                    return fail(
+                        Reason::InvalidParameter,
+                        format!("invalid PSS salt length {n:?}"),
+                    )
+                }
             },
         })
     }
@@ -60,7 +65,12 @@ impl Salt {
             -3 => Salt::Max,
             -4 => Salt::AutoDigestMax,
             n if n >= 0 => Salt::Len(n),
-            n => return fail(Reason::InvalidParameter, format!("invalid PSS salt length {n}")),
+            n => {
+                return fail(
+                    Reason::InvalidParameter,
+                    format!("invalid PSS salt length {n}"),
+                )
+            }
         })
     }
 
@@ -101,15 +111,21 @@ struct SigCtx {
 
 impl SigCtx {
     fn key(&self) -> Result<&Arc<RsaKey>> {
-        self.key
-            .as_ref()
-            .ok_or_else(|| Error::new(Reason::NotInitialized, "signature operation not initialized"))
+        self.key.as_ref().ok_or_else(|| {
+            Error::new(
+                Reason::NotInitialized,
+                "signature operation not initialized",
+            )
+        })
     }
 
     fn set_md(&mut self, name: &str) -> Result<()> {
         let md = self.prov.software()?.digest(name)?;
         if digestinfo::prefix(md.nid()).is_none() && self.pad == ffi::RSA_PKCS1_PADDING {
-            return fail(Reason::InvalidParameter, format!("digest {name} is not allowed with PKCS#1 v1.5"));
+            return fail(
+                Reason::InvalidParameter,
+                format!("digest {name} is not allowed with PKCS#1 v1.5"),
+            );
         }
         self.md = Some(md);
         self.md_name = Some(name.to_string());
@@ -145,7 +161,10 @@ impl SigCtx {
         let em_len = em_bits.div_ceil(8);
         let max = em_len as i64 - hlen as i64 - 2;
         if max < 0 {
-            return fail(Reason::DataTooLarge, "key too small for PSS with this digest");
+            return fail(
+                Reason::DataTooLarge,
+                "key too small for PSS with this digest",
+            );
         }
         Ok(max as i32)
     }
@@ -154,7 +173,9 @@ impl SigCtx {
         if !provkey.is_null() {
             // SAFETY: the core passes keydata of our keymgmt.
             let kd = unsafe { keydata(provkey) }?;
-            let key = kd.key().ok_or_else(|| Error::new(Reason::InvalidKey, "empty key"))?;
+            let key = kd
+                .key()
+                .ok_or_else(|| Error::new(Reason::InvalidKey, "empty key"))?;
             if op == Op::Sign && key.private.is_none() {
                 return fail(Reason::InvalidKey, "signing needs a private key");
             }
@@ -183,7 +204,12 @@ impl SigCtx {
                     "pkcs1" => ffi::RSA_PKCS1_PADDING,
                     "x931" => ffi::RSA_X931_PADDING,
                     "pss" => ffi::RSA_PKCS1_PSS_PADDING,
-                    other => return fail(Reason::InvalidParameter, format!("unknown pad-mode {other:?}")),
+                    other => {
+                        return fail(
+                            Reason::InvalidParameter,
+                            format!("unknown pad-mode {other:?}"),
+                        )
+                    }
                 }
             } else {
                 p.int()?
@@ -191,12 +217,23 @@ impl SigCtx {
             match self.pad {
                 ffi::RSA_NO_PADDING | ffi::RSA_PKCS1_PADDING | ffi::RSA_PKCS1_PSS_PADDING => {}
                 ffi::RSA_X931_PADDING => {
-                    return fail(Reason::Unsupported, "X9.31 signature padding is not supported by wd")
+                    return fail(
+                        Reason::Unsupported,
+                        "X9.31 signature padding is not supported by wd",
+                    )
                 }
-                other => return fail(Reason::InvalidParameter, format!("pad-mode {other} is not a signature padding")),
+                other => {
+                    return fail(
+                        Reason::InvalidParameter,
+                        format!("pad-mode {other} is not a signature padding"),
+                    )
+                }
             }
             if self.pad == ffi::RSA_PKCS1_PSS_PADDING && self.op == Op::VerifyRecover {
-                return fail(Reason::InvalidParameter, "PSS cannot be used with verify-recover");
+                return fail(
+                    Reason::InvalidParameter,
+                    "PSS cannot be used with verify-recover",
+                );
             }
         }
         if let Some(p) = input.get(c"digest") {
@@ -209,7 +246,11 @@ impl SigCtx {
             self.mgf1_name = Some(name);
         }
         if let Some(p) = input.get(c"saltlen") {
-            self.salt = if p.is_utf8() { Salt::parse_text(&p.utf8()?)? } else { Salt::from_int(p.int()?)? };
+            self.salt = if p.is_utf8() {
+                Salt::parse_text(&p.utf8()?)?
+            } else {
+                Salt::from_int(p.int()?)?
+            };
         }
         // "properties" and "mgf1-properties" are accepted: digests always come from the
         // default provider of the child context (see software.rs).
@@ -221,7 +262,10 @@ impl SigCtx {
         match self.pad {
             ffi::RSA_NO_PADDING => {
                 if tbs.len() != k {
-                    return fail(Reason::WrongInputLength, format!("no padding needs exactly {k} bytes, got {}", tbs.len()));
+                    return fail(
+                        Reason::WrongInputLength,
+                        format!("no padding needs exactly {k} bytes, got {}", tbs.len()),
+                    );
                 }
                 Ok(tbs.to_vec())
             }
@@ -231,11 +275,17 @@ impl SigCtx {
                         if tbs.len() != md.size() {
                             return fail(
                                 Reason::WrongInputLength,
-                                format!("{} needs a {}-byte digest, got {} bytes", self.md_name.as_deref().unwrap_or("digest"), md.size(), tbs.len()),
+                                format!(
+                                    "{} needs a {}-byte digest, got {} bytes",
+                                    self.md_name.as_deref().unwrap_or("digest"),
+                                    md.size(),
+                                    tbs.len()
+                                ),
                             );
                         }
-                        digestinfo::encode(md.nid(), tbs)
-                            .ok_or_else(|| Error::new(Reason::InvalidParameter, "digest has no PKCS#1 encoding"))?
+                        digestinfo::encode(md.nid(), tbs).ok_or_else(|| {
+                            Error::new(Reason::InvalidParameter, "digest has no PKCS#1 encoding")
+                        })?
                     }
                     None => tbs.to_vec(),
                 };
@@ -269,7 +319,10 @@ impl SigCtx {
         let key = self.key()?;
         let k = key.size();
         if sig.len() > k {
-            return fail(Reason::WrongInputLength, format!("signature is {} bytes, the key's is {k}", sig.len()));
+            return fail(
+                Reason::WrongInputLength,
+                format!("signature is {} bytes, the key's is {k}", sig.len()),
+            );
         }
         let mut s = vec![0u8; k - sig.len()];
         s.extend_from_slice(sig);
@@ -306,26 +359,36 @@ impl SigCtx {
 
     fn verify_recover(&mut self, sig: &[u8]) -> Result<Vec<u8>> {
         if self.op != Op::VerifyRecover {
-            return fail(Reason::NotInitialized, "verify_recover without verify_recover_init");
+            return fail(
+                Reason::NotInitialized,
+                "verify_recover without verify_recover_init",
+            );
         }
         let em = self.recover(sig)?;
         match self.pad {
             ffi::RSA_NO_PADDING => Ok(em),
             ffi::RSA_PKCS1_PADDING => {
-                let data = padding::check_type1(&em)?
-                    .ok_or_else(|| Error::new(Reason::BadSignature, "not a PKCS#1 v1.5 signature block"))?;
+                let data = padding::check_type1(&em)?.ok_or_else(|| {
+                    Error::new(Reason::BadSignature, "not a PKCS#1 v1.5 signature block")
+                })?;
                 match &self.md {
                     None => Ok(data),
                     Some(md) => {
                         let prefix = digestinfo::prefix(md.nid()).unwrap_or(&[]);
                         if data.len() != prefix.len() + md.size() || !data.starts_with(prefix) {
-                            return fail(Reason::BadSignature, "DigestInfo does not match the digest");
+                            return fail(
+                                Reason::BadSignature,
+                                "DigestInfo does not match the digest",
+                            );
                         }
                         Ok(data[prefix.len()..].to_vec())
                     }
                 }
             }
-            other => fail(Reason::Unsupported, format!("pad-mode {other} with verify-recover")),
+            other => fail(
+                Reason::Unsupported,
+                format!("pad-mode {other} with verify-recover"),
+            ),
         }
     }
 
@@ -343,17 +406,41 @@ impl SigCtx {
         };
         // SAFETY: valid builder; static keys; value strings live until to_params.
         unsafe {
-            crate::ossl::check(openssl_sys::OSSL_PARAM_BLD_push_int(bld.as_ptr(), c"pad-mode".as_ptr(), pad), "push")?;
-            crate::ossl::check(openssl_sys::OSSL_PARAM_BLD_push_utf8_string(bld.as_ptr(), c"digest".as_ptr(), mdc.as_ptr(), 0), "push")?;
+            crate::ossl::check(
+                openssl_sys::OSSL_PARAM_BLD_push_int(bld.as_ptr(), c"pad-mode".as_ptr(), pad),
+                "push",
+            )?;
+            crate::ossl::check(
+                openssl_sys::OSSL_PARAM_BLD_push_utf8_string(
+                    bld.as_ptr(),
+                    c"digest".as_ptr(),
+                    mdc.as_ptr(),
+                    0,
+                ),
+                "push",
+            )?;
             if pad == ffi::RSA_PKCS1_PSS_PADDING {
-                crate::ossl::check(openssl_sys::OSSL_PARAM_BLD_push_int(bld.as_ptr(), c"saltlen".as_ptr(), salt), "push")?;
+                crate::ossl::check(
+                    openssl_sys::OSSL_PARAM_BLD_push_int(bld.as_ptr(), c"saltlen".as_ptr(), salt),
+                    "push",
+                )?;
                 if let Some(m) = &mgfc {
-                    crate::ossl::check(openssl_sys::OSSL_PARAM_BLD_push_utf8_string(bld.as_ptr(), c"mgf1-digest".as_ptr(), m.as_ptr(), 0), "push")?;
+                    crate::ossl::check(
+                        openssl_sys::OSSL_PARAM_BLD_push_utf8_string(
+                            bld.as_ptr(),
+                            c"mgf1-digest".as_ptr(),
+                            m.as_ptr(),
+                            0,
+                        ),
+                        "push",
+                    )?;
                 }
             }
         }
         let settings = bld.to_params()?;
-        self.prov.software()?.signature_param(key.software()?, &settings, c"algorithm-id")
+        self.prov
+            .software()?
+            .signature_param(key.software()?, &settings, c"algorithm-id")
     }
 
     fn get_params(&mut self, out: &Output) -> Result<()> {
@@ -372,7 +459,12 @@ impl SigCtx {
             s.utf8(self.md_name.as_deref().unwrap_or(""))?;
         }
         if let Some(s) = out.slot(c"mgf1-digest") {
-            s.utf8(self.mgf1_name.as_deref().or(self.md_name.as_deref()).unwrap_or("SHA1"))?;
+            s.utf8(
+                self.mgf1_name
+                    .as_deref()
+                    .or(self.md_name.as_deref())
+                    .unwrap_or("SHA1"),
+            )?;
         }
         if let Some(s) = out.slot(c"saltlen") {
             if s.wants_utf8() {
@@ -414,7 +506,8 @@ impl SigCtx {
 /// `p` is NULL or a context made by `newctx` below and not yet freed.
 unsafe fn sctx<'a>(p: *mut c_void) -> Result<&'a mut SigCtx> {
     // SAFETY: per the contract; the core never uses one context from two threads at once.
-    unsafe { (p as *mut SigCtx).as_mut() }.ok_or_else(|| Error::new(Reason::NotInitialized, "NULL signature context"))
+    unsafe { (p as *mut SigCtx).as_mut() }
+        .ok_or_else(|| Error::new(Reason::NotInitialized, "NULL signature context"))
 }
 
 /// Copies `data` into the caller's buffer.
@@ -423,7 +516,10 @@ unsafe fn sctx<'a>(p: *mut c_void) -> Result<&'a mut SigCtx> {
 /// `out` is writable for `cap` bytes and `outlen` is writable.
 unsafe fn give(data: &[u8], out: *mut c_uchar, outlen: *mut usize, cap: usize) -> Result<c_int> {
     if data.len() > cap {
-        return fail(Reason::BufferTooSmall, format!("need {} bytes, buffer has {cap}", data.len()));
+        return fail(
+            Reason::BufferTooSmall,
+            format!("need {} bytes, buffer has {cap}", data.len()),
+        );
     }
     // SAFETY: per the contract.
     unsafe {
@@ -486,17 +582,33 @@ unsafe extern "C" fn dupctx(ctx: *mut c_void) -> *mut c_void {
 
 unsafe extern "C" fn sign_init(ctx: *mut c_void, key: *mut c_void, p: *const OSSL_PARAM) -> c_int {
     // SAFETY: our context; key and params from the core.
-    entry(c"wd_rsa_sign_init", 0, || unsafe { sctx(ctx) }?.init(Op::Sign, key, p).map(|_| 1))
+    entry(c"wd_rsa_sign_init", 0, || {
+        unsafe { sctx(ctx) }?.init(Op::Sign, key, p).map(|_| 1)
+    })
 }
 
-unsafe extern "C" fn verify_init(ctx: *mut c_void, key: *mut c_void, p: *const OSSL_PARAM) -> c_int {
+unsafe extern "C" fn verify_init(
+    ctx: *mut c_void,
+    key: *mut c_void,
+    p: *const OSSL_PARAM,
+) -> c_int {
     // SAFETY: as above.
-    entry(c"wd_rsa_verify_init", 0, || unsafe { sctx(ctx) }?.init(Op::Verify, key, p).map(|_| 1))
+    entry(c"wd_rsa_verify_init", 0, || {
+        unsafe { sctx(ctx) }?.init(Op::Verify, key, p).map(|_| 1)
+    })
 }
 
-unsafe extern "C" fn verify_recover_init(ctx: *mut c_void, key: *mut c_void, p: *const OSSL_PARAM) -> c_int {
+unsafe extern "C" fn verify_recover_init(
+    ctx: *mut c_void,
+    key: *mut c_void,
+    p: *const OSSL_PARAM,
+) -> c_int {
     // SAFETY: as above.
-    entry(c"wd_rsa_verify_recover_init", 0, || unsafe { sctx(ctx) }?.init(Op::VerifyRecover, key, p).map(|_| 1))
+    entry(c"wd_rsa_verify_recover_init", 0, || {
+        unsafe { sctx(ctx) }?
+            .init(Op::VerifyRecover, key, p)
+            .map(|_| 1)
+    })
 }
 
 unsafe extern "C" fn sign(
@@ -525,7 +637,13 @@ unsafe extern "C" fn sign(
     })
 }
 
-unsafe extern "C" fn verify(ctx: *mut c_void, sig: *const c_uchar, siglen: usize, tbs: *const c_uchar, tbslen: usize) -> c_int {
+unsafe extern "C" fn verify(
+    ctx: *mut c_void,
+    sig: *const c_uchar,
+    siglen: usize,
+    tbs: *const c_uchar,
+    tbslen: usize,
+) -> c_int {
     entry(c"wd_rsa_verify", 0, || {
         // SAFETY: our context; the caller's buffers.
         let (c, sig, tbs) = unsafe { (sctx(ctx)?, bytes(sig, siglen), bytes(tbs, tbslen)) };
@@ -563,13 +681,21 @@ unsafe extern "C" fn verify_recover(
     })
 }
 
-fn digest_init(c: &mut SigCtx, op: Op, mdname: *const std::ffi::c_char, key: *mut c_void, p: *const OSSL_PARAM) -> Result<()> {
+fn digest_init(
+    c: &mut SigCtx,
+    op: Op,
+    mdname: *const std::ffi::c_char,
+    key: *mut c_void,
+    p: *const OSSL_PARAM,
+) -> Result<()> {
     c.init(op, key, ptr::null())?;
     let name = if mdname.is_null() {
         "SHA256".to_string()
     } else {
         // SAFETY: a NUL-terminated name from the core.
-        unsafe { CStr::from_ptr(mdname) }.to_string_lossy().into_owned()
+        unsafe { CStr::from_ptr(mdname) }
+            .to_string_lossy()
+            .into_owned()
     };
     c.set_md(&name)?;
     // SAFETY: the caller's params.
@@ -579,27 +705,49 @@ fn digest_init(c: &mut SigCtx, op: Op, mdname: *const std::ffi::c_char, key: *mu
     Ok(())
 }
 
-unsafe extern "C" fn digest_sign_init(ctx: *mut c_void, mdname: *const std::ffi::c_char, key: *mut c_void, p: *const OSSL_PARAM) -> c_int {
+unsafe extern "C" fn digest_sign_init(
+    ctx: *mut c_void,
+    mdname: *const std::ffi::c_char,
+    key: *mut c_void,
+    p: *const OSSL_PARAM,
+) -> c_int {
     // SAFETY: our context.
-    entry(c"wd_rsa_digest_sign_init", 0, || digest_init(unsafe { sctx(ctx) }?, Op::Sign, mdname, key, p).map(|_| 1))
+    entry(c"wd_rsa_digest_sign_init", 0, || {
+        digest_init(unsafe { sctx(ctx) }?, Op::Sign, mdname, key, p).map(|_| 1)
+    })
 }
 
-unsafe extern "C" fn digest_verify_init(ctx: *mut c_void, mdname: *const std::ffi::c_char, key: *mut c_void, p: *const OSSL_PARAM) -> c_int {
+unsafe extern "C" fn digest_verify_init(
+    ctx: *mut c_void,
+    mdname: *const std::ffi::c_char,
+    key: *mut c_void,
+    p: *const OSSL_PARAM,
+) -> c_int {
     // SAFETY: our context.
-    entry(c"wd_rsa_digest_verify_init", 0, || digest_init(unsafe { sctx(ctx) }?, Op::Verify, mdname, key, p).map(|_| 1))
+    entry(c"wd_rsa_digest_verify_init", 0, || {
+        digest_init(unsafe { sctx(ctx) }?, Op::Verify, mdname, key, p).map(|_| 1)
+    })
 }
 
 unsafe extern "C" fn digest_update(ctx: *mut c_void, data: *const c_uchar, len: usize) -> c_int {
     entry(c"wd_rsa_digest_update", 0, || {
         // SAFETY: our context; the caller's data.
         let (c, data) = unsafe { (sctx(ctx)?, bytes(data, len)) };
-        let m = c.mdctx.as_ref().ok_or_else(|| Error::new(Reason::NotInitialized, "digest update without init"))?;
+        let m = c
+            .mdctx
+            .as_ref()
+            .ok_or_else(|| Error::new(Reason::NotInitialized, "digest update without init"))?;
         m.update(data)?;
         Ok(1)
     })
 }
 
-unsafe extern "C" fn digest_sign_final(ctx: *mut c_void, sig: *mut c_uchar, siglen: *mut usize, sigsize: usize) -> c_int {
+unsafe extern "C" fn digest_sign_final(
+    ctx: *mut c_void,
+    sig: *mut c_uchar,
+    siglen: *mut usize,
+    sigsize: usize,
+) -> c_int {
     entry(c"wd_rsa_digest_sign_final", 0, || {
         // SAFETY: our context.
         let c = unsafe { sctx(ctx) }?;
@@ -611,7 +759,10 @@ unsafe extern "C" fn digest_sign_final(ctx: *mut c_void, sig: *mut c_uchar, sigl
             unsafe { *siglen = c.key()?.size() };
             return Ok(1);
         }
-        let m = c.mdctx.as_ref().ok_or_else(|| Error::new(Reason::NotInitialized, "digest sign final without init"))?;
+        let m = c
+            .mdctx
+            .as_ref()
+            .ok_or_else(|| Error::new(Reason::NotInitialized, "digest sign final without init"))?;
         let h = m.finish()?;
         let s = c.sign(&h)?;
         // SAFETY: sig writable for sigsize bytes.
@@ -619,11 +770,17 @@ unsafe extern "C" fn digest_sign_final(ctx: *mut c_void, sig: *mut c_uchar, sigl
     })
 }
 
-unsafe extern "C" fn digest_verify_final(ctx: *mut c_void, sig: *const c_uchar, siglen: usize) -> c_int {
+unsafe extern "C" fn digest_verify_final(
+    ctx: *mut c_void,
+    sig: *const c_uchar,
+    siglen: usize,
+) -> c_int {
     entry(c"wd_rsa_digest_verify_final", 0, || {
         // SAFETY: our context; the caller's signature.
         let (c, sig) = unsafe { (sctx(ctx)?, bytes(sig, siglen)) };
-        let m = c.mdctx.as_ref().ok_or_else(|| Error::new(Reason::NotInitialized, "digest verify final without init"))?;
+        let m = c.mdctx.as_ref().ok_or_else(|| {
+            Error::new(Reason::NotInitialized, "digest verify final without init")
+        })?;
         let h = m.finish()?;
         if c.verify(sig, &h)? {
             Ok(1)
@@ -654,7 +811,10 @@ unsafe extern "C" fn set_ctx_params(ctx: *mut c_void, p: *const OSSL_PARAM) -> c
 static GETTABLE: OnceLock<Descriptors> = OnceLock::new();
 static SETTABLE: OnceLock<Descriptors> = OnceLock::new();
 
-unsafe extern "C" fn gettable_ctx_params(_ctx: *mut c_void, _prov: *mut c_void) -> *const OSSL_PARAM {
+unsafe extern "C" fn gettable_ctx_params(
+    _ctx: *mut c_void,
+    _prov: *mut c_void,
+) -> *const OSSL_PARAM {
     entry(c"wd_rsa_sig_gettable_ctx_params", ptr::null(), || {
         Ok(GETTABLE
             .get_or_init(|| {
@@ -670,7 +830,10 @@ unsafe extern "C" fn gettable_ctx_params(_ctx: *mut c_void, _prov: *mut c_void) 
     })
 }
 
-unsafe extern "C" fn settable_ctx_params(_ctx: *mut c_void, _prov: *mut c_void) -> *const OSSL_PARAM {
+unsafe extern "C" fn settable_ctx_params(
+    _ctx: *mut c_void,
+    _prov: *mut c_void,
+) -> *const OSSL_PARAM {
     entry(c"wd_rsa_sig_settable_ctx_params", ptr::null(), || {
         Ok(SETTABLE
             .get_or_init(|| {
@@ -691,7 +854,10 @@ unsafe extern "C" fn get_ctx_md_params(ctx: *mut c_void, out: *mut OSSL_PARAM) -
     entry(c"wd_rsa_sig_get_ctx_md_params", 0, || {
         // SAFETY: our context.
         let c = unsafe { sctx(ctx) }?;
-        let m = c.mdctx.as_ref().ok_or_else(|| Error::new(Reason::NotInitialized, "no digest in progress"))?;
+        let m = c
+            .mdctx
+            .as_ref()
+            .ok_or_else(|| Error::new(Reason::NotInitialized, "no digest in progress"))?;
         // SAFETY: valid digest context; the caller's array.
         Ok(unsafe { ffi::EVP_MD_CTX_get_params(m.as_ptr(), out) })
     })
@@ -701,7 +867,10 @@ unsafe extern "C" fn set_ctx_md_params(ctx: *mut c_void, p: *const OSSL_PARAM) -
     entry(c"wd_rsa_sig_set_ctx_md_params", 0, || {
         // SAFETY: our context.
         let c = unsafe { sctx(ctx) }?;
-        let m = c.mdctx.as_ref().ok_or_else(|| Error::new(Reason::NotInitialized, "no digest in progress"))?;
+        let m = c
+            .mdctx
+            .as_ref()
+            .ok_or_else(|| Error::new(Reason::NotInitialized, "no digest in progress"))?;
         // SAFETY: valid digest context; the caller's array.
         Ok(unsafe { ffi::EVP_MD_CTX_set_params(m.as_ptr(), p) })
     })
@@ -712,7 +881,9 @@ unsafe extern "C" fn gettable_ctx_md_params(ctx: *mut c_void) -> *const OSSL_PAR
         // SAFETY: our context.
         let c = unsafe { sctx(ctx) }?;
         // SAFETY: valid digest.
-        Ok(c.md.as_ref().map_or(ptr::null(), |m| unsafe { ffi::EVP_MD_gettable_ctx_params(m.as_ptr()) }))
+        Ok(c.md.as_ref().map_or(ptr::null(), |m| unsafe {
+            ffi::EVP_MD_gettable_ctx_params(m.as_ptr())
+        }))
     })
 }
 
@@ -721,7 +892,9 @@ unsafe extern "C" fn settable_ctx_md_params(ctx: *mut c_void) -> *const OSSL_PAR
         // SAFETY: our context.
         let c = unsafe { sctx(ctx) }?;
         // SAFETY: valid digest.
-        Ok(c.md.as_ref().map_or(ptr::null(), |m| unsafe { ffi::EVP_MD_settable_ctx_params(m.as_ptr()) }))
+        Ok(c.md.as_ref().map_or(ptr::null(), |m| unsafe {
+            ffi::EVP_MD_settable_ctx_params(m.as_ptr())
+        }))
     })
 }
 
@@ -733,28 +906,120 @@ type PP = *const OSSL_PARAM;
 
 /// The RSA signature dispatch table.
 pub static DISPATCH: [OSSL_DISPATCH; 24] = [
-    dispatch!(ffi::OSSL_FUNC_SIGNATURE_NEWCTX, newctx, unsafe extern "C" fn(P, S) -> P),
-    dispatch!(ffi::OSSL_FUNC_SIGNATURE_FREECTX, freectx, unsafe extern "C" fn(P)),
-    dispatch!(ffi::OSSL_FUNC_SIGNATURE_DUPCTX, dupctx, unsafe extern "C" fn(P) -> P),
-    dispatch!(ffi::OSSL_FUNC_SIGNATURE_SIGN_INIT, sign_init, unsafe extern "C" fn(P, P, PP) -> c_int),
-    dispatch!(ffi::OSSL_FUNC_SIGNATURE_SIGN, sign, unsafe extern "C" fn(P, U, *mut usize, usize, CU, usize) -> c_int),
-    dispatch!(ffi::OSSL_FUNC_SIGNATURE_VERIFY_INIT, verify_init, unsafe extern "C" fn(P, P, PP) -> c_int),
-    dispatch!(ffi::OSSL_FUNC_SIGNATURE_VERIFY, verify, unsafe extern "C" fn(P, CU, usize, CU, usize) -> c_int),
-    dispatch!(ffi::OSSL_FUNC_SIGNATURE_VERIFY_RECOVER_INIT, verify_recover_init, unsafe extern "C" fn(P, P, PP) -> c_int),
-    dispatch!(ffi::OSSL_FUNC_SIGNATURE_VERIFY_RECOVER, verify_recover, unsafe extern "C" fn(P, U, *mut usize, usize, CU, usize) -> c_int),
-    dispatch!(ffi::OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT, digest_sign_init, unsafe extern "C" fn(P, S, P, PP) -> c_int),
-    dispatch!(ffi::OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE, digest_update, unsafe extern "C" fn(P, CU, usize) -> c_int),
-    dispatch!(ffi::OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL, digest_sign_final, unsafe extern "C" fn(P, U, *mut usize, usize) -> c_int),
-    dispatch!(ffi::OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_INIT, digest_verify_init, unsafe extern "C" fn(P, S, P, PP) -> c_int),
-    dispatch!(ffi::OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_UPDATE, digest_update, unsafe extern "C" fn(P, CU, usize) -> c_int),
-    dispatch!(ffi::OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_FINAL, digest_verify_final, unsafe extern "C" fn(P, CU, usize) -> c_int),
-    dispatch!(ffi::OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS, get_ctx_params, unsafe extern "C" fn(P, *mut OSSL_PARAM) -> c_int),
-    dispatch!(ffi::OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS, gettable_ctx_params, unsafe extern "C" fn(P, P) -> PP),
-    dispatch!(ffi::OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS, set_ctx_params, unsafe extern "C" fn(P, PP) -> c_int),
-    dispatch!(ffi::OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS, settable_ctx_params, unsafe extern "C" fn(P, P) -> PP),
-    dispatch!(ffi::OSSL_FUNC_SIGNATURE_GET_CTX_MD_PARAMS, get_ctx_md_params, unsafe extern "C" fn(P, *mut OSSL_PARAM) -> c_int),
-    dispatch!(ffi::OSSL_FUNC_SIGNATURE_GETTABLE_CTX_MD_PARAMS, gettable_ctx_md_params, unsafe extern "C" fn(P) -> PP),
-    dispatch!(ffi::OSSL_FUNC_SIGNATURE_SET_CTX_MD_PARAMS, set_ctx_md_params, unsafe extern "C" fn(P, PP) -> c_int),
-    dispatch!(ffi::OSSL_FUNC_SIGNATURE_SETTABLE_CTX_MD_PARAMS, settable_ctx_md_params, unsafe extern "C" fn(P) -> PP),
+    dispatch!(
+        ffi::OSSL_FUNC_SIGNATURE_NEWCTX,
+        newctx,
+        unsafe extern "C" fn(P, S) -> P
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_SIGNATURE_FREECTX,
+        freectx,
+        unsafe extern "C" fn(P)
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_SIGNATURE_DUPCTX,
+        dupctx,
+        unsafe extern "C" fn(P) -> P
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_SIGNATURE_SIGN_INIT,
+        sign_init,
+        unsafe extern "C" fn(P, P, PP) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_SIGNATURE_SIGN,
+        sign,
+        unsafe extern "C" fn(P, U, *mut usize, usize, CU, usize) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_SIGNATURE_VERIFY_INIT,
+        verify_init,
+        unsafe extern "C" fn(P, P, PP) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_SIGNATURE_VERIFY,
+        verify,
+        unsafe extern "C" fn(P, CU, usize, CU, usize) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_SIGNATURE_VERIFY_RECOVER_INIT,
+        verify_recover_init,
+        unsafe extern "C" fn(P, P, PP) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_SIGNATURE_VERIFY_RECOVER,
+        verify_recover,
+        unsafe extern "C" fn(P, U, *mut usize, usize, CU, usize) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT,
+        digest_sign_init,
+        unsafe extern "C" fn(P, S, P, PP) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE,
+        digest_update,
+        unsafe extern "C" fn(P, CU, usize) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL,
+        digest_sign_final,
+        unsafe extern "C" fn(P, U, *mut usize, usize) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_INIT,
+        digest_verify_init,
+        unsafe extern "C" fn(P, S, P, PP) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_UPDATE,
+        digest_update,
+        unsafe extern "C" fn(P, CU, usize) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_FINAL,
+        digest_verify_final,
+        unsafe extern "C" fn(P, CU, usize) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS,
+        get_ctx_params,
+        unsafe extern "C" fn(P, *mut OSSL_PARAM) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS,
+        gettable_ctx_params,
+        unsafe extern "C" fn(P, P) -> PP
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS,
+        set_ctx_params,
+        unsafe extern "C" fn(P, PP) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS,
+        settable_ctx_params,
+        unsafe extern "C" fn(P, P) -> PP
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_SIGNATURE_GET_CTX_MD_PARAMS,
+        get_ctx_md_params,
+        unsafe extern "C" fn(P, *mut OSSL_PARAM) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_SIGNATURE_GETTABLE_CTX_MD_PARAMS,
+        gettable_ctx_md_params,
+        unsafe extern "C" fn(P) -> PP
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_SIGNATURE_SET_CTX_MD_PARAMS,
+        set_ctx_md_params,
+        unsafe extern "C" fn(P, PP) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_SIGNATURE_SETTABLE_CTX_MD_PARAMS,
+        settable_ctx_md_params,
+        unsafe extern "C" fn(P) -> PP
+    ),
     END,
 ];

@@ -86,7 +86,8 @@ impl Software {
 
     fn ctx_for(&self, key: &PkeyRef) -> Result<PkeyCtx> {
         // SAFETY: valid context, key and string.
-        let p = unsafe { ffi::EVP_PKEY_CTX_new_from_pkey(self.libctx, key.as_ptr(), PROPQ.as_ptr()) };
+        let p =
+            unsafe { ffi::EVP_PKEY_CTX_new_from_pkey(self.libctx, key.as_ptr(), PROPQ.as_ptr()) };
         // SAFETY: fresh, owned.
         Ok(unsafe { PkeyCtx::from_ptr(nonnull(p, "EVP_PKEY_CTX_new_from_pkey")?) })
     }
@@ -95,7 +96,10 @@ impl Software {
     pub fn key_from_params(&self, params: &ParamsRef, private: bool) -> Result<Pkey> {
         let ctx = self.ctx_from_name()?;
         // SAFETY: valid context.
-        check(unsafe { sys::EVP_PKEY_fromdata_init(ctx.as_ptr()) }, "EVP_PKEY_fromdata_init")?;
+        check(
+            unsafe { sys::EVP_PKEY_fromdata_init(ctx.as_ptr()) },
+            "EVP_PKEY_fromdata_init",
+        )?;
         let selection = if private {
             sys::EVP_PKEY_KEYPAIR
         } else {
@@ -103,7 +107,8 @@ impl Software {
         };
         let mut out: *mut sys::EVP_PKEY = ptr::null_mut();
         // SAFETY: valid context and terminated parameter list.
-        let r = unsafe { sys::EVP_PKEY_fromdata(ctx.as_ptr(), &mut out, selection, params.as_ptr()) };
+        let r =
+            unsafe { sys::EVP_PKEY_fromdata(ctx.as_ptr(), &mut out, selection, params.as_ptr()) };
         check(r, "EVP_PKEY_fromdata")?;
         // SAFETY: fresh key, owned.
         Ok(unsafe { Pkey::from_ptr(nonnull(out, "EVP_PKEY_fromdata")?) })
@@ -132,12 +137,31 @@ impl Software {
         // SAFETY: out is writable for outlen bytes, input readable for its length.
         let r = unsafe {
             if private {
-                sys::EVP_PKEY_decrypt(ctx.as_ptr(), out.as_mut_ptr(), &mut outlen, input.as_ptr(), input.len())
+                sys::EVP_PKEY_decrypt(
+                    ctx.as_ptr(),
+                    out.as_mut_ptr(),
+                    &mut outlen,
+                    input.as_ptr(),
+                    input.len(),
+                )
             } else {
-                sys::EVP_PKEY_encrypt(ctx.as_ptr(), out.as_mut_ptr(), &mut outlen, input.as_ptr(), input.len())
+                sys::EVP_PKEY_encrypt(
+                    ctx.as_ptr(),
+                    out.as_mut_ptr(),
+                    &mut outlen,
+                    input.as_ptr(),
+                    input.len(),
+                )
             }
         };
-        check(r, if private { "software RSA private operation" } else { "software RSA public operation" })?;
+        check(
+            r,
+            if private {
+                "software RSA private operation"
+            } else {
+                "software RSA public operation"
+            },
+        )?;
         if outlen != k {
             // Left-pad a short result (cannot happen with no padding, but be exact).
             let mut v = vec![0u8; k - outlen.min(k)];
@@ -159,20 +183,36 @@ impl Software {
     ) -> Result<usize> {
         let ctx = self.ctx_for(key)?;
         // SAFETY: valid context.
-        check(unsafe { sys::EVP_PKEY_decrypt_init(ctx.as_ptr()) }, "EVP_PKEY_decrypt_init")?;
+        check(
+            unsafe { sys::EVP_PKEY_decrypt_init(ctx.as_ptr()) },
+            "EVP_PKEY_decrypt_init",
+        )?;
         let bld = ParamBld::new()?;
         // SAFETY: valid builder; static keys.
         unsafe {
             check(
-                sys::OSSL_PARAM_BLD_push_utf8_string(bld.as_ptr(), c"pad-mode".as_ptr(), c"pkcs1-tls".as_ptr(), 0),
+                sys::OSSL_PARAM_BLD_push_utf8_string(
+                    bld.as_ptr(),
+                    c"pad-mode".as_ptr(),
+                    c"pkcs1-tls".as_ptr(),
+                    0,
+                ),
                 "push pad-mode",
             )?;
             check(
-                sys::OSSL_PARAM_BLD_push_uint(bld.as_ptr(), c"tls-client-version".as_ptr(), client_version),
+                sys::OSSL_PARAM_BLD_push_uint(
+                    bld.as_ptr(),
+                    c"tls-client-version".as_ptr(),
+                    client_version,
+                ),
                 "push tls-client-version",
             )?;
             check(
-                sys::OSSL_PARAM_BLD_push_uint(bld.as_ptr(), c"tls-negotiated-version".as_ptr(), negotiated_version),
+                sys::OSSL_PARAM_BLD_push_uint(
+                    bld.as_ptr(),
+                    c"tls-negotiated-version".as_ptr(),
+                    negotiated_version,
+                ),
                 "push tls-negotiated-version",
             )?;
         }
@@ -185,7 +225,13 @@ impl Software {
         let mut outlen = out.len();
         // SAFETY: out writable for outlen bytes.
         let r = unsafe {
-            sys::EVP_PKEY_decrypt(ctx.as_ptr(), out.as_mut_ptr(), &mut outlen, input.as_ptr(), input.len())
+            sys::EVP_PKEY_decrypt(
+                ctx.as_ptr(),
+                out.as_mut_ptr(),
+                &mut outlen,
+                input.as_ptr(),
+                input.len(),
+            )
         };
         check(r, "TLS premaster decryption")?;
         Ok(outlen)
@@ -195,7 +241,10 @@ impl Software {
     pub fn generate(&self, bits: u32, primes: u32, e: Option<&[u8]>) -> Result<Pkey> {
         let ctx = self.ctx_from_name()?;
         // SAFETY: valid context.
-        check(unsafe { sys::EVP_PKEY_keygen_init(ctx.as_ptr()) }, "EVP_PKEY_keygen_init")?;
+        check(
+            unsafe { sys::EVP_PKEY_keygen_init(ctx.as_ptr()) },
+            "EVP_PKEY_keygen_init",
+        )?;
         let bld = ParamBld::new()?;
         let ebn = match e {
             Some(e) => Some(crate::ossl::Bn::from_be(e)?),
@@ -223,7 +272,10 @@ impl Software {
         )?;
         let mut out: *mut sys::EVP_PKEY = ptr::null_mut();
         // SAFETY: valid context.
-        check(unsafe { sys::EVP_PKEY_generate(ctx.as_ptr(), &mut out) }, "RSA key generation")?;
+        check(
+            unsafe { sys::EVP_PKEY_generate(ctx.as_ptr(), &mut out) },
+            "RSA key generation",
+        )?;
         // SAFETY: fresh key, owned.
         Ok(unsafe { Pkey::from_ptr(nonnull(out, "EVP_PKEY_generate")?) })
     }
@@ -248,10 +300,18 @@ impl Software {
 
     /// Asks the default provider for a signature context parameter (`algorithm-id`) under
     /// the given settings, so that what we report is byte-identical to its own.
-    pub fn signature_param(&self, key: &PkeyRef, settings: &ParamsRef, name: &CStr) -> Result<Vec<u8>> {
+    pub fn signature_param(
+        &self,
+        key: &PkeyRef,
+        settings: &ParamsRef,
+        name: &CStr,
+    ) -> Result<Vec<u8>> {
         let ctx = self.ctx_for(key)?;
         // SAFETY: valid context.
-        check(unsafe { sys::EVP_PKEY_sign_init(ctx.as_ptr()) }, "EVP_PKEY_sign_init")?;
+        check(
+            unsafe { sys::EVP_PKEY_sign_init(ctx.as_ptr()) },
+            "EVP_PKEY_sign_init",
+        )?;
         // SAFETY: valid context and list.
         check(
             unsafe { sys::EVP_PKEY_CTX_set_params(ctx.as_ptr(), settings.as_ptr()) },
@@ -281,7 +341,10 @@ impl Software {
         )?;
         let n = params[0].return_size;
         if n == crate::params::UNMODIFIED || n > buf.len() {
-            return fail(Reason::Software, format!("default provider gave no {}", name.to_string_lossy()));
+            return fail(
+                Reason::Software,
+                format!("default provider gave no {}", name.to_string_lossy()),
+            );
         }
         buf.truncate(n);
         Ok(buf)
@@ -302,5 +365,6 @@ impl Drop for Software {
 
 /// A length as libcrypto's `int`.
 pub fn len_int(n: usize) -> Result<c_int> {
-    c_int::try_from(n).map_err(|_| crate::error::Error::new(Reason::WrongInputLength, "input too long"))
+    c_int::try_from(n)
+        .map_err(|_| crate::error::Error::new(Reason::WrongInputLength, "input too long"))
 }

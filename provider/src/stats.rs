@@ -143,7 +143,11 @@ fn with_slots<R>(f: impl FnOnce(&'static Slots) -> R) -> R {
         // starts its own file.
         let slots = match DIR.get().cloned().flatten() {
             Some(dir) => map_file(&dir).unwrap_or_else(|e| {
-                wd_core::wd_log!(Warn, "stats file in {}: {e}; counting in memory", dir.display());
+                wd_core::wd_log!(
+                    Warn,
+                    "stats file in {}: {e}; counting in memory",
+                    dir.display()
+                );
                 in_memory()
             }),
             None => in_memory(),

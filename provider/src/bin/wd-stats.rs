@@ -19,7 +19,10 @@ fn main() -> ExitCode {
             "--per-process" => per_process = true,
             "--get" => get = args.next(),
             "-h" | "--help" => {
-                println!("usage: wd-stats [DIR] [--per-process] [--get NAME]\n\ncounters: {}", stats::NAMES.join(", "));
+                println!(
+                    "usage: wd-stats [DIR] [--per-process] [--get NAME]\n\ncounters: {}",
+                    stats::NAMES.join(", ")
+                );
                 return ExitCode::SUCCESS;
             }
             _ if dir.is_none() => dir = Some(PathBuf::from(a)),

@@ -1,0 +1,110 @@
+//! The module as OpenSSL sees it: loading, listing, exports, configuration errors.
+
+mod common;
+use common::*;
+
+#[test]
+fn list_providers_shows_wd_active_with_its_version() {
+    let w = World::new();
+    let out = ok(w.openssl(Conf::Model, &["list", "-providers", "-verbose"]));
+    let s = stdout(&out);
+    let at = s.find("\n  wd\n").unwrap_or_else(|| panic!("no wd in:\n{s}"));
+    let wd = &s[at..];
+    assert!(wd.contains("status: active"), "{s}");
+    assert!(wd.contains(&format!("version: {}", env!("CARGO_PKG_VERSION"))), "{s}");
+    assert!(wd.contains("wd-stats"), "{s}");
+    // Also through -provider-path / -provider, without any configuration file.
+    let dir = modules();
+    let out = ok(w.openssl(
+        Conf::Default,
+        &["list", "-providers", "-provider-path", dir.to_str().unwrap(), "-provider", "wd"],
+    ));
+    assert!(stdout(&out).contains("wd\n"), "{}", stdout(&out));
+}
+
+#[test]
+fn only_the_init_symbol_is_exported() {
+    let lib = modules().join("wd.so");
+    let out = ok({
+        let mut c = std::process::Command::new("nm");
+        c.args(["-D", "--defined-only"]).arg(&lib);
+        c
+    });
+    let syms: Vec<String> = stdout(&out)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2).map(String::from))
+        .collect();
+    assert_eq!(syms, vec!["OSSL_provider_init".to_string()], "exports: {syms:?}");
+}
+
+/// `openssl list -providers` with a broken wd configuration: OpenSSL's CLI drops a
+/// provider that fails to load from openssl.cnf; wd must be absent and say why on stderr.
+fn not_loaded(c: std::process::Command) -> String {
+    let out = ok(c);
+    assert!(!stdout(&out).contains("\n  wd\n"), "wd loaded despite the error:\n{}", stdout(&out));
+    stderr(&out)
+}
+
+fn write_conf(w: &World, extra: &str) -> std::path::PathBuf {
+    let base = std::fs::read_to_string(root().join("openssl.cnf.d/wd-model.cnf")).unwrap();
+    let conf = base.replace("[wd_sect]\n", &format!("[wd_sect]\n{extra}\n"));
+    let p = w.path("test.cnf");
+    std::fs::write(&p, conf).unwrap();
+    p
+}
+
+#[test]
+fn a_misspelt_key_fails_the_load_with_a_message() {
+    let w = World::new();
+    let p = write_conf(&w, "fallbak = off");
+    let mut c = w.openssl(Conf::Model, &["list", "-providers"]);
+    c.env("OPENSSL_CONF", &p);
+    let err = not_loaded(c);
+    assert!(err.contains("unknown key \"fallbak\""), "{err}");
+    assert!(err.contains("did you mean fallback"), "{err}");
+}
+
+#[test]
+fn a_bad_value_fails_the_load_with_a_message() {
+    let w = World::new();
+    let p = write_conf(&w, "min_bits = lots");
+    let mut c = w.openssl(Conf::Model, &["list", "-providers"]);
+    c.env("OPENSSL_CONF", &p);
+    let err = not_loaded(c);
+    assert!(err.contains("invalid value \"lots\" for min_bits"), "{err}");
+
+    let p = write_conf(&w, "model_engines = 0");
+    let mut c = w.openssl(Conf::Model, &["list", "-providers"]);
+    c.env("OPENSSL_CONF", &p);
+    let err = not_loaded(c);
+    assert!(err.contains("model_engines"), "{err}");
+}
+
+#[test]
+fn a_bad_environment_override_fails_the_load() {
+    let w = World::new().with("WD_FALLBACK", "perhaps");
+    let err = not_loaded(w.openssl(Conf::Model, &["list", "-providers"]));
+    assert!(err.contains("WD_FALLBACK"), "{err}");
+    // Loaded on the command line, the failure is fatal and the reason is on the error queue.
+    let err = fails(w.openssl(Conf::Default, &["list", "-providers", "-provider", "wd"]));
+    assert!(err.contains("OSSL_provider_init") && err.contains("WD_FALLBACK"), "{err}");
+}
+
+#[test]
+fn wd_stats_tool_sums_processes() {
+    let w = World::new();
+    let msg = w.path("msg");
+    std::fs::write(&msg, b"hello").unwrap();
+    for _ in 0..2 {
+        ok(w.openssl(Conf::Model, &["dgst", "-sha256", "-sign", key(2048).to_str().unwrap(), "-out", "/dev/null", msg.to_str().unwrap()]));
+    }
+    let tool = std::path::Path::new(env!("CARGO_BIN_EXE_wd-stats"));
+    let out = ok({
+        let mut c = std::process::Command::new(tool);
+        c.arg(w.stats_dir());
+        c
+    });
+    let s = stdout(&out);
+    assert!(s.contains("processes: 2"), "{s}");
+    assert!(s.lines().any(|l| l.starts_with("offload_private") && l.trim_end().ends_with(" 2")), "{s}");
+}

@@ -1,0 +1,200 @@
+//! Shared helpers of the provider tests: the built module as `wd.so`, a per-test directory
+//! (counters, device-model state), `openssl` commands configured for wd, and the counters.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Once;
+
+pub use wd_provider::stats;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// The profile directory the test binary was built into (`target/debug`).
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+/// A directory holding the provider built with these tests, as `wd.so`.
+pub fn modules() -> PathBuf {
+    static ONCE: Once = Once::new();
+    let dir = profile_dir().join("ossl-modules-test");
+    ONCE.call_once(|| {
+        // `cargo test` builds the cdylib with the library, into deps/ (the copy in the
+        // profile directory is only refreshed by `cargo build`): take the newer one.
+        let newest = [profile_dir().join("deps/libwd_provider.so"), profile_dir().join("libwd_provider.so")]
+            .into_iter()
+            .filter_map(|p| std::fs::metadata(&p).and_then(|m| m.modified()).ok().map(|t| (t, p)))
+            .max();
+        let lib = newest.map(|(_, p)| p).unwrap_or_else(|| profile_dir().join("libwd_provider.so"));
+        if !lib.exists() {
+            // `cargo test` builds the cdylib with the library; build it if it is missing.
+            let st = Command::new(env!("CARGO"))
+                .args(["build", "-q", "-p", "wd-provider", "--lib"])
+                .current_dir(root())
+                .status()
+                .unwrap();
+            assert!(st.success(), "building the provider failed");
+        }
+        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = dir.join(format!("wd.so.{}", std::process::id()));
+        std::fs::copy(&lib, &tmp).unwrap();
+        std::fs::rename(&tmp, dir.join("wd.so")).unwrap();
+    });
+    dir
+}
+
+/// An example program built with the tests.
+pub fn example(name: &str) -> PathBuf {
+    let p = profile_dir().join("examples").join(name);
+    if !p.exists() {
+        let st = Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "wd-provider", "--example", name])
+            .current_dir(root())
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    p
+}
+
+/// A test key of `bits` bits (PEM, made by the default provider).
+pub fn key(bits: u32) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/rsa{bits}.pem"))
+}
+
+/// Which configuration an `openssl` command runs with.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Conf {
+    /// openssl.cnf.d/wd-model.cnf: wd on the device model, default beside it.
+    Model,
+    /// openssl.cnf.d/wd.cnf: wd on real devices (none here), default beside it.
+    Host,
+    /// No configuration: the default provider alone (the reference).
+    Default,
+}
+
+/// One test's world.
+pub struct World {
+    pub dir: tempfile::TempDir,
+    pub env: Vec<(String, String)>,
+}
+
+impl World {
+    pub fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("stats")).unwrap();
+        World { dir, env: Vec::new() }
+    }
+
+    /// Adds an environment variable to every command of this world.
+    pub fn with(mut self, k: &str, v: &str) -> World {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn stats_dir(&self) -> PathBuf {
+        self.path("stats")
+    }
+
+    /// A command with the world's environment (no inherited WD_* or OpenSSL settings).
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>, conf: Conf) -> Command {
+        let mut c = Command::new(program);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("WD_") || k.starts_with("OPENSSL_") {
+                c.env_remove(&k);
+            }
+        }
+        let cnf = match conf {
+            Conf::Model => root().join("openssl.cnf.d/wd-model.cnf"),
+            Conf::Host => root().join("openssl.cnf.d/wd.cnf"),
+            Conf::Default => PathBuf::from("/dev/null"),
+        };
+        c.env("OPENSSL_CONF", cnf)
+            .env("OPENSSL_MODULES", modules())
+            .env("WD_STATS_DIR", self.stats_dir())
+            .env("WD_MODEL_DIR", self.path("model"))
+            .current_dir(self.dir.path());
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    pub fn openssl(&self, conf: Conf, args: &[&str]) -> Command {
+        let mut c = self.command("openssl", conf);
+        c.args(args);
+        c
+    }
+
+    /// Counters summed over every process of this world so far.
+    pub fn counters(&self) -> Vec<u64> {
+        stats::read_dir(&self.stats_dir()).map(|(_, v)| v).unwrap_or_else(|_| vec![0; stats::NAMES.len()])
+    }
+
+    pub fn counter(&self, name: &str) -> u64 {
+        stats::get(&self.counters(), name).unwrap_or_else(|| panic!("no counter {name}"))
+    }
+
+    /// Forgets the counters so far.
+    pub fn reset_counters(&self) {
+        let d = self.stats_dir();
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+    }
+
+    /// Sum of all fallback counters.
+    pub fn fallbacks(&self) -> u64 {
+        let v = self.counters();
+        stats::NAMES
+            .iter()
+            .zip(&v)
+            .filter(|(n, _)| n.starts_with("fallback_"))
+            .map(|(_, x)| *x)
+            .sum()
+    }
+}
+
+/// Runs a command; panics with its output unless it succeeded.
+pub fn ok(mut c: Command) -> Output {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{:?} failed ({}):\nstdout: {}\nstderr: {}",
+        c,
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Runs a command that must fail; returns its stderr.
+pub fn fails(mut c: Command) -> String {
+    let out = c.output().unwrap();
+    assert!(
+        !out.status.success(),
+        "{:?} should have failed:\nstdout: {}\nstderr: {}",
+        c,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
