@@ -73,11 +73,11 @@ fn a_bad_value_fails_the_load_with_a_message() {
     let err = not_loaded(c);
     assert!(err.contains("invalid value \"lots\" for min_bits"), "{err}");
 
-    let p = write_conf(&w, "model_engines = 0");
+    let p = write_conf(&w, "model_error_ratio = 2");
     let mut c = w.openssl(Conf::Model, &["list", "-providers"]);
     c.env("OPENSSL_CONF", &p);
     let err = not_loaded(c);
-    assert!(err.contains("model_engines"), "{err}");
+    assert!(err.contains("model_error_ratio"), "{err}");
 }
 
 #[test]
