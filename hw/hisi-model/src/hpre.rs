@@ -8,6 +8,7 @@ use std::cmp::Ordering;
 use openssl::bn::{BigNum, BigNumContext, BigNumRef};
 use openssl::error::ErrorStack;
 
+use crate::bn::mod_exp_x2;
 use crate::config::ApiVersion;
 use crate::engine::{DmaAccess, Engine, Failure, Job, Outcome};
 use crate::layout::hpre::{
@@ -162,12 +163,11 @@ pub fn hpre_compute(
         // m1 = (c mod p)^dp mod p; m2 = (c mod q)^dq mod q.
         let mut cp = Secret::new()?;
         cp.nnmod(&msg, &p, &mut ctx)?;
-        let mut m1 = Secret::new()?;
-        m1.mod_exp(&cp, &dp, &p, &mut ctx)?;
         let mut cq = Secret::new()?;
         cq.nnmod(&msg, &q, &mut ctx)?;
+        let mut m1 = Secret::new()?;
         let mut m2 = Secret::new()?;
-        m2.mod_exp(&cq, &dq, &q, &mut ctx)?;
+        mod_exp_x2(&mut m1, &cp, &dp, &p, &mut m2, &cq, &dq, &q, &mut ctx)?;
         // h = qinv * (m1 - m2) mod p; m = m2 + h * q.
         let mut diff = Secret::new()?;
         diff.mod_sub(&m1, &m2, &p, &mut ctx)?;

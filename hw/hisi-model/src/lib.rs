@@ -17,6 +17,7 @@
 //! ```
 
 pub mod backend;
+mod bn;
 pub mod config;
 mod device;
 pub mod engine;
