@@ -59,8 +59,3 @@ pub fn mod_exp_x2(
         Err(ErrorStack::get())
     }
 }
-
-use crate::layout::hpre::{
-    completed_dw0, HpreSqe, ALG_NC_CRT, ALG_NC_NCRT, DONE_INIT, ETYPE1_ADDR, ETYPE_ADDR, ETYPE_HW,
-    ETYPE_PARAM, SQE_SIZE, SQE_WORDS,
-};
