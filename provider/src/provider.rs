@@ -193,7 +193,10 @@ fn load_config(
     get: Option<ffi::CoreGetParamsFn>,
     handle: *const ffi::OSSL_CORE_HANDLE,
 ) -> Result<Config> {
-    let model_keys: Vec<String> = hisi_model::config::KEYS.iter().map(|k| format!("model_{k}")).collect();
+    let model_keys: Vec<String> = hisi_model::config::KEYS
+        .iter()
+        .map(|k| format!("model_{k}"))
+        .collect();
     let keys: Vec<&str> = crate::config::KEYS
         .iter()
         .map(|k| k.key)

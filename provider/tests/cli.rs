@@ -8,16 +8,28 @@ fn list_providers_shows_wd_active_with_its_version() {
     let w = World::new();
     let out = ok(w.openssl(Conf::Model, &["list", "-providers", "-verbose"]));
     let s = stdout(&out);
-    let at = s.find("\n  wd\n").unwrap_or_else(|| panic!("no wd in:\n{s}"));
+    let at = s
+        .find("\n  wd\n")
+        .unwrap_or_else(|| panic!("no wd in:\n{s}"));
     let wd = &s[at..];
     assert!(wd.contains("status: active"), "{s}");
-    assert!(wd.contains(&format!("version: {}", env!("CARGO_PKG_VERSION"))), "{s}");
+    assert!(
+        wd.contains(&format!("version: {}", env!("CARGO_PKG_VERSION"))),
+        "{s}"
+    );
     assert!(wd.contains("wd-stats"), "{s}");
     // Also through -provider-path / -provider, without any configuration file.
     let dir = modules();
     let out = ok(w.openssl(
         Conf::Default,
-        &["list", "-providers", "-provider-path", dir.to_str().unwrap(), "-provider", "wd"],
+        &[
+            "list",
+            "-providers",
+            "-provider-path",
+            dir.to_str().unwrap(),
+            "-provider",
+            "wd",
+        ],
     ));
     assert!(stdout(&out).contains("wd\n"), "{}", stdout(&out));
 }
@@ -34,14 +46,22 @@ fn only_the_init_symbol_is_exported() {
         .lines()
         .filter_map(|l| l.split_whitespace().nth(2).map(String::from))
         .collect();
-    assert_eq!(syms, vec!["OSSL_provider_init".to_string()], "exports: {syms:?}");
+    assert_eq!(
+        syms,
+        vec!["OSSL_provider_init".to_string()],
+        "exports: {syms:?}"
+    );
 }
 
 /// `openssl list -providers` with a broken wd configuration: OpenSSL's CLI drops a
 /// provider that fails to load from openssl.cnf; wd must be absent and say why on stderr.
 fn not_loaded(c: std::process::Command) -> String {
     let out = ok(c);
-    assert!(!stdout(&out).contains("\n  wd\n"), "wd loaded despite the error:\n{}", stdout(&out));
+    assert!(
+        !stdout(&out).contains("\n  wd\n"),
+        "wd loaded despite the error:\n{}",
+        stdout(&out)
+    );
     stderr(&out)
 }
 
@@ -87,7 +107,10 @@ fn a_bad_environment_override_fails_the_load() {
     assert!(err.contains("WD_FALLBACK"), "{err}");
     // Loaded on the command line, the failure is fatal and the reason is on the error queue.
     let err = fails(w.openssl(Conf::Default, &["list", "-providers", "-provider", "wd"]));
-    assert!(err.contains("OSSL_provider_init") && err.contains("WD_FALLBACK"), "{err}");
+    assert!(
+        err.contains("OSSL_provider_init") && err.contains("WD_FALLBACK"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -96,7 +119,18 @@ fn wd_stats_tool_sums_processes() {
     let msg = w.path("msg");
     std::fs::write(&msg, b"hello").unwrap();
     for _ in 0..2 {
-        ok(w.openssl(Conf::Model, &["dgst", "-sha256", "-sign", key(2048).to_str().unwrap(), "-out", "/dev/null", msg.to_str().unwrap()]));
+        ok(w.openssl(
+            Conf::Model,
+            &[
+                "dgst",
+                "-sha256",
+                "-sign",
+                key(2048).to_str().unwrap(),
+                "-out",
+                "/dev/null",
+                msg.to_str().unwrap(),
+            ],
+        ));
     }
     let tool = std::path::Path::new(env!("CARGO_BIN_EXE_wd-stats"));
     let out = ok({
@@ -106,5 +140,9 @@ fn wd_stats_tool_sums_processes() {
     });
     let s = stdout(&out);
     assert!(s.contains("processes: 2"), "{s}");
-    assert!(s.lines().any(|l| l.starts_with("offload_private") && l.trim_end().ends_with(" 2")), "{s}");
+    assert!(
+        s.lines()
+            .any(|l| l.starts_with("offload_private") && l.trim_end().ends_with(" 2")),
+        "{s}"
+    );
 }

@@ -24,11 +24,24 @@ impl Case {
         }
         let key = key(bits).to_str().unwrap().to_string();
         let public = w.path("pub.pem").to_str().unwrap().to_string();
-        ok(w.openssl(Conf::Default, &["pkey", "-in", &key, "-pubout", "-out", &public]));
-        std::fs::write(w.path("msg"), format!("message for a {bits}-bit key\n").repeat(20)).unwrap();
+        ok(w.openssl(
+            Conf::Default,
+            &["pkey", "-in", &key, "-pubout", "-out", &public],
+        ));
+        std::fs::write(
+            w.path("msg"),
+            format!("message for a {bits}-bit key\n").repeat(20),
+        )
+        .unwrap();
         std::fs::write(w.path("secret"), b"0123456789abcdef").unwrap();
         let md = if bits < 1024 { "sha1" } else { "sha256" };
-        Case { w, key, public, md, bits }
+        Case {
+            w,
+            key,
+            public,
+            md,
+            bits,
+        }
     }
 
     fn p(&self, name: &str) -> String {
@@ -51,7 +64,13 @@ impl Case {
         }
         let outp = self.p(out);
         let msg = self.p("msg");
-        a.extend(["-sign", self.key.as_str(), "-out", outp.as_str(), msg.as_str()]);
+        a.extend([
+            "-sign",
+            self.key.as_str(),
+            "-out",
+            outp.as_str(),
+            msg.as_str(),
+        ]);
         self.run(conf, &a);
     }
 
@@ -63,12 +82,32 @@ impl Case {
         }
         let sigp = self.p(sig);
         let msg = self.p("msg");
-        a.extend(["-verify", self.public.as_str(), "-signature", sigp.as_str(), msg.as_str()]);
+        a.extend([
+            "-verify",
+            self.public.as_str(),
+            "-signature",
+            sigp.as_str(),
+            msg.as_str(),
+        ]);
         let out = self.run(conf, &a);
-        assert!(stdout(&out).contains("Verified OK"), "{} ({:?}): {}", sig, conf, stdout(&out));
+        assert!(
+            stdout(&out).contains("Verified OK"),
+            "{} ({:?}): {}",
+            sig,
+            conf,
+            stdout(&out)
+        );
     }
 
-    fn pkeyutl(&self, conf: Conf, op: &str, public: bool, input: &str, output: &str, opts: &[&str]) {
+    fn pkeyutl(
+        &self,
+        conf: Conf,
+        op: &str,
+        public: bool,
+        input: &str,
+        output: &str,
+        opts: &[&str],
+    ) {
         let (i, o) = (self.p(input), self.p(output));
         let mut a = vec!["pkeyutl", op, "-inkey"];
         if public {
@@ -88,7 +127,11 @@ impl Case {
         // PKCS#1 v1.5 signatures: deterministic, so byte-identical.
         self.sign(Conf::Model, "sig.wd", &[]);
         self.sign(Conf::Default, "sig.def", &[]);
-        assert_eq!(self.read("sig.wd"), self.read("sig.def"), "PKCS#1 v1.5 signatures differ");
+        assert_eq!(
+            self.read("sig.wd"),
+            self.read("sig.def"),
+            "PKCS#1 v1.5 signatures differ"
+        );
         self.verify(Conf::Model, "sig.def", &[]);
 
         // PSS, salt = digest length and salt = max; each verified by the other side.
@@ -100,21 +143,66 @@ impl Case {
             self.verify(Conf::Default, &format!("pss{tag}.wd"), &opts);
             self.verify(Conf::Model, &format!("pss{tag}.def"), &opts);
             // And with the salt length recovered automatically.
-            self.verify(Conf::Model, &format!("pss{tag}.def"), &["rsa_padding_mode:pss", "rsa_pss_saltlen:auto"]);
+            self.verify(
+                Conf::Model,
+                &format!("pss{tag}.def"),
+                &["rsa_padding_mode:pss", "rsa_pss_saltlen:auto"],
+            );
         }
 
         // OAEP with a digest, the MGF1 digest and a label; PKCS#1 v1.5 encryption.
         let oaep_md = format!("rsa_oaep_md:{}", self.md);
         let mgf1 = format!("rsa_mgf1_md:{}", self.md);
-        let oaep = ["rsa_padding_mode:oaep", oaep_md.as_str(), mgf1.as_str(), "rsa_oaep_label:00c0ffee"];
+        let oaep = [
+            "rsa_padding_mode:oaep",
+            oaep_md.as_str(),
+            mgf1.as_str(),
+            "rsa_oaep_label:00c0ffee",
+        ];
         let pkcs1 = ["rsa_padding_mode:pkcs1"];
         for (tag, opts) in [("oaep", &oaep[..]), ("pkcs1", &pkcs1[..])] {
-            self.pkeyutl(Conf::Default, "-encrypt", true, "secret", &format!("{tag}.ct.def"), opts);
-            self.pkeyutl(Conf::Model, "-decrypt", false, &format!("{tag}.ct.def"), &format!("{tag}.pt.wd"), opts);
-            assert_eq!(self.read(&format!("{tag}.pt.wd")), self.read("secret"), "{tag}: wd decrypt");
-            self.pkeyutl(Conf::Model, "-encrypt", true, "secret", &format!("{tag}.ct.wd"), opts);
-            self.pkeyutl(Conf::Default, "-decrypt", false, &format!("{tag}.ct.wd"), &format!("{tag}.pt.def"), opts);
-            assert_eq!(self.read(&format!("{tag}.pt.def")), self.read("secret"), "{tag}: default decrypt of wd");
+            self.pkeyutl(
+                Conf::Default,
+                "-encrypt",
+                true,
+                "secret",
+                &format!("{tag}.ct.def"),
+                opts,
+            );
+            self.pkeyutl(
+                Conf::Model,
+                "-decrypt",
+                false,
+                &format!("{tag}.ct.def"),
+                &format!("{tag}.pt.wd"),
+                opts,
+            );
+            assert_eq!(
+                self.read(&format!("{tag}.pt.wd")),
+                self.read("secret"),
+                "{tag}: wd decrypt"
+            );
+            self.pkeyutl(
+                Conf::Model,
+                "-encrypt",
+                true,
+                "secret",
+                &format!("{tag}.ct.wd"),
+                opts,
+            );
+            self.pkeyutl(
+                Conf::Default,
+                "-decrypt",
+                false,
+                &format!("{tag}.ct.wd"),
+                &format!("{tag}.pt.def"),
+                opts,
+            );
+            assert_eq!(
+                self.read(&format!("{tag}.pt.def")),
+                self.read("secret"),
+                "{tag}: default decrypt of wd"
+            );
         }
 
         // Raw RSA (no padding): both directions identical.
@@ -126,11 +214,26 @@ impl Case {
         std::fs::write(self.w.path("raw"), &raw).unwrap();
         let none = ["rsa_padding_mode:none"];
         self.pkeyutl(Conf::Model, "-decrypt", false, "raw", "raw.priv.wd", &none);
-        self.pkeyutl(Conf::Default, "-decrypt", false, "raw", "raw.priv.def", &none);
-        assert_eq!(self.read("raw.priv.wd"), self.read("raw.priv.def"), "raw private op");
+        self.pkeyutl(
+            Conf::Default,
+            "-decrypt",
+            false,
+            "raw",
+            "raw.priv.def",
+            &none,
+        );
+        assert_eq!(
+            self.read("raw.priv.wd"),
+            self.read("raw.priv.def"),
+            "raw private op"
+        );
         self.pkeyutl(Conf::Model, "-encrypt", true, "raw", "raw.pub.wd", &none);
         self.pkeyutl(Conf::Default, "-encrypt", true, "raw", "raw.pub.def", &none);
-        assert_eq!(self.read("raw.pub.wd"), self.read("raw.pub.def"), "raw public op");
+        assert_eq!(
+            self.read("raw.pub.wd"),
+            self.read("raw.pub.def"),
+            "raw public op"
+        );
     }
 }
 
@@ -138,9 +241,22 @@ fn on_device(bits: u32, extra: &[(&str, &str)]) {
     let c = Case::new(bits, extra);
     c.all();
     let w = &c.w;
-    assert!(w.counter("offload_private") >= 6, "{}", stats::format(&w.counters()));
-    assert!(w.counter("offload_public") >= 7, "{}", stats::format(&w.counters()));
-    assert_eq!(w.fallbacks(), 0, "unexpected fallback: {}", stats::format(&w.counters()));
+    assert!(
+        w.counter("offload_private") >= 6,
+        "{}",
+        stats::format(&w.counters())
+    );
+    assert!(
+        w.counter("offload_public") >= 7,
+        "{}",
+        stats::format(&w.counters())
+    );
+    assert_eq!(
+        w.fallbacks(),
+        0,
+        "unexpected fallback: {}",
+        stats::format(&w.counters())
+    );
     assert_eq!(w.counter("fault_guard_trips"), 0);
 }
 
@@ -148,8 +264,17 @@ fn in_software(bits: u32) {
     let c = Case::new(bits, &[]);
     c.all();
     let w = &c.w;
-    assert_eq!(w.counter("offload_private") + w.counter("offload_public"), 0, "{}", stats::format(&w.counters()));
-    assert!(w.counter("fallback_key_size") >= 14, "{}", stats::format(&w.counters()));
+    assert_eq!(
+        w.counter("offload_private") + w.counter("offload_public"),
+        0,
+        "{}",
+        stats::format(&w.counters())
+    );
+    assert!(
+        w.counter("fallback_key_size") >= 14,
+        "{}",
+        stats::format(&w.counters())
+    );
 }
 
 #[test]
@@ -198,16 +323,44 @@ fn keys_made_by_wd_work_everywhere() {
     // result imported: the key works with both providers.
     let w = World::new();
     let k = w.path("gen.pem");
-    ok(w.openssl(Conf::Model, &["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", k.to_str().unwrap()]));
+    ok(w.openssl(
+        Conf::Model,
+        &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            k.to_str().unwrap(),
+        ],
+    ));
     let msg = w.path("m");
     std::fs::write(&msg, b"x").unwrap();
     let sig_wd = w.path("s.wd");
     let sig_def = w.path("s.def");
     for (conf, out) in [(Conf::Model, &sig_wd), (Conf::Default, &sig_def)] {
-        ok(w.openssl(conf, &["dgst", "-sha256", "-sign", k.to_str().unwrap(), "-out", out.to_str().unwrap(), msg.to_str().unwrap()]));
+        ok(w.openssl(
+            conf,
+            &[
+                "dgst",
+                "-sha256",
+                "-sign",
+                k.to_str().unwrap(),
+                "-out",
+                out.to_str().unwrap(),
+                msg.to_str().unwrap(),
+            ],
+        ));
     }
-    assert_eq!(std::fs::read(&sig_wd).unwrap(), std::fs::read(&sig_def).unwrap());
-    let out = ok(w.openssl(Conf::Model, &["pkey", "-in", k.to_str().unwrap(), "-check", "-noout"]));
+    assert_eq!(
+        std::fs::read(&sig_wd).unwrap(),
+        std::fs::read(&sig_def).unwrap()
+    );
+    let out = ok(w.openssl(
+        Conf::Model,
+        &["pkey", "-in", k.to_str().unwrap(), "-check", "-noout"],
+    ));
     assert!(stdout(&out).contains("valid"), "{}", stdout(&out));
     assert!(Path::new(&sig_wd).exists());
 }

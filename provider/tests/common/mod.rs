@@ -11,7 +11,10 @@ pub use wd_provider::stats;
 
 /// The repository root.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// The profile directory the test binary was built into (`target/debug`).
@@ -27,11 +30,21 @@ pub fn modules() -> PathBuf {
     ONCE.call_once(|| {
         // `cargo test` builds the cdylib with the library, into deps/ (the copy in the
         // profile directory is only refreshed by `cargo build`): take the newer one.
-        let newest = [profile_dir().join("deps/libwd_provider.so"), profile_dir().join("libwd_provider.so")]
-            .into_iter()
-            .filter_map(|p| std::fs::metadata(&p).and_then(|m| m.modified()).ok().map(|t| (t, p)))
-            .max();
-        let lib = newest.map(|(_, p)| p).unwrap_or_else(|| profile_dir().join("libwd_provider.so"));
+        let newest = [
+            profile_dir().join("deps/libwd_provider.so"),
+            profile_dir().join("libwd_provider.so"),
+        ]
+        .into_iter()
+        .filter_map(|p| {
+            std::fs::metadata(&p)
+                .and_then(|m| m.modified())
+                .ok()
+                .map(|t| (t, p))
+        })
+        .max();
+        let lib = newest
+            .map(|(_, p)| p)
+            .unwrap_or_else(|| profile_dir().join("libwd_provider.so"));
         if !lib.exists() {
             // `cargo test` builds the cdylib with the library; build it if it is missing.
             let st = Command::new(env!("CARGO"))
@@ -89,7 +102,10 @@ impl World {
     pub fn new() -> World {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("stats")).unwrap();
-        World { dir, env: Vec::new() }
+        World {
+            dir,
+            env: Vec::new(),
+        }
     }
 
     /// Adds an environment variable to every command of this world.
@@ -138,7 +154,9 @@ impl World {
 
     /// Counters summed over every process of this world so far.
     pub fn counters(&self) -> Vec<u64> {
-        stats::read_dir(&self.stats_dir()).map(|(_, v)| v).unwrap_or_else(|_| vec![0; stats::NAMES.len()])
+        stats::read_dir(&self.stats_dir())
+            .map(|(_, v)| v)
+            .unwrap_or_else(|_| vec![0; stats::NAMES.len()])
     }
 
     pub fn counter(&self, name: &str) -> u64 {
