@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::collections::HashMap;
 use std::sync::Once;
 
 pub use wd_provider::stats;
@@ -106,6 +107,11 @@ impl World {
             dir,
             env: Vec::new(),
         }
+    }
+
+    /// A copy of this world's settings with wd's debug log on (same directory).
+    pub fn with_log(&self) -> LogWorld<'_> {
+        LogWorld(self)
     }
 
     /// Adds an environment variable to every command of this world.
@@ -216,3 +222,36 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// A [`World`] whose commands run with `WD_LOG=debug`.
+pub struct LogWorld<'a>(&'a World);
+
+impl LogWorld<'_> {
+    pub fn openssl(&self, conf: Conf, args: &[&str]) -> Command {
+        let mut c = self.0.openssl(conf, args);
+        c.env("WD_LOG", "debug");
+        c
+    }
+}
+
+/// The numbers of a test key, from `openssl pkey -text`.
+pub fn numbers(bits: u32) -> HashMap<String, String> {
+    let w = World::new();
+    let out = ok(w.openssl(Conf::Default, &["pkey", "-in", key(bits).to_str().unwrap(), "-text", "-noout"]));
+    let mut map = HashMap::new();
+    let mut cur: Option<String> = None;
+    for line in stdout(&out).lines() {
+        if let Some(rest) = line.strip_prefix("publicExponent: ") {
+            let hex = rest.split("(0x").nth(1).unwrap().trim_end_matches(')');
+            map.insert("e".into(), hex.to_string());
+            cur = None;
+        } else if !line.starts_with(' ') && line.ends_with(':') {
+            cur = Some(line.trim_end_matches(':').to_string());
+            map.insert(cur.clone().unwrap(), String::new());
+        } else if let Some(c) = &cur {
+            map.get_mut(c).unwrap().push_str(&line.trim().replace(':', ""));
+        }
+    }
+    map
+}
+
