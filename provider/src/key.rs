@@ -58,6 +58,28 @@ pub struct GuardCtx {
     pub mont: Mont,
 }
 
+impl GuardCtx {
+    /// The guard of the public key (n, e), big-endian.
+    pub fn new(n: &[u8], e: &[u8]) -> Result<GuardCtx> {
+        let n = Bn::from_be(n)?;
+        let e = Bn::from_be(e)?;
+        let mont = Mont::new(&n)?;
+        Ok(GuardCtx { n, e, mont })
+    }
+
+    /// True if `result^e mod n == input`: `result` is what the device returned for the
+    /// private operation on `input`.
+    pub fn checks_out(&self, input: &[u8], result: &[u8]) -> Result<bool> {
+        if be_cmp(result, &self.n.to_be()).is_ge() {
+            return Ok(false);
+        }
+        let r = Bn::from_be(result)?;
+        let back = ossl::mod_exp(&r, &self.e, &self.n, &self.mont)?;
+        let want = Bn::from_be(input)?;
+        Ok(ossl::bn_eq(&back, &want))
+    }
+}
+
 /// An RSA key as the provider holds it.
 pub struct RsaKey {
     /// The provider instance.
@@ -312,22 +334,13 @@ impl RsaKey {
         if let Some(g) = self.guard.get() {
             return Ok(g);
         }
-        let n = Bn::from_be(&self.n)?;
-        let e = Bn::from_be(&self.e)?;
-        let mont = Mont::new(&n)?;
-        Ok(self.guard.get_or_init(|| GuardCtx { n, e, mont }))
+        let g = GuardCtx::new(&self.n, &self.e)?;
+        Ok(self.guard.get_or_init(|| g))
     }
 
     /// Fault-attack guard: true if `result^e mod n == input`.
     pub fn result_checks_out(&self, input: &[u8], result: &[u8]) -> Result<bool> {
-        let g = self.guard()?;
-        let r = Bn::from_be(result)?;
-        if be_cmp(result, &self.n).is_ge() {
-            return Ok(false);
-        }
-        let back = ossl::mod_exp(&r, &g.e, &g.n, &g.mont)?;
-        let want = Bn::from_be(input)?;
-        Ok(ossl::bn_eq(&back, &want))
+        self.guard()?.checks_out(input, result)
     }
 
     /// Copies the key (same provider, same numbers; helpers are rebuilt lazily).
@@ -383,5 +396,30 @@ impl RsaKey {
         let key = RsaKey::from_parts(prov, n, e, private)?;
         let _ = key.sw.set(pkey);
         Ok(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guard_accepts_a_right_result_and_rejects_a_faulty_one() {
+        // n = 61 * 53 = 3233, e = 17, d = 2753: 65^17 mod n = 2790, so the private
+        // operation on 2790 gives 65.
+        let g = GuardCtx::new(&3233u16.to_be_bytes(), &[17]).unwrap();
+        let input = 2790u16.to_be_bytes();
+        assert!(g.checks_out(&input, &[65]).unwrap());
+        assert!(!g.checks_out(&input, &[66]).unwrap());
+        assert!(!g.checks_out(&input, &[0]).unwrap());
+        // A result not below n is rejected before any arithmetic.
+        assert!(!g.checks_out(&input, &3233u16.to_be_bytes()).unwrap());
+    }
+
+    #[test]
+    fn be_cmp_ignores_leading_zeros() {
+        assert!(be_cmp(&[0, 0, 5], &[5]).is_eq());
+        assert!(be_cmp(&[1, 0], &[0xff]).is_gt());
+        assert!(be_cmp(&[], &[0]).is_eq());
     }
 }
