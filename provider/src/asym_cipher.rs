@@ -292,6 +292,7 @@ unsafe extern "C" fn encrypt_init(
 ) -> c_int {
     // SAFETY: our context; key and params from the core.
     entry(c"wd_rsa_encrypt_init", 0, || {
+        // SAFETY: our context; key and params from the core.
         unsafe { cctx(ctx) }?.init(Op::Encrypt, key, p).map(|_| 1)
     })
 }
@@ -303,6 +304,7 @@ unsafe extern "C" fn decrypt_init(
 ) -> c_int {
     // SAFETY: as above.
     entry(c"wd_rsa_decrypt_init", 0, || {
+        // SAFETY: as above.
         unsafe { cctx(ctx) }?.init(Op::Decrypt, key, p).map(|_| 1)
     })
 }

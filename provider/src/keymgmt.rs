@@ -26,7 +26,7 @@ impl KeyData {
         self.key.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    fn new(prov: Arc<ProvCtx>, key: Option<RsaKey>) -> *mut c_void {
+    fn into_raw(prov: Arc<ProvCtx>, key: Option<RsaKey>) -> *mut c_void {
         Box::into_raw(Box::new(KeyData {
             prov,
             key: RwLock::new(key.map(Arc::new)),
@@ -49,7 +49,7 @@ unsafe extern "C" fn rsa_new(provctx: *mut c_void) -> *mut c_void {
     entry(c"wd_rsa_new", ptr::null_mut(), || {
         // SAFETY: the core passes our provctx.
         let prov = unsafe { ProvCtx::from_ptr(provctx) }?;
-        Ok(KeyData::new(prov, None))
+        Ok(KeyData::into_raw(prov, None))
     })
 }
 
@@ -259,7 +259,7 @@ unsafe extern "C" fn rsa_dup(kd: *const c_void, selection: c_int) -> *mut c_void
             Some(k) => Some(k.duplicate(selection & ffi::OSSL_KEYMGMT_SELECT_PRIVATE_KEY != 0)?),
             None => None,
         };
-        Ok(KeyData::new(kd.prov.clone(), copy))
+        Ok(KeyData::into_raw(kd.prov.clone(), copy))
     })
 }
 
@@ -359,14 +359,14 @@ unsafe extern "C" fn rsa_gen(
         let g = unsafe { (gctx as *const GenCtx).as_ref() }
             .ok_or_else(|| Error::new(Reason::NotInitialized, "NULL generation context"))?;
         if g.selection & ffi::OSSL_KEYMGMT_SELECT_KEYPAIR == 0 {
-            return Ok(KeyData::new(g.prov.clone(), None));
+            return Ok(KeyData::into_raw(g.prov.clone(), None));
         }
         let pkey = g
             .prov
             .software()?
             .generate(g.bits, g.primes, g.e.as_deref())?;
         let k = RsaKey::from_software(g.prov.clone(), pkey)?;
-        Ok(KeyData::new(g.prov.clone(), Some(k)))
+        Ok(KeyData::into_raw(g.prov.clone(), Some(k)))
     })
 }
 

@@ -226,6 +226,7 @@ impl Mont {
         let mont = unsafe { Mont::from_ptr(nonnull(p, "BN_MONT_CTX_new")?) };
         // SAFETY: all three objects are valid; m is odd (checked at key import).
         check(
+            // SAFETY: all three objects are valid; m is odd (checked at key import).
             unsafe { ffi::BN_MONT_CTX_set(mont.as_ptr(), m.as_ptr(), ctx.as_ptr()) },
             "BN_MONT_CTX_set",
         )?;
@@ -240,6 +241,7 @@ pub fn mod_exp(base: &BnRef, exp: &BnRef, m: &BnRef, mont: &MontRef) -> Result<B
     let r = unsafe { Bn::from_ptr(nonnull(sys::BN_new(), "BN_new")?) };
     // SAFETY: all pointers valid; mont belongs to m and is only read.
     check(
+        // SAFETY: all pointers valid; mont belongs to m and is only read.
         unsafe {
             ffi::BN_mod_exp_mont(
                 r.as_ptr(),
@@ -262,6 +264,7 @@ pub fn mul(a: &BnRef, b: &BnRef) -> Result<Bn> {
     let r = unsafe { Bn::from_ptr(nonnull(sys::BN_new(), "BN_new")?) };
     // SAFETY: valid bignums and context.
     check(
+        // SAFETY: valid bignums and context.
         unsafe { sys::BN_mul(r.as_ptr(), a.as_ptr(), b.as_ptr(), ctx.as_ptr()) },
         "BN_mul",
     )?;
@@ -288,6 +291,7 @@ impl Rsa {
         let r = unsafe { Rsa::from_ptr(nonnull(sys::RSA_new(), "RSA_new")?) };
         // SAFETY: RSA_set0_key takes ownership of n and e on success.
         check(
+            // SAFETY: RSA_set0_key takes ownership of n and e on success.
             unsafe { sys::RSA_set0_key(r.as_ptr(), n.as_ptr(), e.as_ptr(), ptr::null_mut()) },
             "RSA_set0_key",
         )?;
@@ -328,6 +332,7 @@ impl MdCtx {
         let c = unsafe { MdCtx::from_ptr(nonnull(sys::EVP_MD_CTX_new(), "EVP_MD_CTX_new")?) };
         // SAFETY: valid objects; no params.
         check(
+            // SAFETY: valid objects; no params.
             unsafe { ffi::EVP_DigestInit_ex2(c.as_ptr(), md.as_ptr(), ptr::null()) },
             "EVP_DigestInit_ex2",
         )?;
@@ -340,6 +345,7 @@ impl MdCtx {
         let c = unsafe { MdCtx::from_ptr(nonnull(sys::EVP_MD_CTX_new(), "EVP_MD_CTX_new")?) };
         // SAFETY: both contexts valid.
         check(
+            // SAFETY: both contexts valid.
             unsafe { sys::EVP_MD_CTX_copy_ex(c.as_ptr(), self.as_ptr()) },
             "EVP_MD_CTX_copy_ex",
         )?;
@@ -363,6 +369,7 @@ impl MdCtxRef {
         let mut len: std::ffi::c_uint = 0;
         // SAFETY: out has EVP_MAX_MD_SIZE bytes.
         check(
+            // SAFETY: out has EVP_MAX_MD_SIZE bytes.
             unsafe { sys::EVP_DigestFinal_ex(self.as_ptr(), out.as_mut_ptr(), &mut len) },
             "EVP_DigestFinal_ex",
         )?;

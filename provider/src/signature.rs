@@ -583,6 +583,7 @@ unsafe extern "C" fn dupctx(ctx: *mut c_void) -> *mut c_void {
 unsafe extern "C" fn sign_init(ctx: *mut c_void, key: *mut c_void, p: *const OSSL_PARAM) -> c_int {
     // SAFETY: our context; key and params from the core.
     entry(c"wd_rsa_sign_init", 0, || {
+        // SAFETY: our context; key and params from the core.
         unsafe { sctx(ctx) }?.init(Op::Sign, key, p).map(|_| 1)
     })
 }
@@ -594,6 +595,7 @@ unsafe extern "C" fn verify_init(
 ) -> c_int {
     // SAFETY: as above.
     entry(c"wd_rsa_verify_init", 0, || {
+        // SAFETY: as above.
         unsafe { sctx(ctx) }?.init(Op::Verify, key, p).map(|_| 1)
     })
 }
@@ -605,6 +607,7 @@ unsafe extern "C" fn verify_recover_init(
 ) -> c_int {
     // SAFETY: as above.
     entry(c"wd_rsa_verify_recover_init", 0, || {
+        // SAFETY: as above.
         unsafe { sctx(ctx) }?
             .init(Op::VerifyRecover, key, p)
             .map(|_| 1)
@@ -713,6 +716,7 @@ unsafe extern "C" fn digest_sign_init(
 ) -> c_int {
     // SAFETY: our context.
     entry(c"wd_rsa_digest_sign_init", 0, || {
+        // SAFETY: our context.
         digest_init(unsafe { sctx(ctx) }?, Op::Sign, mdname, key, p).map(|_| 1)
     })
 }
@@ -725,6 +729,7 @@ unsafe extern "C" fn digest_verify_init(
 ) -> c_int {
     // SAFETY: our context.
     entry(c"wd_rsa_digest_verify_init", 0, || {
+        // SAFETY: our context.
         digest_init(unsafe { sctx(ctx) }?, Op::Verify, mdname, key, p).map(|_| 1)
     })
 }

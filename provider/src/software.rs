@@ -97,6 +97,7 @@ impl Software {
         let ctx = self.ctx_from_name()?;
         // SAFETY: valid context.
         check(
+            // SAFETY: valid context.
             unsafe { sys::EVP_PKEY_fromdata_init(ctx.as_ptr()) },
             "EVP_PKEY_fromdata_init",
         )?;
@@ -129,6 +130,7 @@ impl Software {
         check(r, "EVP_PKEY_{de,en}crypt_init")?;
         // SAFETY: valid context.
         check(
+            // SAFETY: valid context.
             unsafe { sys::EVP_PKEY_CTX_set_rsa_padding(ctx.as_ptr(), ffi::RSA_NO_PADDING) },
             "EVP_PKEY_CTX_set_rsa_padding",
         )?;
@@ -184,6 +186,7 @@ impl Software {
         let ctx = self.ctx_for(key)?;
         // SAFETY: valid context.
         check(
+            // SAFETY: valid context.
             unsafe { sys::EVP_PKEY_decrypt_init(ctx.as_ptr()) },
             "EVP_PKEY_decrypt_init",
         )?;
@@ -219,6 +222,7 @@ impl Software {
         let params = bld.to_params()?;
         // SAFETY: valid context and list.
         check(
+            // SAFETY: valid context and list.
             unsafe { sys::EVP_PKEY_CTX_set_params(ctx.as_ptr(), params.as_ptr()) },
             "EVP_PKEY_CTX_set_params",
         )?;
@@ -242,6 +246,7 @@ impl Software {
         let ctx = self.ctx_from_name()?;
         // SAFETY: valid context.
         check(
+            // SAFETY: valid context.
             unsafe { sys::EVP_PKEY_keygen_init(ctx.as_ptr()) },
             "EVP_PKEY_keygen_init",
         )?;
@@ -267,12 +272,14 @@ impl Software {
         let params = bld.to_params()?;
         // SAFETY: valid context and list.
         check(
+            // SAFETY: valid context and list.
             unsafe { sys::EVP_PKEY_CTX_set_params(ctx.as_ptr(), params.as_ptr()) },
             "setting key generation parameters",
         )?;
         let mut out: *mut sys::EVP_PKEY = ptr::null_mut();
         // SAFETY: valid context.
         check(
+            // SAFETY: valid context.
             unsafe { sys::EVP_PKEY_generate(ctx.as_ptr(), &mut out) },
             "RSA key generation",
         )?;
@@ -309,11 +316,13 @@ impl Software {
         let ctx = self.ctx_for(key)?;
         // SAFETY: valid context.
         check(
+            // SAFETY: valid context.
             unsafe { sys::EVP_PKEY_sign_init(ctx.as_ptr()) },
             "EVP_PKEY_sign_init",
         )?;
         // SAFETY: valid context and list.
         check(
+            // SAFETY: valid context and list.
             unsafe { sys::EVP_PKEY_CTX_set_params(ctx.as_ptr(), settings.as_ptr()) },
             "EVP_PKEY_CTX_set_params",
         )?;
@@ -336,6 +345,7 @@ impl Software {
         ];
         // SAFETY: valid context; params terminated, buffer writable.
         check(
+            // SAFETY: valid context; params terminated, buffer writable.
             unsafe { sys::EVP_PKEY_CTX_get_params(ctx.as_ptr(), params.as_mut_ptr()) },
             "EVP_PKEY_CTX_get_params",
         )?;

@@ -10,7 +10,10 @@ use std::collections::HashMap;
 /// was caught (the guard turns one into "internal error").
 fn refused(w: &World, args: &[&str]) -> String {
     let err = fails(w.openssl(Conf::Model, args));
-    assert!(!err.contains("panicked") && !err.contains("internal error"), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("internal error"),
+        "{err}"
+    );
     err
 }
 
@@ -22,19 +25,72 @@ fn wrong_size_input_is_an_error_with_a_reason() {
     std::fs::write(w.path("in20"), [7u8; 20]).unwrap();
     std::fs::write(w.path("in10"), [7u8; 10]).unwrap();
     std::fs::write(w.path("ff"), [0xffu8; 128]).unwrap();
-    let err = refused(&w, &["pkeyutl", "-sign", "-inkey", k, "-pkeyopt", "digest:sha256", "-in", "in20", "-out", "o"]);
-    assert!(err.contains(":wd:") && err.contains("wrong input length"), "{err}");
-    let err = refused(&w, &["pkeyutl", "-decrypt", "-inkey", k, "-pkeyopt", "rsa_padding_mode:none", "-in", "in10", "-out", "o"]);
+    let err = refused(
+        &w,
+        &[
+            "pkeyutl",
+            "-sign",
+            "-inkey",
+            k,
+            "-pkeyopt",
+            "digest:sha256",
+            "-in",
+            "in20",
+            "-out",
+            "o",
+        ],
+    );
+    assert!(
+        err.contains(":wd:") && err.contains("wrong input length"),
+        "{err}"
+    );
+    let err = refused(
+        &w,
+        &[
+            "pkeyutl",
+            "-decrypt",
+            "-inkey",
+            k,
+            "-pkeyopt",
+            "rsa_padding_mode:none",
+            "-in",
+            "in10",
+            "-out",
+            "o",
+        ],
+    );
     assert!(err.contains("wrong input length"), "{err}");
-    let err = refused(&w, &["pkeyutl", "-decrypt", "-inkey", k, "-pkeyopt", "rsa_padding_mode:none", "-in", "ff", "-out", "o"]);
+    let err = refused(
+        &w,
+        &[
+            "pkeyutl",
+            "-decrypt",
+            "-inkey",
+            k,
+            "-pkeyopt",
+            "rsa_padding_mode:none",
+            "-in",
+            "ff",
+            "-out",
+            "o",
+        ],
+    );
     assert!(err.contains("data too large for key size"), "{err}");
     // A message too long for PKCS#1 v1.5 encryption.
     std::fs::write(w.path("long"), [1u8; 120]).unwrap();
-    let err = refused(&w, &["pkeyutl", "-encrypt", "-inkey", k, "-in", "long", "-out", "o"]);
+    let err = refused(
+        &w,
+        &[
+            "pkeyutl", "-encrypt", "-inkey", k, "-in", "long", "-out", "o",
+        ],
+    );
     assert!(err.contains("data too large for key size"), "{err}");
     // A corrupted ciphertext fails the padding check.
     std::fs::write(w.path("ct"), [0x11u8; 128]).unwrap();
-    let err = refused(&w, &["pkeyutl", "-decrypt", "-inkey", k, "-in", "ct", "-out", "o"]);
+    let err = refused(
+        &w,
+        &["pkeyutl", "-decrypt", "-inkey", k, "-in", "ct", "-out", "o"],
+    );
     assert!(err.contains("padding check failed"), "{err}");
 }
 
@@ -44,10 +100,46 @@ fn bad_parameters_are_errors_with_a_reason() {
     let k = key(2048);
     let k = k.to_str().unwrap();
     std::fs::write(w.path("m"), b"secret").unwrap();
-    let err = refused(&w, &["pkeyutl", "-encrypt", "-inkey", k, "-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:nosuchdigest", "-in", "m", "-out", "o"]);
-    assert!(err.contains("unknown digest") || err.contains("invalid parameter"), "{err}");
-    let err = refused(&w, &["pkeyutl", "-sign", "-inkey", k, "-pkeyopt", "rsa_padding_mode:x931", "-in", "m", "-out", "o"]);
-    assert!(err.contains("not supported by wd") || err.contains("X9.31"), "{err}");
+    let err = refused(
+        &w,
+        &[
+            "pkeyutl",
+            "-encrypt",
+            "-inkey",
+            k,
+            "-pkeyopt",
+            "rsa_padding_mode:oaep",
+            "-pkeyopt",
+            "rsa_oaep_md:nosuchdigest",
+            "-in",
+            "m",
+            "-out",
+            "o",
+        ],
+    );
+    assert!(
+        err.contains("unknown digest") || err.contains("invalid parameter"),
+        "{err}"
+    );
+    let err = refused(
+        &w,
+        &[
+            "pkeyutl",
+            "-sign",
+            "-inkey",
+            k,
+            "-pkeyopt",
+            "rsa_padding_mode:x931",
+            "-in",
+            "m",
+            "-out",
+            "o",
+        ],
+    );
+    assert!(
+        err.contains("not supported by wd") || err.contains("X9.31"),
+        "{err}"
+    );
 }
 
 /// A DER RSAPrivateKey with the given numbers (hex), through `openssl asn1parse -genconf`.
@@ -67,7 +159,17 @@ fn der_key(w: &World, name: &str, f: &HashMap<String, String>) -> String {
     let cnf = w.path(&format!("{name}.cnf"));
     std::fs::write(&cnf, conf).unwrap();
     let out = w.path(&format!("{name}.der"));
-    ok(w.openssl(Conf::Default, &["asn1parse", "-genconf", cnf.to_str().unwrap(), "-out", out.to_str().unwrap(), "-noout"]));
+    ok(w.openssl(
+        Conf::Default,
+        &[
+            "asn1parse",
+            "-genconf",
+            cnf.to_str().unwrap(),
+            "-out",
+            out.to_str().unwrap(),
+            "-noout",
+        ],
+    ));
     out.to_str().unwrap().to_string()
 }
 
@@ -82,7 +184,27 @@ fn a_key_wd_refuses_goes_to_the_default_provider_under_a_preference() {
     let mut bad = good.clone();
     bad.insert("prime1".into(), good["prime2"].clone());
     let k = der_key(&w, "pq", &bad);
-    let out = ok(w.with_log().openssl(Conf::Model, &["pkeyutl", "-sign", "-keyform", "DER", "-inkey", &k, "-pkeyopt", "digest:sha256", "-in", "d", "-out", "o"]));
-    assert!(stderr(&out).contains("the prime factors do not multiply to n"), "{}", stderr(&out));
+    let out = ok(w.with_log().openssl(
+        Conf::Model,
+        &[
+            "pkeyutl",
+            "-sign",
+            "-keyform",
+            "DER",
+            "-inkey",
+            &k,
+            "-pkeyopt",
+            "digest:sha256",
+            "-in",
+            "d",
+            "-out",
+            "o",
+        ],
+    ));
+    assert!(
+        stderr(&out).contains("the prime factors do not multiply to n"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(w.counter("offload_private"), 0);
 }

@@ -25,8 +25,15 @@ fn reference(bits: u32, n: u32) -> Vec<String> {
 fn every_third_request_failing_still_gives_right_signatures() {
     let w = World::new().with("WD_MODEL_ERROR_EVERY", "3");
     let got = sign_many(&w, Conf::Model, 2048, 30, "pkcs1").unwrap();
-    assert_eq!(got, reference(2048, 30), "a signature differs from the default provider's");
-    let (errors, redone) = (w.counter("device_errors"), w.counter("fallback_device_error"));
+    assert_eq!(
+        got,
+        reference(2048, 30),
+        "a signature differs from the default provider's"
+    );
+    let (errors, redone) = (
+        w.counter("device_errors"),
+        w.counter("fallback_device_error"),
+    );
     assert_eq!(errors, 10, "{}", stats::format(&w.counters()));
     assert_eq!(redone, errors);
     assert_eq!(w.counter("offload_private"), 20);
@@ -34,12 +41,18 @@ fn every_third_request_failing_still_gives_right_signatures() {
 
 #[test]
 fn a_random_share_of_failures_with_pss_still_verifies() {
-    let w = World::new().with("WD_MODEL_ERROR_RATIO", "0.3").with("WD_OFFLOAD_PUBLIC", "on");
+    let w = World::new()
+        .with("WD_MODEL_ERROR_RATIO", "0.3")
+        .with("WD_OFFLOAD_PUBLIC", "on");
     let got = sign_many(&w, Conf::Model, 2048, 40, "pss").unwrap();
     assert_eq!(got.len(), 40);
     assert!(got.iter().all(|l| l == "ok"));
     let errors = w.counter("device_errors");
-    assert!(errors > 0, "no injected error hit in 80 requests: {}", stats::format(&w.counters()));
+    assert!(
+        errors > 0,
+        "no injected error hit in 80 requests: {}",
+        stats::format(&w.counters())
+    );
     assert_eq!(errors, w.counter("fallback_device_error"));
 }
 
@@ -54,7 +67,12 @@ fn a_stalled_engine_costs_one_timeout_per_request_and_no_more() {
     let got = sign_many(&w, Conf::Model, 2048, n, "pkcs1").unwrap();
     let took = t.elapsed();
     assert_eq!(got, reference(2048, n));
-    assert_eq!(w.counter("timeouts"), n as u64, "{}", stats::format(&w.counters()));
+    assert_eq!(
+        w.counter("timeouts"),
+        n as u64,
+        "{}",
+        stats::format(&w.counters())
+    );
     assert_eq!(w.counter("fallback_device_error"), n as u64);
     // Each request waits the timeout once, then software; allow start-up and slack.
     let bound = Duration::from_millis(n as u64 * (timeout_ms + 100) + 1500);
@@ -68,7 +86,10 @@ fn fallback_off_makes_device_failures_errors_with_a_reason() {
         .with("WD_TIMEOUT_MS", "100")
         .with("WD_FALLBACK", "off");
     let err = sign_many(&w, Conf::Model, 2048, 1, "pkcs1").unwrap_err();
-    assert!(err.contains("accelerator failed and fallback is off"), "{err}");
+    assert!(
+        err.contains("accelerator failed and fallback is off"),
+        "{err}"
+    );
     assert_eq!(w.counter("refused"), 1);
 }
 
@@ -76,7 +97,10 @@ fn fallback_off_makes_device_failures_errors_with_a_reason() {
 fn fallback_off_refuses_unsupported_key_sizes() {
     let w = World::new().with("WD_FALLBACK", "off");
     let err = sign_many(&w, Conf::Model, 1536, 1, "pkcs1").unwrap_err();
-    assert!(err.contains("request not offloadable and fallback is off"), "{err}");
+    assert!(
+        err.contains("request not offloadable and fallback is off"),
+        "{err}"
+    );
     assert!(err.contains("1536-bit key"), "{err}");
 }
 
@@ -86,7 +110,12 @@ fn no_device_means_software_counted_as_such() {
     let w = World::new();
     let got = sign_many(&w, Conf::Host, 2048, 3, "pkcs1").unwrap();
     assert_eq!(got, reference(2048, 3));
-    assert_eq!(w.counter("fallback_no_device"), 3, "{}", stats::format(&w.counters()));
+    assert_eq!(
+        w.counter("fallback_no_device"),
+        3,
+        "{}",
+        stats::format(&w.counters())
+    );
     let w = World::new().with("WD_DEVICES", "none");
     sign_many(&w, Conf::Model, 2048, 2, "pkcs1").unwrap();
     assert_eq!(w.counter("fallback_no_device"), 2);
@@ -124,6 +153,11 @@ fn no_free_queue_falls_back() {
     let _ = speed.kill();
     let _ = speed.wait();
     assert_eq!(got.unwrap(), reference(2048, 3));
-    assert_eq!(b.counter("fallback_no_queue"), 3, "{}", stats::format(&b.counters()));
+    assert_eq!(
+        b.counter("fallback_no_queue"),
+        3,
+        "{}",
+        stats::format(&b.counters())
+    );
     assert_eq!(b.counter("offload_private"), 0);
 }

@@ -10,7 +10,10 @@ use std::ptr;
 use openssl_sys as sys;
 
 extern "C" {
-    fn OSSL_PROVIDER_set_default_search_path(ctx: *mut sys::OSSL_LIB_CTX, path: *const std::ffi::c_char) -> i32;
+    fn OSSL_PROVIDER_set_default_search_path(
+        ctx: *mut sys::OSSL_LIB_CTX,
+        path: *const std::ffi::c_char,
+    ) -> i32;
     fn ERR_reason_error_string(e: std::ffi::c_ulong) -> *const std::ffi::c_char;
     fn ERR_get_error() -> std::ffi::c_ulong;
 }
@@ -20,7 +23,11 @@ extern "C" {
 ///
 /// # Safety
 /// `ctx` is a valid library context with wd loaded.
-unsafe fn import(ctx: *mut sys::OSSL_LIB_CTX, fields: &[(&CStr, String)], selection: i32) -> Vec<String> {
+unsafe fn import(
+    ctx: *mut sys::OSSL_LIB_CTX,
+    fields: &[(&CStr, String)],
+    selection: i32,
+) -> Vec<String> {
     // SAFETY: public API on objects made here.
     unsafe {
         let bld = sys::OSSL_PARAM_BLD_new();
@@ -103,12 +110,20 @@ fn missing_key_parameter_is_an_error_with_wd_reason_string() {
                 reasons.push(CStr::from_ptr(s).to_string_lossy().into_owned());
             }
         }
-        assert!(reasons.iter().any(|r| r == "missing parameter"), "reasons: {reasons:?}");
+        assert!(
+            reasons.iter().any(|r| r == "missing parameter"),
+            "reasons: {reasons:?}"
+        );
 
         // Malformed and inconsistent private keys, from a real key's numbers.
         let f = numbers(1024);
         let key = |over: &[(&str, &str)]| -> Vec<(&'static CStr, String)> {
-            let get = |name: &str| over.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()).unwrap_or_else(|| f[name].clone());
+            let get = |name: &str| {
+                over.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+                    .unwrap_or_else(|| f[name].clone())
+            };
             vec![
                 (c"n", get("modulus")),
                 (c"e", get("e")),
@@ -121,21 +136,34 @@ fn missing_key_parameter_is_an_error_with_wd_reason_string() {
             ]
         };
         let kp = sys::EVP_PKEY_KEYPAIR;
-        assert_eq!(import(ctx, &key(&[]), kp), Vec::<String>::new(), "the real key must import");
+        assert_eq!(
+            import(ctx, &key(&[]), kp),
+            Vec::<String>::new(),
+            "the real key must import"
+        );
         let r = import(ctx, &key(&[("prime1", f["prime2"].as_str())]), kp);
-        assert!(r.contains(&"inconsistent key parameters".to_string()), "{r:?}");
+        assert!(
+            r.contains(&"inconsistent key parameters".to_string()),
+            "{r:?}"
+        );
         let r = import(ctx, &key(&[("e", "10000")]), kp);
         assert!(r.contains(&"invalid key".to_string()), "{r:?}");
         let r = import(ctx, &key(&[("modulus", "10000")]), kp);
         assert!(r.contains(&"invalid key".to_string()), "{r:?}");
         let big_d = format!("01{}", f["modulus"]);
         let r = import(ctx, &key(&[("privateExponent", big_d.as_str())]), kp);
-        assert!(r.contains(&"inconsistent key parameters".to_string()), "{r:?}");
+        assert!(
+            r.contains(&"inconsistent key parameters".to_string()),
+            "{r:?}"
+        );
         // Factors without their CRT exponents.
         let mut partial = key(&[]);
         partial.truncate(5);
         let r = import(ctx, &partial, kp);
-        assert!(r.contains(&"inconsistent key parameters".to_string()), "{r:?}");
+        assert!(
+            r.contains(&"inconsistent key parameters".to_string()),
+            "{r:?}"
+        );
         sys::EVP_PKEY_CTX_free(pctx);
         sys::OSSL_PARAM_free(params);
         sys::OSSL_PARAM_BLD_free(bld);

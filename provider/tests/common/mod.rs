@@ -3,9 +3,9 @@
 
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::collections::HashMap;
 use std::sync::Once;
 
 pub use wd_provider::stats;
@@ -237,7 +237,16 @@ impl LogWorld<'_> {
 /// The numbers of a test key, from `openssl pkey -text`.
 pub fn numbers(bits: u32) -> HashMap<String, String> {
     let w = World::new();
-    let out = ok(w.openssl(Conf::Default, &["pkey", "-in", key(bits).to_str().unwrap(), "-text", "-noout"]));
+    let out = ok(w.openssl(
+        Conf::Default,
+        &[
+            "pkey",
+            "-in",
+            key(bits).to_str().unwrap(),
+            "-text",
+            "-noout",
+        ],
+    ));
     let mut map = HashMap::new();
     let mut cur: Option<String> = None;
     for line in stdout(&out).lines() {
@@ -249,9 +258,10 @@ pub fn numbers(bits: u32) -> HashMap<String, String> {
             cur = Some(line.trim_end_matches(':').to_string());
             map.insert(cur.clone().unwrap(), String::new());
         } else if let Some(c) = &cur {
-            map.get_mut(c).unwrap().push_str(&line.trim().replace(':', ""));
+            map.get_mut(c)
+                .unwrap()
+                .push_str(&line.trim().replace(':', ""));
         }
     }
     map
 }
-
