@@ -44,6 +44,9 @@ fn main() -> ExitCode {
     }
     let n: u32 = args[2].parse().unwrap_or(1);
     let pss = args.get(3).is_some_and(|a| a == "pss");
+    // `fork`: sign once in this process (as nginx's master may), then fork and sign the N
+    // in the child, which must open its own queue; the parent waits for it.
+    let fork = args.get(3).is_some_and(|a| a == "fork");
     let pem = match std::fs::read(&args[1]) {
         Ok(b) => b,
         Err(e) => {
@@ -64,7 +67,22 @@ fn main() -> ExitCode {
         if md.is_null() {
             return die("EVP_MD_fetch");
         }
+        let mut child = 0;
         for i in 0..n {
+            if fork && i == 1 {
+                use std::io::Write;
+                let _ = std::io::stdout().flush();
+                child = libc::fork();
+                assert!(child >= 0, "fork failed");
+                if child > 0 {
+                    let mut status = 0;
+                    libc::waitpid(child, &mut status, 0);
+                    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+                        return die("the forked child");
+                    }
+                    break;
+                }
+            }
             // A distinct 32-byte "digest" per i (any 32 bytes do for the signature).
             let digest: [u8; 32] = std::array::from_fn(|j| (i as usize * 31 + j * 7) as u8);
             let ctx = sys::EVP_PKEY_CTX_new(pkey, ptr::null_mut());

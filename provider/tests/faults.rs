@@ -161,3 +161,20 @@ fn no_free_queue_falls_back() {
     );
     assert_eq!(b.counter("offload_private"), 0);
 }
+
+#[test]
+fn a_forked_child_opens_its_own_queue_and_offloads() {
+    let w = World::new();
+    let got = sign_many(&w, Conf::Model, 2048, 6, "fork").unwrap();
+    assert_eq!(got, reference(2048, 6));
+    // Two processes counted: the parent's first signature, the child's five.
+    let (files, v) = stats::read_dir(&w.stats_dir()).unwrap();
+    assert_eq!(files, 2, "{}", stats::format(&v));
+    assert_eq!(
+        stats::get(&v, "offload_private"),
+        Some(6),
+        "{}",
+        stats::format(&v)
+    );
+    assert_eq!(w.fallbacks(), 0, "{}", stats::format(&v));
+}

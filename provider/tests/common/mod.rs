@@ -24,6 +24,15 @@ fn profile_dir() -> PathBuf {
     exe.parent().unwrap().parent().unwrap().to_path_buf()
 }
 
+/// `--release` when the tests themselves were built in release mode.
+fn release_flag() -> Vec<&'static str> {
+    if profile_dir().file_name().is_some_and(|n| n == "release") {
+        vec!["--release"]
+    } else {
+        Vec::new()
+    }
+}
+
 /// A directory holding the provider built with these tests, as `wd.so`.
 pub fn modules() -> PathBuf {
     static ONCE: Once = Once::new();
@@ -50,6 +59,7 @@ pub fn modules() -> PathBuf {
             // `cargo test` builds the cdylib with the library; build it if it is missing.
             let st = Command::new(env!("CARGO"))
                 .args(["build", "-q", "-p", "wd-provider", "--lib"])
+                .args(release_flag())
                 .current_dir(root())
                 .status()
                 .unwrap();
@@ -63,18 +73,20 @@ pub fn modules() -> PathBuf {
     dir
 }
 
-/// An example program built with the tests.
+/// An example program, built (or brought up to date) once per test process: `cargo test
+/// --test X` does not build examples by itself.
 pub fn example(name: &str) -> PathBuf {
-    let p = profile_dir().join("examples").join(name);
-    if !p.exists() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
         let st = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "wd-provider", "--example", name])
+            .args(["build", "-q", "-p", "wd-provider", "--examples"])
+            .args(release_flag())
             .current_dir(root())
             .status()
             .unwrap();
-        assert!(st.success());
-    }
-    p
+        assert!(st.success(), "building the examples failed");
+    });
+    profile_dir().join("examples").join(name)
 }
 
 /// A test key of `bits` bits (PEM, made by the default provider).
