@@ -248,7 +248,9 @@ unsafe extern "C" fn rsa_get_params(kd: *mut c_void, out: *mut OSSL_PARAM) -> c_
 }
 
 unsafe extern "C" fn rsa_query_operation_name(_op: c_int) -> *const c_char {
-    c"RSA".as_ptr()
+    entry(c"wd_rsa_query_operation_name", ptr::null(), || {
+        Ok(c"RSA".as_ptr())
+    })
 }
 
 unsafe extern "C" fn rsa_dup(kd: *const c_void, selection: c_int) -> *mut c_void {
