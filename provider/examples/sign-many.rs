@@ -67,12 +67,11 @@ fn main() -> ExitCode {
         if md.is_null() {
             return die("EVP_MD_fetch");
         }
-        let mut child = 0;
         for i in 0..n {
             if fork && i == 1 {
                 use std::io::Write;
                 let _ = std::io::stdout().flush();
-                child = libc::fork();
+                let child = libc::fork();
                 assert!(child >= 0, "fork failed");
                 if child > 0 {
                     let mut status = 0;
