@@ -364,3 +364,48 @@ fn keys_made_by_wd_work_everywhere() {
     assert!(stdout(&out).contains("valid"), "{}", stdout(&out));
     assert!(Path::new(&sig_wd).exists());
 }
+
+#[test]
+fn certificates_signed_through_wd_verify_with_the_default_provider() {
+    // X.509 signing needs the signature's algorithm-id (PKCS#1 v1.5 and PSS parameters).
+    let w = World::new();
+    let k = key(2048);
+    for (name, opts) in [
+        ("pkcs1.pem", vec![]),
+        (
+            "pss.pem",
+            vec![
+                "-sigopt",
+                "rsa_padding_mode:pss",
+                "-sigopt",
+                "rsa_pss_saltlen:digest",
+            ],
+        ),
+    ] {
+        let cert = w.path(name);
+        let mut args = vec![
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            k.to_str().unwrap(),
+            "-subj",
+            "/CN=wd",
+            "-days",
+            "1",
+            "-sha256",
+        ];
+        args.extend(opts);
+        args.extend(["-out", cert.to_str().unwrap()]);
+        ok(w.openssl(Conf::Model, &args));
+        let c = cert.to_str().unwrap();
+        let out = ok(w.openssl(Conf::Default, &["verify", "-CAfile", c, c]));
+        assert!(stdout(&out).contains(": OK"), "{name}: {}", stdout(&out));
+    }
+    assert_eq!(
+        w.counter("offload_private"),
+        2,
+        "{}",
+        stats::format(&w.counters())
+    );
+}
