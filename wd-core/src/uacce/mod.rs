@@ -1,19 +1,54 @@
 //! The uacce backend: accelerator queues exposed by Linux as `/dev/<driver>-<N>` char
-//! devices, described under `/sys/class/uacce`.
+//! devices, described under `/sys/class/uacce` (hw-spec §1).
+//!
+//! - [`sysfs`]: discovery (hw-spec §1.2).
+//! - [`sys`]: the one system-call seam ([`UacceSys`]); [`RealSys`] is libc.
+//! - [`fake`]: the seam's test twin, a fake kernel enforcing uacce's rules, whose device
+//!   side (the memory behind the mappings, the engines) is plugged in.
+//! - [`ioctl`]: request numbers and argument structs of both kernel numberings.
+//! - [`kernel`]: api check, numbering choice, legacy geometry.
+//! - [`queue`]: one opened queue ([`UacceQueue`]).
 
+pub mod fake;
+pub mod ioctl;
+pub mod kernel;
+pub mod queue;
+pub mod sys;
 pub mod sysfs;
 
+#[cfg(test)]
+mod tests;
+
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::backend::{Backend, QueueBackend, QueueRequest};
 use crate::device::DeviceInfo;
 use crate::error::{Error, Result};
+
+pub use ioctl::Abi;
+pub use kernel::AbiChoice;
+pub use queue::UacceQueue;
+pub use sys::{RealSys, UacceSys};
+
+/// A device as the uacce backend sees it, usable or not (for `wd list`).
+#[derive(Debug, Clone)]
+pub struct Scanned {
+    /// What sysfs says.
+    pub info: DeviceInfo,
+    /// The ioctl numbering that would be used, or why none can be.
+    pub abi: std::result::Result<AbiChoice, String>,
+    /// Why queues will not be opened on the device (`None` if they will).
+    pub refused: Option<String>,
+}
 
 /// Queues from the kernel's uacce devices.
 #[derive(Debug, Clone)]
 pub struct UacceBackend {
     sysfs_root: PathBuf,
     dev_root: PathBuf,
+    sys: Arc<dyn UacceSys>,
+    abi: std::result::Result<Option<Abi>, String>,
 }
 
 impl Default for UacceBackend {
@@ -23,15 +58,29 @@ impl Default for UacceBackend {
 }
 
 impl UacceBackend {
-    /// A backend over the given sysfs class directory and device directory.
+    /// A backend over the given sysfs class directory and device directory, real syscalls.
     pub fn new(sysfs_root: impl Into<PathBuf>, dev_root: impl Into<PathBuf>) -> Self {
+        Self::with_sys(sysfs_root, dev_root, Arc::new(RealSys), None)
+    }
+
+    /// A backend whose every system call goes through `sys`, with the numbering fixed to
+    /// `abi` (`None`: detected per device).
+    pub fn with_sys(
+        sysfs_root: impl Into<PathBuf>,
+        dev_root: impl Into<PathBuf>,
+        sys: Arc<dyn UacceSys>,
+        abi: Option<Abi>,
+    ) -> Self {
         UacceBackend {
             sysfs_root: sysfs_root.into(),
             dev_root: dev_root.into(),
+            sys,
+            abi: Ok(abi),
         }
     }
 
-    /// The host's uacce devices, or the roots named by `WD_SYSFS_ROOT` / `WD_DEV_ROOT`.
+    /// The host's uacce devices, or the roots named by `WD_SYSFS_ROOT` / `WD_DEV_ROOT`;
+    /// the numbering from `WD_UACCE_ABI` (`mainline` | `openeuler`) if set.
     pub fn from_env() -> Self {
         let sys = std::env::var_os("WD_SYSFS_ROOT")
             .map(PathBuf::from)
@@ -39,7 +88,71 @@ impl UacceBackend {
         let dev = std::env::var_os("WD_DEV_ROOT")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(sysfs::DEFAULT_DEV_ROOT));
-        Self::new(sys, dev)
+        let mut b = Self::new(sys, dev);
+        b.abi = match std::env::var("WD_UACCE_ABI") {
+            Ok(v) if !v.trim().is_empty() => v.parse::<Abi>().map(Some),
+            _ => Ok(None),
+        };
+        b
+    }
+
+    /// The seam in use.
+    pub fn sys(&self) -> &Arc<dyn UacceSys> {
+        &self.sys
+    }
+
+    /// Every uacce device with the verdict on it: the numbering in force and why queues
+    /// would be refused. `wd list` shows this; [`Backend::devices`] offers only devices
+    /// whose api wd speaks.
+    pub fn scan(&self) -> Result<Vec<Scanned>> {
+        let list = sysfs::discover_with(&*self.sys, &self.sysfs_root, &self.dev_root)?;
+        Ok(list
+            .into_iter()
+            .map(|info| {
+                let abi = self.abi_for(&info).map_err(|e| e.to_string());
+                let refused = self.refusal(&info, &abi).err().map(|e| e.to_string());
+                Scanned { info, abi, refused }
+            })
+            .collect())
+    }
+
+    /// The numbering for `dev`: configured, or detected (never guessed).
+    pub fn abi_for(&self, dev: &DeviceInfo) -> Result<AbiChoice> {
+        let configured = self.abi.clone().map_err(Error::Config)?;
+        kernel::choose_abi(
+            &*self.sys,
+            configured,
+            dev,
+            &self.sysfs_root.join(&dev.name),
+        )
+    }
+
+    /// Why queues cannot be opened on `dev`, checked before any system call on the node.
+    fn refusal(
+        &self,
+        dev: &DeviceInfo,
+        abi: &std::result::Result<AbiChoice, String>,
+    ) -> Result<Abi> {
+        kernel::check_api(&dev.api)
+            .map_err(|e| Error::Unsupported(format!("{}: {e}", dev.name)))?;
+        let abi = match abi {
+            Ok(a) => a.abi,
+            Err(e) => return Err(Error::Unsupported(e.clone())),
+        };
+        if !abi.has_sva(dev.flags) {
+            return Err(Error::Unsupported(format!(
+                "{}: flags {:#x} lack SVA; mainline uacce queues work only with SVA (no-SVA \
+                 needs openEuler's static-share region, which wd does not support)",
+                dev.name, dev.flags
+            )));
+        }
+        if dev.isolated {
+            return Err(Error::DeviceGone(format!(
+                "{}: isolated by the hardware-error policy (isolate = 1)",
+                dev.name
+            )));
+        }
+        Ok(abi)
     }
 }
 
@@ -48,18 +161,46 @@ impl Backend for UacceBackend {
         "uacce"
     }
 
+    /// Devices whose api wd speaks (a device with an unknown api is left out with a
+    /// warning saying why; [`UacceBackend::scan`] still shows it). Isolated devices are
+    /// listed, marked, and never given queues.
     fn devices(&self) -> Result<Vec<DeviceInfo>> {
-        sysfs::discover(&self.sysfs_root, &self.dev_root)
+        let list = sysfs::discover_with(&*self.sys, &self.sysfs_root, &self.dev_root)?;
+        Ok(list
+            .into_iter()
+            .filter(|d| match kernel::check_api(&d.api) {
+                Ok(_) => true,
+                Err(e) => {
+                    crate::wd_log!(Warn, "uacce: refusing {}: {e}", d.name);
+                    false
+                }
+            })
+            .collect())
     }
 
     fn available_instances(&self, dev: &DeviceInfo) -> Result<u32> {
-        sysfs::available_instances(&self.sysfs_root, &dev.name)
+        sysfs::available_instances_with(&*self.sys, &self.sysfs_root, &dev.name)
     }
 
-    fn open_queue(&self, dev: &DeviceInfo, _req: QueueRequest) -> Result<Box<dyn QueueBackend>> {
-        Err(Error::Unsupported(format!(
-            "{}: opening uacce queues is not implemented in this build yet",
-            dev.name
-        )))
+    fn open_queue(&self, dev: &DeviceInfo, req: QueueRequest) -> Result<Box<dyn QueueBackend>> {
+        let choice = self.abi_for(dev).map_err(|e| e.to_string());
+        let abi = self.refusal(dev, &choice)?;
+        if let Ok(c) = &choice {
+            crate::wd_log!(
+                Info,
+                "uacce: {}: {} ioctl numbering ({})",
+                dev.name,
+                c.abi,
+                c.reason
+            );
+        }
+        if self.available_instances(dev)? == 0 {
+            return Err(Error::NoFreeQueue(format!(
+                "{}: available_instances is 0",
+                dev.name
+            )));
+        }
+        let q = UacceQueue::open(self.sys.clone(), dev, abi, req)?;
+        Ok(Box::new(q))
     }
 }

@@ -1,20 +1,21 @@
 //! Device discovery from `/sys/class/uacce` (hw-spec §1.2), with the root overridable so
-//! tests can use fixture trees.
+//! tests can use fixture trees. Every read goes through the backend's seam ([`UacceSys`]).
 
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::device::DeviceInfo;
 use crate::error::{Error, Result};
+use crate::uacce::sys::{RealSys, UacceSys};
 
 /// The sysfs class directory of uacce on a real host.
 pub const DEFAULT_SYSFS_ROOT: &str = "/sys/class/uacce";
 /// Where the char devices live on a real host.
 pub const DEFAULT_DEV_ROOT: &str = "/dev";
 
-fn read_attr(dir: &Path, name: &str) -> Result<Option<String>> {
-    match fs::read_to_string(dir.join(name)) {
+/// Reads attribute `name` of `dir` without its trailing newline; `None` if absent (hidden).
+pub fn read_attr(sys: &dyn UacceSys, dir: &Path, name: &str) -> Result<Option<String>> {
+    match sys.read_file(&dir.join(name)) {
         Ok(s) => Ok(Some(s.trim_end_matches('\n').to_string())),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io(format!("read {}", dir.join(name).display()), e)),
@@ -32,40 +33,45 @@ fn parse_num<T: std::str::FromStr>(dir: &Path, name: &str, s: &str) -> Result<T>
 
 /// Reads one device directory. `dev_root` is where its char device node lives.
 pub fn read_device(dir: &Path, dev_root: &Path) -> Result<DeviceInfo> {
+    read_device_with(&RealSys, dir, dev_root)
+}
+
+/// [`read_device`] through a seam.
+pub fn read_device_with(sys: &dyn UacceSys, dir: &Path, dev_root: &Path) -> Result<DeviceInfo> {
     let name = dir
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or_else(|| Error::Config(format!("bad uacce entry {}", dir.display())))?
         .to_string();
     let need = |attr: &str| -> Result<String> {
-        read_attr(dir, attr)?
+        read_attr(sys, dir, attr)?
             .ok_or_else(|| Error::Config(format!("{}: missing attribute {attr}", dir.display())))
     };
     let api = need("api")?;
     let flags = parse_num::<u32>(dir, "flags", &need("flags")?)?;
-    let algorithms = read_attr(dir, "algorithms")?
+    let algorithms = read_attr(sys, dir, "algorithms")?
         .unwrap_or_default()
         .lines()
         .map(|l| l.trim().to_string())
         .filter(|l| !l.is_empty())
         .collect();
     // Region sizes are hidden when zero.
-    let mmio_size = match read_attr(dir, "region_mmio_size")? {
+    let mmio_size = match read_attr(sys, dir, "region_mmio_size")? {
         Some(s) => parse_num::<usize>(dir, "region_mmio_size", &s)?,
         None => 0,
     };
-    let dus_size = match read_attr(dir, "region_dus_size")? {
+    let dus_size = match read_attr(sys, dir, "region_dus_size")? {
         Some(s) => parse_num::<usize>(dir, "region_dus_size", &s)?,
         None => 0,
     };
-    let isolated = match read_attr(dir, "isolate")? {
+    let isolated = match read_attr(sys, dir, "isolate")? {
         Some(s) => parse_num::<u32>(dir, "isolate", &s)? != 0,
         None => false,
     };
     // Mainline: the parent PCI device's numa_node; older variants: node_id. Negative = 0.
-    let numa_node = match read_attr(&dir.join("device"), "numa_node")? {
+    let numa_node = match read_attr(sys, &dir.join("device"), "numa_node")? {
         Some(s) => parse_num::<i32>(dir, "device/numa_node", &s)?,
-        None => match read_attr(dir, "node_id")? {
+        None => match read_attr(sys, dir, "node_id")? {
             Some(s) => parse_num::<i32>(dir, "node_id", &s)?,
             None => 0,
         },
@@ -87,16 +93,20 @@ pub fn read_device(dir: &Path, dev_root: &Path) -> Result<DeviceInfo> {
 /// Every device under `root` (an absent root means no uacce devices), sorted by name.
 /// Devices whose attributes cannot be read are skipped with a warning.
 pub fn discover(root: &Path, dev_root: &Path) -> Result<Vec<DeviceInfo>> {
-    let entries = match fs::read_dir(root) {
+    discover_with(&RealSys, root, dev_root)
+}
+
+/// [`discover`] through a seam.
+pub fn discover_with(sys: &dyn UacceSys, root: &Path, dev_root: &Path) -> Result<Vec<DeviceInfo>> {
+    let entries = match sys.read_dir(root) {
         Ok(e) => e,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(Error::io(format!("read {}", root.display()), e)),
     };
     let mut out = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io(format!("read {}", root.display()), e))?;
-        let path: PathBuf = entry.path();
-        match read_device(&path, dev_root) {
+    for path in entries {
+        let path: PathBuf = path;
+        match read_device_with(sys, &path, dev_root) {
             Ok(d) => out.push(d),
             Err(e) => crate::wd_log!(Warn, "skipping {}: {e}", path.display()),
         }
@@ -107,8 +117,13 @@ pub fn discover(root: &Path, dev_root: &Path) -> Result<Vec<DeviceInfo>> {
 
 /// Reads `available_instances` of the device `name` under `root`.
 pub fn available_instances(root: &Path, name: &str) -> Result<u32> {
+    available_instances_with(&RealSys, root, name)
+}
+
+/// [`available_instances`] through a seam.
+pub fn available_instances_with(sys: &dyn UacceSys, root: &Path, name: &str) -> Result<u32> {
     let dir = root.join(name);
-    let s = read_attr(&dir, "available_instances")?
+    let s = read_attr(sys, &dir, "available_instances")?
         .ok_or_else(|| Error::DeviceGone(format!("{}: no available_instances", dir.display())))?;
     parse_num(&dir, "available_instances", &s)
 }
@@ -116,6 +131,7 @@ pub fn available_instances(root: &Path, name: &str) -> Result<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn write(dir: &Path, name: &str, v: &str) {
         fs::create_dir_all(dir).unwrap();
