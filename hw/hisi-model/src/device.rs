@@ -102,6 +102,8 @@ pub(crate) struct HwQueue {
     pub layout: DusLayout,
     pub dus: Region,
     pub iommu: Iommu,
+    /// SVA translation replacing `iommu` (queues of the fake uacce kernel).
+    pub sva: std::sync::OnceLock<crate::uacce_fake::Sva>,
     pub event: EventFd,
     /// Last SQ tail announced by a doorbell.
     sq_tail: AtomicU32,
@@ -126,6 +128,7 @@ impl HwQueue {
             layout,
             dus,
             iommu: Iommu::default(),
+            sva: std::sync::OnceLock::new(),
             event,
             sq_tail: AtomicU32::new(0),
             fetch: Mutex::new(0),
@@ -422,7 +425,10 @@ impl DeviceCore {
             let job = Job {
                 qc_type: q.qc_type,
                 api: self.api,
-                dma: &q.iommu,
+                dma: match q.sva.get() {
+                    Some(sva) => sva,
+                    None => &q.iommu,
+                },
             };
             let engine = &self.engine;
             match catch_unwind(AssertUnwindSafe(|| engine.process(&job, &mut words[..n]))) {

@@ -27,6 +27,7 @@ pub mod layout;
 pub mod queue;
 pub mod stats;
 mod sys;
+pub mod uacce_fake;
 
 pub use backend::{register, ModelBackend, FIRST_DEVICE_INDEX};
 pub use config::{ApiVersion, FaultConfig, ModelConfig};

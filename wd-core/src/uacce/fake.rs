@@ -776,11 +776,17 @@ impl UacceSys for FakeKernel {
         let mut st = self.lock();
         let result = match st.files.get(&fd) {
             None => Err(libc::EBADF),
-            Some(f) => {
-                if f.epoch.is_current() {
-                    Self::release(&mut st, fd);
-                }
+            Some(f) if f.epoch.is_current() => {
+                Self::release(&mut st, fd);
                 st.files.remove(&fd);
+                Ok(())
+            }
+            Some(_) => {
+                // A forked child drops its reference to the parent's open file; the queue
+                // and its memory are the parent's: forget them, touch nothing.
+                if let Some(f) = st.files.remove(&fd) {
+                    std::mem::forget(f);
+                }
                 Ok(())
             }
         };
