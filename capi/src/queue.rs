@@ -165,7 +165,7 @@ fn request(alg: &str, dev: Option<&str>) -> Result<WdQueue> {
     let mut last = None;
     for d in found
         .iter()
-        .filter(|d| dev.map_or(true, |n| d.info().name == n))
+        .filter(|d| dev.is_none_or(|n| d.info().name == n))
     {
         match hisi_hpre::open_queue(d, WaitPolicy::default()) {
             Ok(q) => {

@@ -22,6 +22,7 @@ pub mod queue;
 pub mod region;
 pub mod registry;
 pub mod uacce;
+pub mod vfio;
 pub mod wait;
 
 pub use backend::{Backend, QueueBackend, QueueInfo, QueueRequest};

@@ -562,7 +562,7 @@ impl FakeKernel {
         if !f.writable {
             return Err(libc::EACCES);
         }
-        if len == 0 || offset % page != 0 {
+        if len == 0 || !offset.is_multiple_of(page) {
             return Err(libc::EINVAL);
         }
         let index = offset / page;

@@ -104,7 +104,7 @@ impl UacceQueue {
             ("region_dus_size", dev.dus_size),
             ("region_mmio_size", dev.mmio_size),
         ] {
-            if size == 0 || size % page != 0 {
+            if size == 0 || !size.is_multiple_of(page) {
                 return Err(Error::Unsupported(format!(
                     "{name}: {what} {size:#x} is not a whole number of {page}-byte pages"
                 )));
