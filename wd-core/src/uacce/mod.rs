@@ -42,6 +42,13 @@ pub struct Scanned {
     pub refused: Option<String>,
 }
 
+/// The host's uacce devices as `wd list` shows them: [`UacceBackend::from_env`]'s
+/// [`UacceBackend::scan`] (api, flags, algorithms, NUMA node, isolation, numbering, refusal;
+/// free instances from [`Backend::available_instances`]).
+pub fn scan_host() -> Result<Vec<Scanned>> {
+    UacceBackend::from_env().scan()
+}
+
 /// Queues from the kernel's uacce devices.
 #[derive(Debug, Clone)]
 pub struct UacceBackend {
