@@ -40,6 +40,9 @@ fn device_specs(config: &ModelConfig) -> Vec<DeviceSpec> {
     for _ in 0..config.hpre_devices {
         engines.push(Arc::new(HpreEngine));
     }
+    for _ in 0..config.zip_devices {
+        engines.push(Arc::new(crate::zip::ZipEngine::new(config.zip_level)));
+    }
     let page = page_size();
     let depth = usize::from(config.depth);
     engines

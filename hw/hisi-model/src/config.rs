@@ -83,6 +83,8 @@ pub struct FaultConfig {
 /// |---|---|---|---|
 /// | `api` | `WD_MODEL_API` | `v2` | `v2`, `v3`, `hisi_qm_v2`, `hisi_qm_v3` (also `v1`) |
 /// | `devices` | `WD_MODEL_DEVICES` | 1 | HPRE devices (`hpre_devices` also accepted) |
+/// | `zip_devices` | `WD_MODEL_ZIP_DEVICES` | 1 (0 in `ModelConfig::default()`) | ZIP devices (`hisi_zip-N`, after the HPRE ones) |
+/// | `zip_level` | `WD_MODEL_ZIP_LEVEL` | 2 | the ZIP engine's fixed effort (zlib level 1..=9) |
 /// | `queues` | `WD_MODEL_QUEUES` | 16 | queues per device (available instances), 1..=1024 |
 /// | `engines` | `WD_MODEL_ENGINES` | 1 | engine threads per device, 1..=64 |
 /// | `depth` | `WD_MODEL_DEPTH` | 1024 | SQ and CQ depth, 2..=32768 |
@@ -104,6 +106,10 @@ pub struct ModelConfig {
     pub api: ApiVersion,
     /// Number of HPRE devices.
     pub hpre_devices: usize,
+    /// Number of ZIP devices.
+    pub zip_devices: usize,
+    /// The ZIP engine's compression effort (zlib level; hardware has no level field).
+    pub zip_level: u32,
     /// Queues per device (available instances).
     pub queues: u32,
     /// Engine threads per device.
@@ -124,6 +130,8 @@ pub struct ModelConfig {
 pub const KEYS: &[&str] = &[
     "api",
     "devices",
+    "zip_devices",
+    "zip_level",
     "queues",
     "engines",
     "depth",
@@ -149,6 +157,10 @@ impl Default for ModelConfig {
         ModelConfig {
             api: ApiVersion::V2,
             hpre_devices: 1,
+            // None unless asked for in code, so RSA-only users start no ZIP engine threads;
+            // the environment (`from_env`) presents one by default.
+            zip_devices: 0,
+            zip_level: crate::zip::DEFAULT_LEVEL,
             queues: 16,
             engines: 1,
             depth: 1024,
@@ -193,7 +205,10 @@ impl ModelConfig {
 
     /// Defaults overlaid with variables from `lookup` (the environment in production).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<ModelConfig> {
-        let mut cfg = ModelConfig::default();
+        let mut cfg = ModelConfig {
+            zip_devices: 1,
+            ..ModelConfig::default()
+        };
         for key in KEYS.iter().chain(["hpre_devices"].iter()) {
             let var = format!("WD_MODEL_{}", key.to_ascii_uppercase());
             if let Some(value) = lookup(&var) {
@@ -214,6 +229,8 @@ impl ModelConfig {
         match key {
             "api" => self.api = v.parse()?,
             "devices" | "hpre_devices" => self.hpre_devices = parse_num(v, 0, 64)?,
+            "zip_devices" => self.zip_devices = parse_num(v, 0, 64)?,
+            "zip_level" => self.zip_level = parse_num(v, 1, 9)?,
             "queues" => self.queues = parse_num(v, 1, 1024)?,
             "engines" => self.engines = parse_num(v, 1, 64)?,
             "depth" => self.depth = parse_num(v, 2, 32768)?,

@@ -27,6 +27,7 @@ pub mod layout;
 pub mod queue;
 pub mod stats;
 mod sys;
+pub mod zip;
 pub mod uacce_fake;
 
 pub use backend::{register, ModelBackend, FIRST_DEVICE_INDEX};
@@ -36,3 +37,4 @@ pub use engine::{DmaAccess, DmaFault, Engine, Failure, Job, Outcome};
 pub use hpre::{hpre_compute, HpreEngine, HpreError};
 pub use queue::ModelQueue;
 pub use stats::ModelStats;
+pub use zip::ZipEngine;

@@ -8,3 +8,4 @@
 
 pub mod hpre;
 pub mod qm;
+pub mod zip;
