@@ -35,6 +35,9 @@ use crate::sys::EventFd;
 pub fn engine_for(driver: &str) -> Option<Arc<dyn Engine>> {
     match driver {
         "hisi_hpre" => Some(Arc::new(HpreEngine)),
+        "hisi_zip" => Some(Arc::new(crate::zip::ZipEngine::new(
+            crate::zip::DEFAULT_LEVEL,
+        ))),
         _ => None,
     }
 }
@@ -386,6 +389,7 @@ mod tests {
     #[test]
     fn engines_by_driver_name() {
         assert!(engine_for("hisi_hpre").is_some());
+        assert_eq!(engine_for("hisi_zip").unwrap().sqe_size(), 128);
         assert!(engine_for("acme").is_none());
     }
 }
