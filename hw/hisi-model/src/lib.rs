@@ -27,8 +27,8 @@ pub mod layout;
 pub mod queue;
 pub mod stats;
 mod sys;
-pub mod zip;
 pub mod uacce_fake;
+pub mod zip;
 
 pub use backend::{register, ModelBackend, FIRST_DEVICE_INDEX};
 pub use config::{ApiVersion, FaultConfig, ModelConfig};
