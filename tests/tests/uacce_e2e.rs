@@ -341,3 +341,52 @@ fn device_removed_under_a_queue() {
         .all(|d| d.name != "hisi_hpre-1"));
     assert!(h.kernel.violations().is_empty());
 }
+
+#[test]
+fn per_thread_queue_pool_over_uacce() {
+    // The provider's way: a bounded pool, one queue per thread, more threads than queues.
+    let h = host(
+        "kunpeng930-v3",
+        SideConfig {
+            engines: 2,
+            ..SideConfig::default()
+        },
+    );
+    let device = h.device("hisi_hpre-0");
+    let opener_dev = device.clone();
+    let pool: Arc<wd_core::pool::QueuePool<hisi_hpre::Hpre>> =
+        Arc::new(wd_core::pool::QueuePool::new(
+            "hpre",
+            3,
+            Box::new(move || hisi_hpre::open_queue(&opener_dev, policy(10_000))),
+        ));
+    let k = key(1024);
+    let threads: Vec<_> = (0..5)
+        .map(|_| {
+            let pool = pool.clone();
+            std::thread::spawn(move || {
+                for _ in 0..20 {
+                    let m = k.message();
+                    let c = pool.with(|q| hisi_hpre::rsa(q, &k.public(), &m));
+                    match c {
+                        Ok(c) => assert_eq!(c, k.sw_public(&m)),
+                        Err(e) => assert!(e.wants_fallback(), "{e}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert!(pool.open_queues() <= 3);
+    assert!(
+        h.kernel.queues().len() <= 3,
+        "never more than the pool's bound"
+    );
+    assert!(h.side.stats().completed_ok > 0);
+    assert!(h.kernel.violations().is_empty());
+    drop(pool);
+    assert!(h.kernel.queues().is_empty(), "every queue released");
+    assert_eq!(device.available_instances().unwrap(), 32);
+}
