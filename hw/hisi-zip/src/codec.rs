@@ -1,0 +1,580 @@
+//! The format layer: [`Compressor`] and [`Decompressor`] write and parse zlib/gzip
+//! headers, check trailers, walk multi-member gzip files, and drive either the device
+//! ([`crate::hw`]) or software ([`crate::soft`]) for the deflate payload. One-shot
+//! helpers [`compress`] and [`decompress`] redo the work in software if the device fails.
+
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::io;
+
+use crate::driver::MAX_REQUEST;
+use crate::header::{self, GzHeader};
+use crate::hw::{Dir, HwStream};
+use crate::soft::{SoftDeflate, SoftInflate};
+use crate::sqe::req;
+use crate::stats::{self, Reason};
+
+/// Highest level the device does; above it the software's better effort is used.
+pub const MAX_DEVICE_LEVEL: u32 = 6;
+/// The default level (as zlib's).
+pub const DEFAULT_LEVEL: u32 = 6;
+
+/// The container around the deflate payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// Raw deflate (RFC 1951); on the device only with api ≥ v3.
+    Deflate,
+    /// zlib (RFC 1950): 2-byte header, Adler-32 trailer.
+    Zlib,
+    /// gzip (RFC 1952): header, CRC32 and ISIZE trailer; several members on input.
+    Gzip,
+}
+
+impl Format {
+    pub(crate) fn req(self) -> u8 {
+        match self {
+            Format::Deflate => req::DEFLATE,
+            Format::Zlib => req::ZLIB,
+            Format::Gzip => req::GZIP,
+        }
+    }
+
+    fn trailer_len(self) -> usize {
+        match self {
+            Format::Deflate => 0,
+            Format::Zlib => header::ZLIB_TRAILER,
+            Format::Gzip => header::GZIP_TRAILER,
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Format::Deflate => "deflate",
+            Format::Zlib => "zlib",
+            Format::Gzip => "gzip",
+        })
+    }
+}
+
+/// Whether a stream may use the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Offload {
+    /// The device when there is one (per `WD_DEVICES`), software otherwise.
+    #[default]
+    Auto,
+    /// Software only.
+    Never,
+}
+
+/// How much of the input to flush into the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flush {
+    None,
+    Sync,
+    Finish,
+}
+
+/// What one inflate step did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct InflateStep {
+    pub consumed: usize,
+    pub produced: usize,
+    pub ended: bool,
+    /// The engine checked the trailer itself (and consumed it).
+    pub trailer_checked: bool,
+}
+
+pub(crate) fn invalid(msg: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg.into())
+}
+
+fn check_level(level: u32) -> io::Result<()> {
+    if level > 9 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("compression level {level} is not 0..=9"),
+        ));
+    }
+    Ok(())
+}
+
+/// Where a stream's deflate work is done.
+enum Engine<S, H> {
+    Soft(S),
+    Hw(H),
+}
+
+fn open_hw(dir: Dir, format: Format) -> Result<HwStream, Reason> {
+    let pools = crate::pool::pools()?;
+    HwStream::new(pools, dir, format.req()).map_err(|e| match e {
+        wd_core::Error::Unsupported(_) => Reason::Unsupported,
+        wd_core::Error::NoDevice(_) => Reason::NoDevice,
+        _ => Reason::NoQueue,
+    })
+}
+
+/// A streaming compressor: feed input, take output; the header comes first, the
+/// trailer at [`Compressor::finish`].
+pub struct Compressor {
+    format: Format,
+    level: u32,
+    engine: Engine<SoftDeflate, HwStream>,
+    header: Option<Vec<u8>>,
+    pending: Vec<u8>,
+    finished: bool,
+    reason: Option<Reason>,
+    total_in: u64,
+}
+
+impl fmt::Debug for Compressor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Compressor")
+            .field("format", &self.format)
+            .field("level", &self.level)
+            .field("offloaded", &self.is_offloaded())
+            .field("total_in", &self.total_in)
+            .finish()
+    }
+}
+
+impl Compressor {
+    /// A compressor for `format` at `level` (0..=9), on the device when possible.
+    pub fn new(format: Format, level: u32) -> io::Result<Compressor> {
+        Compressor::with_options(format, level, Offload::Auto, None)
+    }
+
+    /// A compressor with an offload choice and, for gzip, the header's optional fields.
+    pub fn with_options(
+        format: Format,
+        level: u32,
+        offload: Offload,
+        gz: Option<GzHeader>,
+    ) -> io::Result<Compressor> {
+        check_level(level)?;
+        let hw = match offload {
+            Offload::Never => Err(Reason::Disabled),
+            Offload::Auto if level == 0 => Err(Reason::Unsupported),
+            Offload::Auto if level > MAX_DEVICE_LEVEL => Err(Reason::Level),
+            Offload::Auto => open_hw(Dir::Compress, format),
+        };
+        let (engine, reason) = match hw {
+            Ok(h) => {
+                stats::offloaded();
+                (Engine::Hw(h), None)
+            }
+            Err(r) => {
+                stats::fallback(r);
+                (Engine::Soft(SoftDeflate::new(format.req(), level)), Some(r))
+            }
+        };
+        let header = match format {
+            Format::Deflate => Vec::new(),
+            Format::Zlib => header::ZLIB_HEADER.to_vec(),
+            Format::Gzip => match gz {
+                Some(h) => h.to_bytes(),
+                None => header::GZIP_HEADER.to_vec(),
+            },
+        };
+        Ok(Compressor {
+            format,
+            level,
+            engine,
+            header: Some(header),
+            pending: Vec::new(),
+            finished: false,
+            reason,
+            total_in: 0,
+        })
+    }
+
+    /// True if the device does the work.
+    pub fn is_offloaded(&self) -> bool {
+        matches!(self.engine, Engine::Hw(_))
+    }
+
+    /// Why the work is done in software, if it is.
+    pub fn fallback_reason(&self) -> Option<Reason> {
+        self.reason
+    }
+
+    /// The format.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Input bytes taken so far.
+    pub fn total_in(&self) -> u64 {
+        self.total_in
+    }
+
+    fn check_open(&self) -> io::Result<()> {
+        if self.finished {
+            return Err(io::Error::other("compressor already finished"));
+        }
+        Ok(())
+    }
+
+    fn emit_header(&mut self, out: &mut Vec<u8>) {
+        if let Some(h) = self.header.take() {
+            out.extend_from_slice(&h);
+        }
+    }
+
+    /// Compresses `input`, appending whatever output is ready to `out`. The device path
+    /// gathers input into 8 MiB requests; software output comes as zlib produces it.
+    pub fn compress(&mut self, input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+        self.check_open()?;
+        self.emit_header(out);
+        self.total_in += input.len() as u64;
+        match &mut self.engine {
+            Engine::Soft(s) => s.deflate(input, Flush::None, out),
+            Engine::Hw(h) => {
+                if self.pending.is_empty() && input.len() >= MAX_REQUEST {
+                    let n = input.len() / MAX_REQUEST * MAX_REQUEST;
+                    h.deflate(&input[..n], false, out)?;
+                    self.pending.extend_from_slice(&input[n..]);
+                    return Ok(());
+                }
+                self.pending.extend_from_slice(input);
+                if self.pending.len() >= MAX_REQUEST {
+                    let n = self.pending.len() / MAX_REQUEST * MAX_REQUEST;
+                    h.deflate(&self.pending[..n], false, out)?;
+                    self.pending.drain(..n);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Flushes everything given so far to a byte boundary (a sync flush): the output so
+    /// far decompresses to all the input so far.
+    pub fn flush(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        self.check_open()?;
+        self.emit_header(out);
+        match &mut self.engine {
+            Engine::Soft(s) => s.deflate(&[], Flush::Sync, out),
+            Engine::Hw(h) => {
+                if !self.pending.is_empty() {
+                    h.deflate(&self.pending, false, out)?;
+                    self.pending.clear();
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Ends the stream: the rest of the output and the trailer.
+    pub fn finish(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        self.check_open()?;
+        self.emit_header(out);
+        match &mut self.engine {
+            Engine::Soft(s) => {
+                s.deflate(&[], Flush::Finish, out)?;
+                match self.format {
+                    Format::Zlib => out.extend_from_slice(&header::zlib_trailer(s.checksum)),
+                    Format::Gzip => {
+                        out.extend_from_slice(&header::gzip_trailer(s.checksum, s.isize))
+                    }
+                    Format::Deflate => {}
+                }
+            }
+            Engine::Hw(h) => {
+                h.deflate(&self.pending, true, out)?;
+                self.pending.clear();
+            }
+        }
+        self.finished = true;
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DState {
+    Header,
+    Body,
+    Trailer,
+    MemberEnd,
+}
+
+/// A streaming decompressor: feed compressed input, take output. gzip input may hold
+/// several members; anything after the last one that is not a member is an error.
+pub struct Decompressor {
+    format: Format,
+    engine: Engine<SoftInflate, HwStream>,
+    inbuf: Vec<u8>,
+    start: usize,
+    state: DState,
+    members: u64,
+    reason: Option<Reason>,
+    header: Option<GzHeader>,
+}
+
+impl fmt::Debug for Decompressor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Decompressor")
+            .field("format", &self.format)
+            .field("offloaded", &matches!(self.engine, Engine::Hw(_)))
+            .field("state", &self.state)
+            .finish()
+    }
+}
+
+impl Decompressor {
+    /// A decompressor for `format`, on the device when possible.
+    pub fn new(format: Format) -> io::Result<Decompressor> {
+        Decompressor::with_offload(format, Offload::Auto)
+    }
+
+    /// A decompressor with an offload choice.
+    pub fn with_offload(format: Format, offload: Offload) -> io::Result<Decompressor> {
+        let hw = match offload {
+            Offload::Never => Err(Reason::Disabled),
+            Offload::Auto => open_hw(Dir::Decompress, format),
+        };
+        let (engine, reason) = match hw {
+            Ok(h) => {
+                stats::offloaded();
+                (Engine::Hw(h), None)
+            }
+            Err(r) => {
+                stats::fallback(r);
+                (Engine::Soft(SoftInflate::new(format.req())), Some(r))
+            }
+        };
+        Ok(Decompressor {
+            format,
+            engine,
+            inbuf: Vec::new(),
+            start: 0,
+            state: if format == Format::Deflate {
+                DState::Body
+            } else {
+                DState::Header
+            },
+            members: 0,
+            reason,
+            header: None,
+        })
+    }
+
+    /// True if the device does the work.
+    pub fn is_offloaded(&self) -> bool {
+        matches!(self.engine, Engine::Hw(_))
+    }
+
+    /// Why the work is done in software, if it is.
+    pub fn fallback_reason(&self) -> Option<Reason> {
+        self.reason
+    }
+
+    /// The header of the (last) gzip member read.
+    pub fn gzip_header(&self) -> Option<&GzHeader> {
+        self.header.as_ref()
+    }
+
+    /// Complete members (streams) decoded so far.
+    pub fn members(&self) -> u64 {
+        self.members
+    }
+
+    /// True when the input so far ends exactly after a complete stream (or member).
+    pub fn is_complete(&self) -> bool {
+        self.state == DState::MemberEnd && self.start == self.inbuf.len()
+    }
+
+    /// Decompresses `input`, appending output to `out`.
+    pub fn decompress(&mut self, input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+        if self.start > 0 && self.start == self.inbuf.len() {
+            self.inbuf.clear();
+            self.start = 0;
+        }
+        self.inbuf.extend_from_slice(input);
+        self.run(out, false)
+    }
+
+    /// Declares the end of the input: fails if the stream is incomplete.
+    pub fn finish(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        self.run(out, true)?;
+        match self.state {
+            DState::MemberEnd => Ok(()),
+            DState::Header if self.members > 0 && self.start == self.inbuf.len() => Ok(()),
+            _ => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("truncated {} stream: input ended inside it", self.format),
+            )),
+        }
+    }
+
+    fn avail(&self) -> &[u8] {
+        &self.inbuf[self.start..]
+    }
+
+    fn checksum(&self) -> (u32, u32) {
+        match &self.engine {
+            Engine::Soft(s) => (s.checksum, s.isize),
+            Engine::Hw(h) => (h.checksum, h.isize),
+        }
+    }
+
+    fn run(&mut self, out: &mut Vec<u8>, eof: bool) -> io::Result<()> {
+        loop {
+            match self.state {
+                DState::Header => {
+                    if self.avail().is_empty() && (self.members > 0 || !eof) {
+                        return Ok(());
+                    }
+                    let n = match self.format {
+                        Format::Gzip => header::parse_gzip(self.avail())
+                            .map_err(|e| invalid(e.0))?
+                            .map(|(n, h)| {
+                                self.header = Some(h);
+                                n
+                            }),
+                        Format::Zlib => {
+                            header::parse_zlib(self.avail()).map_err(|e| invalid(e.0))?
+                        }
+                        Format::Deflate => Some(0),
+                    };
+                    match n {
+                        Some(n) => {
+                            self.start += n;
+                            self.state = DState::Body;
+                            match &mut self.engine {
+                                Engine::Soft(s) => s.reset(),
+                                Engine::Hw(h) => h.reset(),
+                            }
+                        }
+                        None if eof => {
+                            return Err(io::Error::new(
+                                io::ErrorKind::UnexpectedEof,
+                                format!("truncated {} header", self.format),
+                            ))
+                        }
+                        None => return Ok(()),
+                    }
+                }
+                DState::Body => {
+                    let step = {
+                        let input = &self.inbuf[self.start..];
+                        match &mut self.engine {
+                            Engine::Soft(s) => s.inflate(input, out)?,
+                            Engine::Hw(h) => h.inflate(input, out)?,
+                        }
+                    };
+                    self.start += step.consumed;
+                    if step.ended {
+                        self.state = if step.trailer_checked || self.format == Format::Deflate {
+                            self.start += if step.trailer_checked {
+                                0
+                            } else {
+                                self.format.trailer_len()
+                            };
+                            self.members += 1;
+                            DState::MemberEnd
+                        } else {
+                            DState::Trailer
+                        };
+                    } else if step.consumed == 0 && step.produced == 0 {
+                        return Ok(());
+                    }
+                }
+                DState::Trailer => {
+                    let t = self.format.trailer_len();
+                    if self.avail().len() < t {
+                        return Ok(());
+                    }
+                    let (sum, isize) = self.checksum();
+                    let want: Vec<u8> = match self.format {
+                        Format::Zlib => header::zlib_trailer(sum).to_vec(),
+                        _ => header::gzip_trailer(sum, isize).to_vec(),
+                    };
+                    if self.avail()[..t] != want[..] {
+                        return Err(invalid(format!(
+                            "{} trailer mismatch: the data is corrupt (checksum or length differ)",
+                            self.format
+                        )));
+                    }
+                    self.start += t;
+                    self.members += 1;
+                    self.state = DState::MemberEnd;
+                }
+                DState::MemberEnd => {
+                    if self.avail().is_empty() {
+                        return Ok(());
+                    }
+                    if self.format == Format::Gzip && self.avail()[0] == header::GZIP_MAGIC[0] {
+                        self.state = DState::Header;
+                        continue;
+                    }
+                    return Err(invalid(format!(
+                        "trailing garbage after the {} stream ({} bytes)",
+                        self.format,
+                        self.avail().len()
+                    )));
+                }
+            }
+        }
+    }
+}
+
+/// Compresses `data` into a complete `format` stream at `level`, on the device when
+/// possible; if the device fails, the whole job is redone in software.
+pub fn compress(format: Format, level: u32, data: &[u8]) -> io::Result<Vec<u8>> {
+    compress_with(format, level, data, Offload::Auto)
+}
+
+/// [`compress`] with an offload choice.
+pub fn compress_with(
+    format: Format,
+    level: u32,
+    data: &[u8],
+    offload: Offload,
+) -> io::Result<Vec<u8>> {
+    let mut c = Compressor::with_options(format, level, offload, None)?;
+    let mut out = Vec::with_capacity(data.len() / 2 + 64);
+    let r = c.compress(data, &mut out).and_then(|()| c.finish(&mut out));
+    match r {
+        Ok(()) => Ok(out),
+        Err(e) if c.is_offloaded() => {
+            wd_core::wd_log!(
+                Warn,
+                "hisi_zip: device failed ({e}); compressing in software"
+            );
+            stats::fallback(Reason::DeviceError);
+            compress_with(format, level, data, Offload::Never)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Decompresses a complete `format` input (gzip: one or more members), on the device
+/// when possible; a device failure is redone in software. Corrupt, truncated or trailing
+/// input is an error and no output is returned.
+pub fn decompress(format: Format, data: &[u8]) -> io::Result<Vec<u8>> {
+    decompress_with(format, data, Offload::Auto)
+}
+
+/// [`decompress`] with an offload choice.
+pub fn decompress_with(format: Format, data: &[u8], offload: Offload) -> io::Result<Vec<u8>> {
+    let mut d = Decompressor::with_offload(format, offload)?;
+    let mut out = Vec::with_capacity(data.len() * 3);
+    let r = d
+        .decompress(data, &mut out)
+        .and_then(|()| d.finish(&mut out));
+    match r {
+        Ok(()) => Ok(out),
+        Err(e) if d.is_offloaded() && e.kind() != io::ErrorKind::UnexpectedEof => {
+            // The device may have failed rather than the data: software decides.
+            wd_core::wd_log!(
+                Debug,
+                "hisi_zip: device path failed ({e}); software retries"
+            );
+            stats::fallback(Reason::DeviceError);
+            decompress_with(format, data, Offload::Never)
+        }
+        Err(e) => Err(e),
+    }
+}
