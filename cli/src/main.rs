@@ -1,0 +1,410 @@
+//! `wd`: gzip-compatible compression on the ZIP accelerator (`wd zip`), the accelerator
+//! devices (`wd list`) and counters (`wd stats`).
+//!
+//! Devices come from `WD_DEVICES` (`auto`, `uacce`, `model`, `none`) or `--model`, which
+//! registers the device model (knobs `WD_MODEL_*`) in this process.
+
+use std::fs::File;
+use std::io::{self, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Args, Parser, Subcommand};
+use hisi_zip::{Devices, Format, GzHeader, WdDecoder};
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "wd",
+    version,
+    about = "WarpDrive accelerators: compression, devices, counters"
+)]
+struct Cli {
+    /// Use the device model (as WD_DEVICES=model).
+    #[arg(long, global = true)]
+    model: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Compress or decompress files in gzip format (as gzip does).
+    Zip(ZipArgs),
+    /// List accelerator devices (real uacce devices and the model).
+    List,
+    /// Print counters: the wd provider's RSA counters of every process that keeps a
+    /// stats file in DIR (default $WD_STATS_DIR), and this process's compression counters.
+    Stats {
+        /// Directory of `<pid>.stats` files.
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Args, Debug)]
+#[allow(clippy::struct_excessive_bools)]
+struct ZipArgs {
+    /// Decompress.
+    #[arg(short = 'd', long = "decompress")]
+    decompress: bool,
+    /// Keep (do not delete) input files.
+    #[arg(short = 'k', long = "keep")]
+    keep: bool,
+    /// Write to standard output; keep input files.
+    #[arg(short = 'c', long = "stdout")]
+    stdout: bool,
+    /// Overwrite existing output files.
+    #[arg(short = 'f', long = "force")]
+    force: bool,
+    /// Print compression counters to stderr at the end.
+    #[arg(long)]
+    stats: bool,
+    /// Never show a progress bar.
+    #[arg(short = 'q', long = "quiet")]
+    quiet: bool,
+    #[arg(short = '1', hide = true)]
+    l1: bool,
+    #[arg(short = '2', hide = true)]
+    l2: bool,
+    #[arg(short = '3', hide = true)]
+    l3: bool,
+    #[arg(short = '4', hide = true)]
+    l4: bool,
+    #[arg(short = '5', hide = true)]
+    l5: bool,
+    #[arg(short = '6', hide = true)]
+    l6: bool,
+    #[arg(short = '7', hide = true)]
+    l7: bool,
+    #[arg(short = '8', hide = true)]
+    l8: bool,
+    #[arg(short = '9', hide = true)]
+    l9: bool,
+    /// Files ("-" or none: standard input to standard output). Levels: -1 (fast) .. -9
+    /// (best); 1..6 run on the device (its effort is fixed), 7..9 in software.
+    files: Vec<PathBuf>,
+}
+
+impl ZipArgs {
+    fn level(&self) -> u32 {
+        let flags = [
+            self.l1, self.l2, self.l3, self.l4, self.l5, self.l6, self.l7, self.l8, self.l9,
+        ];
+        flags
+            .iter()
+            .rposition(|&f| f)
+            .map_or(hisi_zip::DEFAULT_LEVEL, |i| i as u32 + 1)
+    }
+}
+
+/// Inputs at least this large get a progress bar (when stderr is a terminal).
+const PROGRESS_MIN: u64 = 16 << 20;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if cli.model {
+        if let Err(e) = hisi_zip::select_devices(Devices::Model) {
+            eprintln!("wd: device model: {e}");
+            return ExitCode::FAILURE;
+        }
+    } else if let Err(e) = hisi_zip::selected_devices() {
+        eprintln!("wd: {e}");
+        return ExitCode::from(2);
+    }
+    match cli.cmd {
+        Cmd::Zip(a) => zip(&a),
+        Cmd::List => list(),
+        Cmd::Stats { dir } => stats(dir),
+    }
+}
+
+fn list() -> ExitCode {
+    let devices = wd_core::registry::devices();
+    println!(
+        "{:<18} {:<8} {:<11} {:>5} {:<22} {:>5} {:>4}",
+        "DEVICE", "BACKEND", "API", "FLAGS", "ALGORITHMS", "FREE", "NUMA"
+    );
+    for d in &devices {
+        let i = d.info();
+        let free = d
+            .available_instances()
+            .map_or_else(|e| format!("?({e})"), |n| n.to_string());
+        let backend = if d.backend().is_model() {
+            format!("{}*", d.backend().name())
+        } else {
+            d.backend().name().to_string()
+        };
+        println!(
+            "{:<18} {:<8} {:<11} {:>5} {:<22} {:>5} {:>4}{}",
+            i.name,
+            backend,
+            i.api,
+            i.flags,
+            i.algorithms.join(","),
+            free,
+            i.numa_node,
+            if i.isolated { "  isolated" } else { "" }
+        );
+    }
+    if devices.is_empty() {
+        println!("(no devices; WD_DEVICES=model or --model shows the device model)");
+    } else if devices.iter().any(|d| d.backend().is_model()) {
+        println!("* device model (hisi_model), not hardware");
+    }
+    ExitCode::SUCCESS
+}
+
+fn print_zip_stats() {
+    let s = hisi_zip::stats();
+    eprintln!(
+        "compression: offloaded {} | requests {} | device in {} B out {} B | device errors {} | retries {}",
+        s.offloaded, s.requests, s.bytes_in, s.bytes_out, s.device_errors, s.retries
+    );
+    let fb: Vec<String> = hisi_zip::Reason::ALL
+        .iter()
+        .map(|r| format!("{r} {}", s.fallback(*r)))
+        .collect();
+    eprintln!("software:    {}", fb.join(" | "));
+}
+
+fn stats(dir: Option<PathBuf>) -> ExitCode {
+    use wd_provider::stats as ps;
+    let dir = dir.or_else(|| std::env::var_os("WD_STATS_DIR").map(PathBuf::from));
+    match dir {
+        Some(dir) => match ps::read_dir(&dir) {
+            Ok((files, totals)) => {
+                println!(
+                    "RSA (wd provider), {files} process(es) in {}:",
+                    dir.display()
+                );
+                for (n, v) in ps::NAMES.iter().zip(&totals) {
+                    println!("  {n:<24} {v}");
+                }
+            }
+            Err(e) => {
+                eprintln!("wd stats: {}: {e}", dir.display());
+                return ExitCode::FAILURE;
+            }
+        },
+        None => println!("RSA (wd provider): no stats directory (pass DIR or set WD_STATS_DIR)"),
+    }
+    println!("compression: counters are per process; `wd zip --stats` prints those of a run");
+    ExitCode::SUCCESS
+}
+
+fn progress(len: u64, quiet: bool) -> Option<ProgressBar> {
+    if quiet || len < PROGRESS_MIN || !io::stderr().is_terminal() {
+        return None;
+    }
+    let pb = ProgressBar::new(len);
+    if let Ok(st) =
+        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+    {
+        pb.set_style(st);
+    }
+    Some(pb)
+}
+
+fn zip(a: &ZipArgs) -> ExitCode {
+    let start = Instant::now();
+    let files: Vec<PathBuf> = if a.files.is_empty() {
+        vec![PathBuf::from("-")]
+    } else {
+        a.files.clone()
+    };
+    let mut status = ExitCode::SUCCESS;
+    for f in &files {
+        let r = if a.decompress {
+            decompress_one(a, f)
+        } else {
+            compress_one(a, f)
+        };
+        if let Err(e) = r {
+            eprintln!("wd zip: {}: {e}", f.display());
+            status = ExitCode::FAILURE;
+        }
+    }
+    if a.stats {
+        print_zip_stats();
+        eprintln!("elapsed:     {:.3} s", start.elapsed().as_secs_f64());
+    }
+    status
+}
+
+/// Where output goes: a file made next to the input (removed again on failure), or
+/// standard output.
+enum Sink {
+    File(File, PathBuf),
+    Stdout(io::StdoutLock<'static>),
+}
+
+impl Write for Sink {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::File(f, _) => f.write(b),
+            Sink::Stdout(s) => s.write(b),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::File(f, _) => f.flush(),
+            Sink::Stdout(s) => s.flush(),
+        }
+    }
+}
+
+fn open_sink(a: &ZipArgs, out: Option<PathBuf>) -> io::Result<Sink> {
+    match out {
+        None => Ok(Sink::Stdout(io::stdout().lock())),
+        Some(p) => {
+            if p.exists() && !a.force {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!("{} already exists (use -f to overwrite)", p.display()),
+                ));
+            }
+            Ok(Sink::File(File::create(&p)?, p))
+        }
+    }
+}
+
+/// Runs `work`; on failure removes a half-written output file.
+fn finish(a: &ZipArgs, input: &Path, sink: Sink, r: io::Result<()>) -> io::Result<()> {
+    match (r, sink) {
+        (Ok(()), Sink::File(f, _)) => {
+            f.sync_all().ok();
+            if !a.keep && !a.stdout && input != Path::new("-") {
+                std::fs::remove_file(input)?;
+            }
+            Ok(())
+        }
+        (Ok(()), Sink::Stdout(mut s)) => s.flush(),
+        (Err(e), Sink::File(f, p)) => {
+            drop(f);
+            let _ = std::fs::remove_file(&p);
+            Err(e)
+        }
+        (Err(e), Sink::Stdout(_)) => Err(e),
+    }
+}
+
+fn open_input(f: &Path) -> io::Result<(Box<dyn Read>, u64, u32)> {
+    if f == Path::new("-") {
+        return Ok((Box::new(io::stdin().lock()), 0, 0));
+    }
+    let file = File::open(f)?;
+    let md = file.metadata()?;
+    if md.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "is a directory",
+        ));
+    }
+    let mtime = md
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs() as u32);
+    Ok((Box::new(file), md.len(), mtime))
+}
+
+fn compress_one(a: &ZipArgs, f: &Path) -> io::Result<()> {
+    let (input, len, mtime) = open_input(f)?;
+    let stdin = f == Path::new("-");
+    let out = if a.stdout || stdin {
+        None
+    } else {
+        if f.extension().is_some_and(|e| e == "gz") {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "already has .gz suffix",
+            ));
+        }
+        let mut p = f.as_os_str().to_owned();
+        p.push(".gz");
+        Some(PathBuf::from(p))
+    };
+    let header = GzHeader {
+        mtime,
+        name: if stdin {
+            None
+        } else {
+            f.file_name()
+                .map(|n| n.to_string_lossy().as_bytes().to_vec())
+        },
+        os: 3,
+        ..GzHeader::default()
+    };
+    let mut sink = open_sink(a, out)?;
+    let pb = progress(len, a.quiet);
+    let r = hisi_zip::parallel::compress_members(input, &mut sink, a.level(), &header, |n| {
+        if let Some(pb) = &pb {
+            pb.set_position(n);
+        }
+    })
+    .map(|_| ());
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    let r = r.and_then(|()| sink.flush());
+    finish(a, f, sink, r)
+}
+
+fn decompress_one(a: &ZipArgs, f: &Path) -> io::Result<()> {
+    let (input, len, _) = open_input(f)?;
+    let stdin = f == Path::new("-");
+    let out = if a.stdout || stdin {
+        None
+    } else {
+        let name = f.to_string_lossy();
+        let Some(stem) = name.strip_suffix(".gz").filter(|s| !s.is_empty()) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "unknown suffix (expected .gz)",
+            ));
+        };
+        Some(PathBuf::from(stem))
+    };
+    let mut sink = open_sink(a, out)?;
+    let pb = progress(len, a.quiet);
+    let counted = Counted {
+        inner: input,
+        pb: pb.clone(),
+        n: 0,
+    };
+    let r = (|| -> io::Result<()> {
+        let mut d = WdDecoder::new(counted, Format::Gzip)?;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = d.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            sink.write_all(&buf[..n])?;
+        }
+        sink.flush()
+    })();
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    finish(a, f, sink, r)
+}
+
+/// A reader that moves the progress bar.
+struct Counted {
+    inner: Box<dyn Read>,
+    pb: Option<ProgressBar>,
+    n: u64,
+}
+
+impl Read for Counted {
+    fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(b)?;
+        self.n += n as u64;
+        if let Some(pb) = &self.pb {
+            pb.set_position(self.n);
+        }
+        Ok(n)
+    }
+}
