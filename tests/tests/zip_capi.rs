@@ -1,0 +1,71 @@
+//! libwd's compression API from C: tests/c/zip_stream.c compiled with `cc` against
+//! capi/include, libwd.so and the system zlib, run on the device model and in software.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    exe.parent()
+        .and_then(|d| d.parent())
+        .expect("profile dir")
+        .to_path_buf()
+}
+
+fn libwd_dir() -> PathBuf {
+    let dir = profile_dir();
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args(["build", "-q", "-p", "wd-capi", "--lib"])
+        .current_dir(root());
+    if dir.file_name().is_some_and(|n| n == "release") {
+        cmd.arg("--release");
+    }
+    assert!(cmd.status().expect("cargo").success(), "building libwd.so");
+    assert!(
+        dir.join("libwd.so").is_file(),
+        "no libwd.so in {}",
+        dir.display()
+    );
+    dir
+}
+
+#[test]
+fn c_stream_api_interoperates_with_zlib_on_the_model_and_in_software() {
+    let lib = libwd_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = tmp.path().join("zip_stream");
+    let st = Command::new("cc")
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-O1"])
+        .arg("-I")
+        .arg(root().join("capi/include"))
+        .arg(root().join("tests/c/zip_stream.c"))
+        .arg("-L")
+        .arg(&lib)
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .args(["-lwd", "-lz", "-o"])
+        .arg(&exe)
+        .status()
+        .expect("running cc");
+    assert!(st.success(), "cc zip_stream.c failed");
+    for (mode, devices) in [("model", "model"), ("software", "none")] {
+        let out = Command::new(&exe)
+            .arg(mode)
+            .env("WD_DEVICES", devices)
+            .env("WD_MODEL_DIR", tmp.path().join("slots"))
+            .output()
+            .expect("running the C test");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains(" 0 failures"),
+            "{mode}:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
