@@ -528,6 +528,12 @@ impl ZipEngine {
                         return Err(Refused(ST_DATA));
                     }
                 }
+                if dt & 128 != 0 && dt & 64 != 0 {
+                    // At the boundary after the last block (Z_BLOCK stops there before
+                    // the end of the stream is noted): the deflate data is complete.
+                    stream_end = Some(now_bits);
+                    break;
+                }
                 if dt & 128 != 0 {
                     last = Some(Boundary {
                         in_bits: now_bits,

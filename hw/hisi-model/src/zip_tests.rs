@@ -368,6 +368,19 @@ fn stream_compression_across_requests_is_one_stream() {
 }
 
 #[test]
+fn output_room_exactly_the_stream_size() {
+    let dev = Dev::new(ApiVersion::V2, 1 << 20);
+    let data = text(300_000, 21);
+    let s = compress_stream(&dev, REQ_GZIP, &data, 300_000);
+    for dest in [data.len(), data.len() - 1, data.len() + 1, data.len() / 2] {
+        let (out, st, consumed) = decompress_stream(&dev, REQ_GZIP, &s, s.len(), dest);
+        assert_eq!(st, ST_DECOMP_END, "dest {dest}");
+        assert_eq!(consumed, s.len(), "dest {dest}");
+        assert!(out == data, "dest {dest}");
+    }
+}
+
+#[test]
 fn back_references_reach_into_earlier_requests() {
     // The same 20 KiB twice, split between requests: the second copy compresses to almost
     // nothing only if the window carried over.
