@@ -138,7 +138,7 @@ fn round_trips_at_the_request_limit_and_beyond() {
             let before = hisi_zip::stats().requests;
             let z = compress(Format::Gzip, 6, &data).unwrap();
             let reqs = hisi_zip::stats().requests - before;
-            assert!(reqs >= 1 + u64::from(n > m8), "{n}: {reqs} requests");
+            assert!(reqs > u64::from(n > m8), "{n}: {reqs} requests");
             let back = decompress(Format::Gzip, &z).unwrap();
             assert!(back == data, "{n} bytes");
         }
