@@ -47,7 +47,14 @@ fn main() {
             r.dmq1().unwrap().to_vec(),
             r.iqmp().unwrap().to_vec(),
         );
-        let (alg, block, key) = if bits == 1024 {
+        let d = r.d().to_vec();
+        let (alg, block, key) = if std::env::var_os("WD_LATENCY_NONCRT").is_some() && bits == 2048 {
+            (
+                0u8,
+                [pad(&d, w), pad(&n, w)].concat(),
+                hisi_hpre::RsaKey::Private { n: &n, d: &d },
+            )
+        } else if bits == 1024 {
             (
                 0u8,
                 [pad(&e, w), pad(&n, w)].concat(),
