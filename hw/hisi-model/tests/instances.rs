@@ -13,8 +13,18 @@ use wd_core::{Backend, Error, QueueRequest};
 
 const HOLD_ENV: &str = "WD_MODEL_TEST_HOLD_DIR";
 
+/// The tests of this file run one at a time: one of them spawns a child process, and
+/// between fork and exec a child holds a copy of every descriptor of the parent (close-on-
+/// exec ones too), so a slot another test has just released can look taken for a moment.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn opening_takes_an_instance_and_releasing_returns_it() {
+    let _serial = serial();
     let m = model_with(|c| c.queues = 3);
     let avail = || m.backend.available_instances(&m.dev).unwrap();
     assert_eq!(avail(), 3);
@@ -47,6 +57,7 @@ fn opening_takes_an_instance_and_releasing_returns_it() {
 
 #[test]
 fn two_backends_on_one_directory_share_the_limit() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let cfg = ModelConfig {
         queues: 2,
@@ -73,6 +84,7 @@ fn two_backends_on_one_directory_share_the_limit() {
 
 #[test]
 fn unknown_device_is_refused() {
+    let _serial = serial();
     let m = model();
     let mut other = m.dev.clone();
     other.name = "hisi_hpre-1".into();
@@ -89,6 +101,7 @@ fn unknown_device_is_refused() {
 /// Not a test on its own: the child process of `a_killed_process_frees_its_slot`.
 #[test]
 fn helper_hold_a_slot() {
+    let _serial = serial();
     let Ok(dir) = std::env::var(HOLD_ENV) else {
         return;
     };
@@ -105,6 +118,7 @@ fn helper_hold_a_slot() {
 
 #[test]
 fn a_killed_process_frees_its_slot() {
+    let _serial = serial();
     let m = model();
     let avail = || m.backend.available_instances(&m.dev).unwrap();
     assert_eq!(avail(), 16);
