@@ -51,11 +51,14 @@ pub struct Private {
     pub coefficients: Vec<Secret>,
 }
 
-/// What the fault-attack guard needs: n, e and the Montgomery context of n.
+/// What the fault-attack guard needs: n, e and Montgomery contexts — of p and q for a
+/// two-prime key (the check is then done modulo each prime: half the work of one check
+/// modulo n, and by the CRT exactly as strong), else of n.
 pub struct GuardCtx {
     pub n: Bn,
     pub e: Bn,
     pub mont: Mont,
+    primes: Option<[(Bn, Mont); 2]>,
 }
 
 impl GuardCtx {
@@ -64,7 +67,25 @@ impl GuardCtx {
         let n = Bn::from_be(n)?;
         let e = Bn::from_be(e)?;
         let mont = Mont::new(&n)?;
-        Ok(GuardCtx { n, e, mont })
+        Ok(GuardCtx {
+            n,
+            e,
+            mont,
+            primes: None,
+        })
+    }
+
+    /// The guard of a two-prime key whose primes `p`, `q` (with p·q = n, checked at import)
+    /// are known: checks modulo p and modulo q.
+    pub fn with_primes(n: &[u8], e: &[u8], p: &[u8], q: &[u8]) -> Result<GuardCtx> {
+        let mut g = GuardCtx::new(n, e)?;
+        let prime = |b: &[u8]| -> Result<(Bn, Mont)> {
+            let bn = Bn::from_be(b)?;
+            let mont = Mont::new(&bn)?;
+            Ok((bn, mont))
+        };
+        g.primes = Some([prime(p)?, prime(q)?]);
+        Ok(g)
     }
 
     /// True if `result^e mod n == input`: `result` is what the device returned for the
@@ -74,9 +95,25 @@ impl GuardCtx {
             return Ok(false);
         }
         let r = Bn::from_be(result)?;
-        let back = ossl::mod_exp(&r, &self.e, &self.n, &self.mont)?;
         let want = Bn::from_be(input)?;
-        Ok(ossl::bn_eq(&back, &want))
+        match &self.primes {
+            // r^e ≡ input (mod p) and (mod q) ⇔ r^e ≡ input (mod n), p ≠ q primes.
+            Some(primes) => {
+                for (p, mont) in primes {
+                    let rp = ossl::nnmod(&r, p)?;
+                    let back = ossl::mod_exp(&rp, &self.e, p, mont)?;
+                    let wp = ossl::nnmod(&want, p)?;
+                    if !ossl::bn_eq(&back, &wp) {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            None => {
+                let back = ossl::mod_exp(&r, &self.e, &self.n, &self.mont)?;
+                Ok(ossl::bn_eq(&back, &want))
+            }
+        }
     }
 }
 
@@ -334,7 +371,12 @@ impl RsaKey {
         if let Some(g) = self.guard.get() {
             return Ok(g);
         }
-        let g = GuardCtx::new(&self.n, &self.e)?;
+        let g = match self.crt2() {
+            Some(p) => {
+                GuardCtx::with_primes(&self.n, &self.e, p.factors[0].bytes(), p.factors[1].bytes())?
+            }
+            None => GuardCtx::new(&self.n, &self.e)?,
+        };
         Ok(self.guard.get_or_init(|| g))
     }
 
@@ -413,6 +455,18 @@ mod tests {
         assert!(!g.checks_out(&input, &[66]).unwrap());
         assert!(!g.checks_out(&input, &[0]).unwrap());
         // A result not below n is rejected before any arithmetic.
+        assert!(!g.checks_out(&input, &3233u16.to_be_bytes()).unwrap());
+    }
+
+    #[test]
+    fn prime_wise_guard_catches_a_result_wrong_modulo_one_prime_only() {
+        let g = GuardCtx::with_primes(&3233u16.to_be_bytes(), &[17], &[61], &[53]).unwrap();
+        let input = 2790u16.to_be_bytes();
+        assert!(g.checks_out(&input, &[65]).unwrap());
+        // 118 ≡ 65 (mod 53) but not (mod 61); 126 ≡ 65 (mod 61) but not (mod 53): the
+        // faulty half of a CRT computation (Bellcore) is caught either way.
+        assert!(!g.checks_out(&input, &[118]).unwrap());
+        assert!(!g.checks_out(&input, &[126]).unwrap());
         assert!(!g.checks_out(&input, &3233u16.to_be_bytes()).unwrap());
     }
 

@@ -257,6 +257,19 @@ pub fn mod_exp(base: &BnRef, exp: &BnRef, m: &BnRef, mont: &MontRef) -> Result<B
     Ok(r)
 }
 
+/// `a mod m`, non-negative.
+pub fn nnmod(a: &BnRef, m: &BnRef) -> Result<Bn> {
+    let ctx = BnCtx::new()?;
+    // SAFETY: constructor.
+    let r = unsafe { Bn::from_ptr(nonnull(sys::BN_new(), "BN_new")?) };
+    check(
+        // SAFETY: valid bignums and context; m is non-zero (a prime of an imported key).
+        unsafe { sys::BN_nnmod(r.as_ptr(), a.as_ptr(), m.as_ptr(), ctx.as_ptr()) },
+        "BN_nnmod",
+    )?;
+    Ok(r)
+}
+
 /// `a * b`.
 pub fn mul(a: &BnRef, b: &BnRef) -> Result<Bn> {
     let ctx = BnCtx::new()?;
