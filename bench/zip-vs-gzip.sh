@@ -14,7 +14,8 @@ if [ ! -s "$corpus" ]; then
   pick() { # dir max-bytes find-args...
     local dir=$1 max=$2; shift 2
     find "$dir" -type f -size +1k -size -8M "$@" 2>/dev/null | LC_ALL=C sort |
-      while read -r f; do s=$(stat -c %s "$f"); tot=$((${tot:-0} + s)); [ $tot -gt "$max" ] && break; echo "$f"; done
+      while read -r f; do s=$(stat -c %s "$f"); tot=$((${tot:-0} + s)); [ $tot -gt "$max" ] && break; echo "$f"; done \
+      || true  # stopping early ends find/sort with SIGPIPE: expected, not a failure
   }
   { pick /usr/include 25000000; pick /usr/share/doc 10000000
     pick /usr/share 15000000 -not -path '*/doc/*'
