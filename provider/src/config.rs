@@ -61,6 +61,8 @@ pub const KEYS: &[KeyDoc] = &[
         doc: "longest wait for one device completion before the request is redone in software" },
     KeyDoc { key: "poll_spin_us", env: "WD_POLL_SPIN_US", default: "50",
         doc: "how long a waiting thread spins past a request's expected completion before blocking (0 = never spin)" },
+    KeyDoc { key: "poll_margin_us", env: "WD_POLL_MARGIN_US", default: "25",
+        doc: "how long before a request's expected completion a sleeping thread wakes to spin (smaller: less CPU, more wake-up lateness)" },
     KeyDoc { key: "queues", env: "WD_QUEUES", default: "64",
         doc: "most device queues this process opens (one per thread); then software" },
     KeyDoc { key: "log_level", env: "WD_LOG", default: "off",
@@ -86,6 +88,8 @@ pub struct Config {
     pub timeout: Duration,
     /// Spin past the expected completion before blocking.
     pub poll_spin: Duration,
+    /// Wake this long before the expected completion.
+    pub poll_margin: Duration,
     /// Queue pool bound.
     pub queues: usize,
     /// Log level, if set.
@@ -106,6 +110,7 @@ impl Default for Config {
             offload_public: false,
             timeout: Duration::from_millis(5000),
             poll_spin: Duration::from_micros(50),
+            poll_margin: Duration::from_micros(25),
             queues: 64,
             log_level: None,
             stats_dir: None,
@@ -210,6 +215,9 @@ impl Config {
             }
             "poll_spin_us" => {
                 self.poll_spin = Duration::from_micros(parse_num(key, src, v, 0u64, 100_000)?)
+            }
+            "poll_margin_us" => {
+                self.poll_margin = Duration::from_micros(parse_num(key, src, v, 0u64, 100_000)?)
             }
             "queues" => self.queues = parse_num(key, src, v, 1usize, 4096)?,
             "log_level" => {

@@ -107,6 +107,7 @@ fn open_engine(cfg: &Config) -> std::result::Result<Engine, String> {
     let policy = WaitPolicy {
         timeout: cfg.timeout,
         spin: cfg.poll_spin,
+        margin: cfg.poll_margin,
         ..WaitPolicy::default()
     };
     let opener = Box::new(move || {
