@@ -4,13 +4,13 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use hisi_qm::{QmRing, TagTable};
+use hisi_qm::{QmRing, TaggedRing};
 use wd_core::driver::SendError;
 use wd_core::{DmaPool, Error, Queue, Result, UserDriver};
 
 use crate::job::RsaJob;
 use crate::key::BLOCK_SIZE;
-use crate::sqe::{HpreSqe, SQE_SIZE, SQE_WORDS};
+use crate::sqe::{HpreSqe, SQE_SIZE};
 
 /// The queue class of RSA and DH on HPRE (qc_type 1 is ECC).
 pub const QC_TYPE_RSA: u16 = 0;
@@ -24,16 +24,15 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// and the jobs in flight by tag.
 #[derive(Debug)]
 pub struct Hpre {
-    ring: QmRing,
+    ring: TaggedRing<RsaJob>,
     pool: DmaPool,
-    tags: TagTable<RsaJob>,
     id: u64,
 }
 
 impl Hpre {
     /// The ring (geometry, state).
     pub fn ring(&self) -> &QmRing {
-        &self.ring
+        self.ring.ring()
     }
 
     /// The pool of 4 KiB job blocks shared with this queue.
@@ -69,8 +68,7 @@ impl UserDriver for Hpre {
         let depth = ring.sq_depth() as usize;
         let pool = queue.dma_pool(BLOCK_SIZE, POOL_INITIAL_BLOCKS.min(depth), depth)?;
         Ok(Hpre {
-            tags: TagTable::new(depth),
-            ring,
+            ring: TaggedRing::new(ring),
             pool,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         })
@@ -86,38 +84,21 @@ impl UserDriver for Hpre {
                 msg,
             });
         }
-        let tag = match self.tags.reserve() {
-            Ok(t) => t,
-            Err(error) => return Err(SendError { error, msg }),
-        };
-        let sqe = msg.sqe(tag);
-        match self.ring.send(&sqe.0) {
-            Ok(slot) => {
-                self.tags.commit(tag, slot, msg);
-                Ok(())
-            }
-            Err(error) => {
-                self.tags.cancel(tag);
-                Err(SendError { error, msg })
-            }
-        }
+        self.ring.submit(msg, |job, tag| job.sqe(tag).0)
     }
 
     /// Takes one completion: reads the SQE back from the slot the CQE names, matches its
     /// tag to the job sent in that slot ([`Error::Protocol`] if it does not match, never a
     /// wrong result) and records the device's verdict in the job.
     fn recv(&mut self, _queue: &Queue) -> Result<Option<RsaJob>> {
-        let Some(slot) = self.ring.poll()? else {
+        let Some(done) = self.ring.complete(|_, w| Ok(HpreSqe(*w).tag()))? else {
             return Ok(None);
         };
-        let mut sqe = HpreSqe::default();
-        self.ring.read_sqe(slot, &mut sqe.0[..SQE_WORDS])?;
-        let mut job = self.tags.complete(sqe.tag(), slot)?;
+        let (mut job, sqe, slot, tag) = (done.msg, HpreSqe(done.sqe), done.slot, done.tag);
         if !job.matches(&sqe) {
             return Err(Error::Protocol(format!(
-                "SQE read back from slot {slot} (tag {}) no longer holds the request's \
-                 addresses",
-                sqe.tag()
+                "SQE read back from slot {slot} (tag {tag}) no longer holds the request's \
+                 addresses"
             )));
         }
         job.finish(&sqe);
@@ -130,7 +111,7 @@ impl UserDriver for Hpre {
     }
 
     fn in_flight(&self) -> usize {
-        self.tags.in_flight()
+        self.ring.in_flight()
     }
 
     fn class(msg: &RsaJob) -> usize {
@@ -138,12 +119,12 @@ impl UserDriver for Hpre {
     }
 
     fn close(&mut self, _queue: &Queue) {
-        let left = self.tags.drain();
+        let left = self.ring.drain();
         if !left.is_empty() {
             wd_core::wd_log!(
                 Warn,
                 "HPRE queue {}: closed with {} requests in flight",
-                self.ring.qid(),
+                self.ring.ring().qid(),
                 left.len()
             );
         }

@@ -14,6 +14,8 @@
 
 #![forbid(unsafe_code)]
 
+use hisi_qm::words::{self, Field};
+
 /// Bytes per HPRE SQE.
 pub const SQE_SIZE: usize = 64;
 /// 32-bit words per HPRE SQE.
@@ -29,12 +31,12 @@ pub const DONE_INIT: u8 = 1;
 /// `done` as the hardware leaves it after finishing (`HPRE_HW_TASK_DONE`).
 pub const DONE_TASK: u8 = 3;
 
-const ALG: (usize, u32, u32) = (0, 0, 5);
-const ETYPE: (usize, u32, u32) = (0, 5, 11);
-const ETYPE1: (usize, u32, u32) = (0, 16, 14);
-const DONE: (usize, u32, u32) = (0, 30, 2);
-const TASK_LEN1: (usize, u32, u32) = (1, 0, 8);
-const TAG: (usize, u32, u32) = (8, 0, 16);
+const ALG: Field = (0, 0, 5);
+const ETYPE: Field = (0, 5, 11);
+const ETYPE1: Field = (0, 16, 14);
+const DONE: Field = (0, 30, 2);
+const TASK_LEN1: Field = (1, 0, 8);
+const TAG: Field = (8, 0, 16);
 const KEY_DW: usize = 2;
 const IN_DW: usize = 4;
 const OUT_DW: usize = 6;
@@ -44,23 +46,25 @@ const OUT_DW: usize = 6;
 pub struct HpreSqe(pub [u32; SQE_WORDS]);
 
 impl HpreSqe {
-    fn get(&self, (dw, lo, width): (usize, u32, u32)) -> u32 {
-        (self.0[dw] >> lo) & ((1u32 << width) - 1)
+    fn get(&self, f: Field) -> u32 {
+        words::get(&self.0, f)
     }
 
-    fn set(&mut self, (dw, lo, width): (usize, u32, u32), v: u32) {
-        let mask = ((1u32 << width) - 1) << lo;
-        debug_assert!(v << lo & !mask == 0, "{v:#x} wider than {width} bits");
-        self.0[dw] = (self.0[dw] & !mask) | ((v << lo) & mask);
+    fn set(&mut self, f: Field, v: u32) {
+        let (_, lo, width) = f;
+        debug_assert!(
+            v << lo & !words::mask(f) == 0,
+            "{v:#x} wider than {width} bits"
+        );
+        words::set(&mut self.0, f, v)
     }
 
     fn get_u64(&self, dw: usize) -> u64 {
-        self.0[dw] as u64 | (self.0[dw + 1] as u64) << 32
+        words::get_u64(&self.0, dw)
     }
 
     fn set_u64(&mut self, dw: usize, v: u64) {
-        self.0[dw] = v as u32;
-        self.0[dw + 1] = (v >> 32) as u32;
+        words::set_u64(&mut self.0, dw, v)
     }
 
     /// Algorithm code, `dw0[4:0]`.
@@ -138,11 +142,7 @@ impl HpreSqe {
 
     /// The SQE as the device sees it in memory.
     pub fn to_bytes(&self) -> [u8; SQE_SIZE] {
-        let mut b = [0u8; SQE_SIZE];
-        for (i, w) in self.0.iter().enumerate() {
-            b[4 * i..4 * i + 4].copy_from_slice(&w.to_le_bytes());
-        }
-        b
+        words::to_le_bytes(&self.0)
     }
 }
 

@@ -6,6 +6,8 @@
 //!   `read_sqe` results written back into the SQ slot.
 //! - [`TagTable`]: matches completions to requests by the tag a driver puts in its SQE and
 //!   the slot it was sent in.
+//! - [`TaggedRing`]: a ring and its tag table, the send/receive path engine drivers share.
+//! - [`words`]: bit-field accessors for SQE words (no layouts: those are the drivers').
 //! - [`testing`] (feature `testing`): a fake queue made of anonymous regions, for driver
 //!   unit tests that play the device themselves.
 //!
@@ -17,13 +19,16 @@
 pub mod cqe;
 pub mod doorbell;
 pub mod ring;
+pub mod tagged;
 pub mod tags;
 pub mod version;
+pub mod words;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 pub use doorbell::{DoorbellCmd, DoorbellFormat};
 pub use ring::QmRing;
+pub use tagged::{Completion, TaggedRing};
 pub use tags::TagTable;
 pub use version::ApiVersion;

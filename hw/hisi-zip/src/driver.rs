@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use hisi_qm::{QmRing, TagTable};
+use hisi_qm::{QmRing, TaggedRing};
 use wd_core::driver::SendError;
 use wd_core::{DmaBuf, DmaPool, Error, Queue, Result, UserDriver};
 
@@ -35,10 +35,9 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// The ZIP driver state of one queue: ring, DMA pools, jobs in flight by tag.
 #[derive(Debug)]
 pub struct Zip {
-    ring: QmRing,
+    ring: TaggedRing<ZipJob>,
     io: DmaPool,
     ctx: DmaPool,
-    tags: TagTable<ZipJob>,
     id: u64,
     qc_type: u16,
     sqe_type: u8,
@@ -48,7 +47,7 @@ pub struct Zip {
 impl Zip {
     /// The ring.
     pub fn ring(&self) -> &QmRing {
-        &self.ring
+        self.ring.ring()
     }
 
     /// The pool of 8 MiB input/output blocks.
@@ -101,8 +100,7 @@ impl UserDriver for Zip {
         let io = queue.dma_pool(MAX_REQUEST, IO_BLOCKS_INITIAL, IO_BLOCKS_MAX)?;
         let ctx = queue.dma_pool(CTX_SIZE, CTX_INITIAL, depth.max(CTX_INITIAL) * 4)?;
         Ok(Zip {
-            tags: TagTable::new(depth),
-            ring,
+            ring: TaggedRing::new(ring),
             io,
             ctx,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -122,45 +120,33 @@ impl UserDriver for Zip {
                 msg,
             });
         }
-        let tag = match self.tags.reserve() {
-            Ok(t) => t,
-            Err(error) => return Err(SendError { error, msg }),
-        };
-        let sqe = msg.sqe(tag, self.sqe_type);
-        match self.ring.send(&sqe.0) {
-            Ok(slot) => {
-                self.tags.commit(tag, slot, msg);
-                Ok(())
-            }
-            Err(error) => {
-                self.tags.cancel(tag);
-                Err(SendError { error, msg })
-            }
-        }
+        let sqe_type = self.sqe_type;
+        self.ring.submit(msg, |job, tag| job.sqe(tag, sqe_type).0)
     }
 
     /// Takes one completion: the SQE read back from the slot the CQE names, its tag
     /// matched to the job sent in that slot, the device's answer recorded in the job.
     fn recv(&mut self, _queue: &Queue) -> Result<Option<ZipJob>> {
-        let Some(slot) = self.ring.poll()? else {
+        let sent_type = self.sqe_type;
+        let tag_of = |slot: u16, w: &[u32; SQE_WORDS]| {
+            let sqe = ZipSqe(*w);
+            if sqe.sqe_type() != sent_type {
+                return Err(Error::Protocol(format!(
+                    "SQE read back from slot {slot} has sqe_type {}, sent {sent_type}",
+                    sqe.sqe_type()
+                )));
+            }
+            u16::try_from(sqe.tag()).map_err(|_| {
+                Error::Protocol(format!(
+                    "completion in slot {slot} carries tag {:#x}",
+                    sqe.tag()
+                ))
+            })
+        };
+        let Some(done) = self.ring.complete(tag_of)? else {
             return Ok(None);
         };
-        let mut sqe = ZipSqe::default();
-        self.ring.read_sqe(slot, &mut sqe.0[..SQE_WORDS])?;
-        if sqe.sqe_type() != self.sqe_type {
-            return Err(Error::Protocol(format!(
-                "SQE read back from slot {slot} has sqe_type {}, sent {}",
-                sqe.sqe_type(),
-                self.sqe_type
-            )));
-        }
-        let tag = u16::try_from(sqe.tag()).map_err(|_| {
-            Error::Protocol(format!(
-                "completion in slot {slot} carries tag {:#x}",
-                sqe.tag()
-            ))
-        })?;
-        let mut job = self.tags.complete(tag, slot)?;
+        let (mut job, sqe, slot, tag) = (done.msg, ZipSqe(done.sqe), done.slot, done.tag);
         if !job.matches(&sqe) {
             return Err(Error::Protocol(format!(
                 "SQE read back from slot {slot} (tag {tag}) no longer holds the request's \
@@ -177,7 +163,7 @@ impl UserDriver for Zip {
     }
 
     fn in_flight(&self) -> usize {
-        self.tags.in_flight()
+        self.ring.in_flight()
     }
 
     fn class(msg: &ZipJob) -> usize {
@@ -187,12 +173,12 @@ impl UserDriver for Zip {
     }
 
     fn close(&mut self, _queue: &Queue) {
-        let left = self.tags.drain();
+        let left = self.ring.drain();
         if !left.is_empty() {
             wd_core::wd_log!(
                 Warn,
                 "ZIP queue {}: closed with {} requests in flight",
-                self.ring.qid(),
+                self.ring.ring().qid(),
                 left.len()
             );
         }

@@ -17,6 +17,8 @@
 
 #![forbid(unsafe_code)]
 
+use hisi_qm::words::{self, Field};
+
 /// Bytes per ZIP SQE.
 pub const SQE_SIZE: usize = 128;
 /// 32-bit words per ZIP SQE.
@@ -68,9 +70,6 @@ pub const SQE_TYPE_V2: u8 = 0;
 pub const SQE_TYPE_V3: u8 = 3;
 /// dw9 [15:12] window code for 32 KiB (uadk: 0 = 4K ... 4 = 32K).
 pub const WINDOW_32K: u8 = 4;
-
-/// `(dword, lowest bit, width)` of each field.
-type Field = (usize, u32, u32);
 
 const CONSUMED: Field = (0, 0, 32);
 const PRODUCED: Field = (1, 0, 32);
@@ -133,31 +132,20 @@ macro_rules! flag {
 }
 
 impl ZipSqe {
-    fn get(&self, (dw, lo, width): Field) -> u32 {
-        let mask = if width == 32 {
-            u32::MAX
-        } else {
-            (1 << width) - 1
-        };
-        (self.0[dw] >> lo) & mask
+    fn get(&self, f: Field) -> u32 {
+        words::get(&self.0, f)
     }
 
-    fn set(&mut self, (dw, lo, width): Field, v: u32) {
-        let mask = if width == 32 {
-            u32::MAX
-        } else {
-            ((1u32 << width) - 1) << lo
-        };
-        self.0[dw] = (self.0[dw] & !mask) | ((v << lo) & mask);
+    fn set(&mut self, f: Field, v: u32) {
+        words::set(&mut self.0, f, v)
     }
 
     fn get_u64(&self, dw: usize) -> u64 {
-        u64::from(self.0[dw]) | (u64::from(self.0[dw + 1]) << 32)
+        words::get_u64(&self.0, dw)
     }
 
     fn set_u64(&mut self, dw: usize, v: u64) {
-        self.0[dw] = v as u32;
-        self.0[dw + 1] = (v >> 32) as u32;
+        words::set_u64(&mut self.0, dw, v)
     }
 
     field!(
@@ -310,11 +298,7 @@ impl ZipSqe {
 
     /// The SQE as the device sees it in memory.
     pub fn to_bytes(&self) -> [u8; SQE_SIZE] {
-        let mut b = [0u8; SQE_SIZE];
-        for (i, w) in self.0.iter().enumerate() {
-            b[4 * i..4 * i + 4].copy_from_slice(&w.to_le_bytes());
-        }
-        b
+        words::to_le_bytes(&self.0)
     }
 }
 
