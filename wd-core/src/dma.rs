@@ -211,6 +211,11 @@ impl DmaBuf {
         self.region().read_bytes(off, out)
     }
 
+    /// Appends `len` bytes of the block from `off` to `out`.
+    pub fn append_to(&self, off: usize, len: usize, out: &mut Vec<u8>) {
+        self.region().append_to(off, len, out)
+    }
+
     /// Fills `off..off+len` with zeros.
     pub fn zero(&mut self, off: usize, len: usize) {
         self.region().fill(off, len, 0)

@@ -203,6 +203,26 @@ impl Region {
         }
     }
 
+    /// Appends `len` bytes from `offset` to `out` (bulk data), writing each byte of `out`
+    /// once: no zero-fill before the copy.
+    pub fn append_to(&self, offset: usize, len: usize, out: &mut Vec<u8>) {
+        if let Err(e) = self.check(offset, len, 1) {
+            panic!("{e}");
+        }
+        out.reserve(len);
+        // SAFETY: bounds checked; `reserve` made room for `len` more bytes after
+        // `out.len()`, which the copy initialises before `set_len` exposes them; the source
+        // is mapped memory distinct from `out`'s heap buffer.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.base.as_ptr().add(offset),
+                out.as_mut_ptr().add(out.len()),
+                len,
+            );
+            out.set_len(out.len() + len);
+        }
+    }
+
     /// Copies bytes into the region (bulk data; see [`Region::read_bytes`]).
     pub fn write_bytes(&self, offset: usize, data: &[u8]) {
         if let Err(e) = self.check(offset, data.len(), 1) {
@@ -296,6 +316,17 @@ mod tests {
     fn out_of_bounds_panics() {
         let r = Region::anonymous(4096).unwrap();
         r.read_u32(4094);
+    }
+
+    #[test]
+    fn append_to_extends_a_vector_with_region_bytes() {
+        let r = Region::anonymous(4096).unwrap();
+        r.write_bytes(100, b"hello");
+        let mut v = b"say ".to_vec();
+        r.append_to(100, 5, &mut v);
+        assert_eq!(v, b"say hello");
+        r.append_to(0, 0, &mut v);
+        assert_eq!(v.len(), 9);
     }
 
     #[test]

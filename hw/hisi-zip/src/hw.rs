@@ -281,9 +281,13 @@ impl HwStream {
         let mut spare: Option<ZipJob> = None;
         let mut to_copy = 0usize;
         let mut failures = 0;
+        // Input per request: the device consumes only what fills its output, and whatever it
+        // leaves is copied again next time, so start small and grow only when the device
+        // could make no progress with what it was given.
+        let mut cap = INFLATE_CHUNK;
         loop {
             let pos = step.consumed;
-            let len = (input.len() - pos).min(MAX_REQUEST);
+            let len = (input.len() - pos).min(cap);
             if len == 0 {
                 copy_output(spare.as_ref(), to_copy, out);
                 return Ok(Ok(()));
@@ -313,6 +317,11 @@ impl HwStream {
                     return Ok(Ok(()));
                 }
                 if r.consumed == 0 && r.produced == 0 {
+                    if len < (input.len() - pos).min(MAX_REQUEST) {
+                        // A block longer than this request's input: give it more.
+                        cap = (cap * 2).min(MAX_REQUEST);
+                        continue;
+                    }
                     if len == MAX_REQUEST {
                         return Ok(Err(invalid(
                             "a deflate block needs more than the device's 8 MiB request limit",
@@ -352,12 +361,13 @@ impl HwStream {
     }
 }
 
+/// Input bytes of a decompression request before it has to grow (see `inflate_on`).
+const INFLATE_CHUNK: usize = 1 << 20;
+
 fn copy_output(job: Option<&ZipJob>, n: usize, out: &mut Vec<u8>) {
     let Some(job) = job else { return };
     if n == 0 {
         return;
     }
-    let base = out.len();
-    out.resize(base + n, 0);
-    job.read_output(0, &mut out[base..]);
+    job.append_output(n, out);
 }

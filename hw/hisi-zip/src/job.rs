@@ -165,6 +165,11 @@ impl ZipJob {
         self.output.read(off, out)
     }
 
+    /// Appends the first `n` output bytes to `out`.
+    pub fn append_output(&self, n: usize, out: &mut Vec<u8>) {
+        self.output.append_to(0, n, out)
+    }
+
     /// Copies bytes of the input block back (trailer checks, resends).
     pub fn read_input(&self, off: usize, out: &mut [u8]) {
         self.input.read(off, out)
