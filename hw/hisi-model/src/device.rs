@@ -228,6 +228,9 @@ pub(crate) struct DeviceCore {
     requests: AtomicU64,
     sq_doorbells: AtomicU64,
     cqes: AtomicU64,
+    /// When the last SQ doorbell rang, in ns since `born` (for the engines' spin budget).
+    last_sq_doorbell: AtomicU64,
+    born: Instant,
 }
 
 impl DeviceCore {
@@ -255,7 +258,13 @@ impl DeviceCore {
             requests: AtomicU64::new(0),
             sq_doorbells: AtomicU64::new(0),
             cqes: AtomicU64::new(0),
+            last_sq_doorbell: AtomicU64::new(0),
+            born: Instant::now(),
         }
+    }
+
+    fn since_born(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.born).as_nanos() as u64
     }
 
     fn queues(&self) -> Arc<Vec<Arc<HwQueue>>> {
@@ -330,6 +339,8 @@ impl DeviceCore {
                     return;
                 }
                 q.sq_tail.store(u32::from(db.index), Ordering::SeqCst);
+                self.last_sq_doorbell
+                    .store(self.since_born(Instant::now()), Ordering::Relaxed);
                 self.wake_one();
             }
             CMD_CQ if usize::from(db.index) < q.layout.cq_depth => {
@@ -373,6 +384,12 @@ impl DeviceCore {
     pub fn engine_loop(&self, id: usize) {
         let mut rng = Rng::new(id as u64 + 1);
         let mut last_done: Option<Instant> = None;
+        // How long to spin after a completion: the configured `spin` while spinning keeps
+        // catching the next request, halved each time the engine had to block after all
+        // and the next request came later than `spin` would have waited. On a machine whose
+        // cores the application needs too, spinning for requests that come rarely only
+        // takes CPU away from it.
+        let mut budget = self.spin;
         loop {
             if self.shutdown.load(Ordering::SeqCst) {
                 return;
@@ -385,20 +402,32 @@ impl DeviceCore {
                 last_done = Some(Instant::now());
                 continue;
             }
-            if let Some(t) = last_done {
-                if t.elapsed() < self.spin {
-                    std::hint::spin_loop();
-                    continue;
-                }
+            let Some(done) = last_done else {
+                self.block();
+                continue;
+            };
+            if done.elapsed() < budget {
+                std::hint::spin_loop();
+                continue;
             }
             last_done = None;
-            let mut g = lock(&self.sched);
-            self.sleepers.fetch_add(1, Ordering::SeqCst);
-            while !self.shutdown.load(Ordering::SeqCst) && !self.has_work() {
-                g = self.wake.wait(g).unwrap_or_else(|e| e.into_inner());
-            }
-            self.sleepers.fetch_sub(1, Ordering::SeqCst);
+            self.block();
+            // The gap to the doorbell that woke us, not to the wake-up (which adds the
+            // scheduler's latency).
+            let rang = self.last_sq_doorbell.load(Ordering::Relaxed);
+            let gap = Duration::from_nanos(rang.saturating_sub(self.since_born(done)));
+            budget = spin_budget(budget, self.spin, gap);
         }
+    }
+
+    /// Blocks until there is work or the device shuts down.
+    fn block(&self) {
+        let mut g = lock(&self.sched);
+        self.sleepers.fetch_add(1, Ordering::SeqCst);
+        while !self.shutdown.load(Ordering::SeqCst) && !self.has_work() {
+            g = self.wake.wait(g).unwrap_or_else(|e| e.into_inner());
+        }
+        self.sleepers.fetch_sub(1, Ordering::SeqCst);
     }
 
     fn run(&self, q: &HwQueue, slot: u32, fetched: [u32; MAX_SQE_WORDS], rng: &mut Rng) {
@@ -513,5 +542,34 @@ impl DeviceCore {
             cq.armed = false;
             let _ = q.event.signal();
         }
+    }
+}
+
+/// The next post-completion spin budget, after the engine blocked and the next request
+/// came `gap` after the last completion: back to the full `spin` if spinning that long would
+/// have caught it, else half of the current budget (down to nothing).
+fn spin_budget(current: Duration, spin: Duration, gap: Duration) -> Duration {
+    if gap <= spin {
+        spin
+    } else {
+        current / 2
+    }
+}
+
+#[cfg(test)]
+mod spin_tests {
+    use super::spin_budget;
+    use std::time::Duration;
+
+    #[test]
+    fn spin_budget_shrinks_for_rare_requests_and_recovers_for_frequent_ones() {
+        let us = Duration::from_micros;
+        assert_eq!(spin_budget(us(50), us(50), us(900)), us(25));
+        assert_eq!(
+            spin_budget(us(25), us(50), us(900)),
+            us(12) + Duration::from_nanos(500)
+        );
+        assert_eq!(spin_budget(us(1), us(50), us(30)), us(50));
+        assert_eq!(spin_budget(Duration::ZERO, us(50), us(900)), Duration::ZERO);
     }
 }
