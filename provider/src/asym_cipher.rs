@@ -5,16 +5,16 @@
 
 use std::ffi::{c_int, c_uchar, c_void};
 use std::ptr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use crate::error::{entry, entry_void, fail, Error, Reason, Result};
-use crate::ffi::{self, OSSL_DISPATCH, OSSL_PARAM};
+use crate::ffi::{self, bytes, OSSL_DISPATCH, OSSL_PARAM};
 use crate::key::RsaKey;
 use crate::keymgmt::keydata;
 use crate::offload;
 use crate::ossl::Md;
 use crate::padding;
-use crate::params::{self, Descriptors, Input, Output};
+use crate::params::{self, Input, Output};
 use crate::provider::{dispatch, ProvCtx, END};
 use crate::stats::{self, Counter};
 
@@ -309,17 +309,6 @@ unsafe extern "C" fn decrypt_init(
     })
 }
 
-/// # Safety
-/// `p` readable for `len` bytes or `len` 0.
-unsafe fn bytes<'a>(p: *const c_uchar, len: usize) -> &'a [u8] {
-    if p.is_null() || len == 0 {
-        &[]
-    } else {
-        // SAFETY: per the contract.
-        unsafe { std::slice::from_raw_parts(p, len) }
-    }
-}
-
 unsafe extern "C" fn encrypt(
     ctx: *mut c_void,
     out: *mut c_uchar,
@@ -391,44 +380,25 @@ unsafe extern "C" fn decrypt(
     })
 }
 
-unsafe extern "C" fn get_ctx_params(ctx: *mut c_void, out: *mut OSSL_PARAM) -> c_int {
-    entry(c"wd_rsa_cipher_get_ctx_params", 0, || {
-        // SAFETY: our context; the caller's array.
-        let (c, out) = unsafe { (cctx(ctx)?, Output::new(out)) };
-        c.get_params(&out)?;
-        Ok(1)
-    })
-}
-
-unsafe extern "C" fn set_ctx_params(ctx: *mut c_void, p: *const OSSL_PARAM) -> c_int {
-    entry(c"wd_rsa_cipher_set_ctx_params", 0, || {
-        // SAFETY: our context; the caller's array.
-        let (c, input) = unsafe { (cctx(ctx)?, Input::new(p)) };
-        c.set_params(input)?;
-        Ok(1)
-    })
-}
-
-static GETTABLE: OnceLock<Descriptors> = OnceLock::new();
-static SETTABLE: OnceLock<Descriptors> = OnceLock::new();
+params::ctx_params_entries!(
+    cctx,
+    c"wd_rsa_cipher_get_ctx_params",
+    c"wd_rsa_cipher_set_ctx_params"
+);
 
 unsafe extern "C" fn gettable_ctx_params(
     _ctx: *mut c_void,
     _prov: *mut c_void,
 ) -> *const OSSL_PARAM {
     entry(c"wd_rsa_cipher_gettable_ctx_params", ptr::null(), || {
-        Ok(GETTABLE
-            .get_or_init(|| {
-                Descriptors::new(&[
-                    (c"pad-mode", params::UTF8),
-                    (c"digest", params::UTF8),
-                    (c"mgf1-digest", params::UTF8),
-                    (c"oaep-label", params::OCTETS),
-                    (c"tls-client-version", params::UINT),
-                    (c"tls-negotiated-version", params::UINT),
-                ])
-            })
-            .as_ptr())
+        Ok(params::descriptors![
+            (c"pad-mode", params::UTF8),
+            (c"digest", params::UTF8),
+            (c"mgf1-digest", params::UTF8),
+            (c"oaep-label", params::OCTETS),
+            (c"tls-client-version", params::UINT),
+            (c"tls-negotiated-version", params::UINT),
+        ])
     })
 }
 
@@ -437,20 +407,16 @@ unsafe extern "C" fn settable_ctx_params(
     _prov: *mut c_void,
 ) -> *const OSSL_PARAM {
     entry(c"wd_rsa_cipher_settable_ctx_params", ptr::null(), || {
-        Ok(SETTABLE
-            .get_or_init(|| {
-                Descriptors::new(&[
-                    (c"pad-mode", params::UTF8),
-                    (c"digest", params::UTF8),
-                    (c"digest-props", params::UTF8),
-                    (c"mgf1-digest", params::UTF8),
-                    (c"mgf1-digest-props", params::UTF8),
-                    (c"oaep-label", params::OCTETS),
-                    (c"tls-client-version", params::UINT),
-                    (c"tls-negotiated-version", params::UINT),
-                ])
-            })
-            .as_ptr())
+        Ok(params::descriptors![
+            (c"pad-mode", params::UTF8),
+            (c"digest", params::UTF8),
+            (c"digest-props", params::UTF8),
+            (c"mgf1-digest", params::UTF8),
+            (c"mgf1-digest-props", params::UTF8),
+            (c"oaep-label", params::OCTETS),
+            (c"tls-client-version", params::UINT),
+            (c"tls-negotiated-version", params::UINT),
+        ])
     })
 }
 

@@ -295,3 +295,16 @@ extern "C" {
     pub fn ERR_error_string_n(e: c_ulong, buf: *mut c_char, len: usize);
     pub fn EVP_MD_up_ref(md: *mut EVP_MD) -> c_int;
 }
+
+/// A view of the caller's bytes (NULL or zero length is an empty slice).
+///
+/// # Safety
+/// `p` is readable for `len` bytes, or NULL, or `len` is 0.
+pub unsafe fn bytes<'a>(p: *const std::ffi::c_uchar, len: usize) -> &'a [u8] {
+    if p.is_null() || len == 0 {
+        &[]
+    } else {
+        // SAFETY: per the contract.
+        unsafe { std::slice::from_raw_parts(p, len) }
+    }
+}

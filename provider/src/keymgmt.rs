@@ -332,22 +332,16 @@ unsafe extern "C" fn rsa_gen_set_params(gctx: *mut c_void, p: *const OSSL_PARAM)
     })
 }
 
-static GEN_SETTABLE: OnceLock<Descriptors> = OnceLock::new();
-
 unsafe extern "C" fn rsa_gen_settable_params(
     _g: *mut c_void,
     _p: *mut c_void,
 ) -> *const OSSL_PARAM {
     entry(c"wd_rsa_gen_settable_params", ptr::null(), || {
-        Ok(GEN_SETTABLE
-            .get_or_init(|| {
-                Descriptors::new(&[
-                    (c"bits", params::UINT),
-                    (c"primes", params::UINT),
-                    (c"e", params::UINT),
-                ])
-            })
-            .as_ptr())
+        Ok(params::descriptors![
+            (c"bits", params::UINT),
+            (c"primes", params::UINT),
+            (c"e", params::UINT),
+        ])
     })
 }
 

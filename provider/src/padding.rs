@@ -14,29 +14,46 @@ fn int(n: usize) -> Result<c_int> {
     c_int::try_from(n).map_err(|_| Error::new(Reason::WrongInputLength, "input too long"))
 }
 
-/// EMSA-PKCS1-v1_5 block type 1 around `data` (a DigestInfo or raw data).
-pub fn add_type1(k: usize, data: &[u8]) -> Result<Vec<u8>> {
+/// PKCS#1 v1.5 padding by `add` (libcrypto's function for block type 1 or 2) around `data`;
+/// `fit` and `block` word the errors.
+fn add_pkcs1(
+    k: usize,
+    data: &[u8],
+    add: unsafe extern "C" fn(*mut u8, c_int, *const u8, c_int) -> c_int,
+    fit: &str,
+    block: &str,
+) -> Result<Vec<u8>> {
     if data.len() + 11 > k {
         return fail(
             Reason::DataTooLarge,
             format!(
-                "{} bytes do not fit PKCS#1 v1.5 padding of a {k}-byte key",
+                "{} bytes do not fit PKCS#1 v1.5 {fit} {k}-byte key",
                 data.len()
             ),
         );
     }
     let mut em = vec![0u8; k];
-    // SAFETY: em writable for k bytes, data readable for its length.
-    let r = unsafe {
-        ffi::RSA_padding_add_PKCS1_type_1(em.as_mut_ptr(), int(k)?, data.as_ptr(), int(data.len())?)
-    };
+    // SAFETY: em writable for k bytes, data readable for its length; `add` takes exactly
+    // these (a libcrypto RSA_padding_add_PKCS1_type_* function).
+    let r = unsafe { add(em.as_mut_ptr(), int(k)?, data.as_ptr(), int(data.len())?) };
     if r != 1 {
         return fail(
             Reason::Software,
-            format!("PKCS#1 type 1 padding failed{}", last_error_text()),
+            format!("PKCS#1 {block} padding failed{}", last_error_text()),
         );
     }
     Ok(em)
+}
+
+/// EMSA-PKCS1-v1_5 block type 1 around `data` (a DigestInfo or raw data).
+pub fn add_type1(k: usize, data: &[u8]) -> Result<Vec<u8>> {
+    add_pkcs1(
+        k,
+        data,
+        ffi::RSA_padding_add_PKCS1_type_1,
+        "padding of a",
+        "type 1",
+    )
 }
 
 /// Strips block type 1; `None` if `em` is not a valid type 1 block.
@@ -65,27 +82,13 @@ pub fn check_type1(em: &[u8]) -> Result<Option<Vec<u8>>> {
 
 /// EME-PKCS1-v1_5 (block type 2, random non-zero padding) around `msg`.
 pub fn add_type2(k: usize, msg: &[u8]) -> Result<Vec<u8>> {
-    if msg.len() + 11 > k {
-        return fail(
-            Reason::DataTooLarge,
-            format!(
-                "{} bytes do not fit PKCS#1 v1.5 encryption with a {k}-byte key",
-                msg.len()
-            ),
-        );
-    }
-    let mut em = vec![0u8; k];
-    // SAFETY: em writable for k bytes, msg readable for its length.
-    let r = unsafe {
-        ffi::RSA_padding_add_PKCS1_type_2(em.as_mut_ptr(), int(k)?, msg.as_ptr(), int(msg.len())?)
-    };
-    if r != 1 {
-        return fail(
-            Reason::Software,
-            format!("PKCS#1 type 2 padding failed{}", last_error_text()),
-        );
-    }
-    Ok(em)
+    add_pkcs1(
+        k,
+        msg,
+        ffi::RSA_padding_add_PKCS1_type_2,
+        "encryption with a",
+        "type 2",
+    )
 }
 
 /// Removes block type 2 from a decrypted `em`; `Err(PaddingCheckFailed)` if invalid.
@@ -183,15 +186,8 @@ pub fn check_oaep(em: &[u8], label: &[u8], md: &MdRef, mgf1: &MdRef) -> Result<V
     Ok(out)
 }
 
-/// EMSA-PSS of `mhash` with salt length `slen` (≥ 0, or libcrypto's -1 digest / -3 max).
-pub fn add_pss(
-    rsa: &RsaRef,
-    k: usize,
-    mhash: &[u8],
-    md: &MdRef,
-    mgf1: &MdRef,
-    slen: c_int,
-) -> Result<Vec<u8>> {
+/// PSS takes a digest of exactly `md`'s size.
+fn pss_digest_len(mhash: &[u8], md: &MdRef) -> Result<()> {
     if mhash.len() != md.size() {
         return fail(
             Reason::WrongInputLength,
@@ -202,6 +198,19 @@ pub fn add_pss(
             ),
         );
     }
+    Ok(())
+}
+
+/// EMSA-PSS of `mhash` with salt length `slen` (≥ 0, or libcrypto's -1 digest / -3 max).
+pub fn add_pss(
+    rsa: &RsaRef,
+    k: usize,
+    mhash: &[u8],
+    md: &MdRef,
+    mgf1: &MdRef,
+    slen: c_int,
+) -> Result<Vec<u8>> {
+    pss_digest_len(mhash, md)?;
     let mut em = vec![0u8; k];
     // SAFETY: em writable for k = RSA_size(rsa) bytes; mhash holds md's size; objects valid.
     let r = unsafe {
@@ -232,16 +241,7 @@ pub fn verify_pss(
     em: &[u8],
     slen: c_int,
 ) -> Result<bool> {
-    if mhash.len() != md.size() {
-        return fail(
-            Reason::WrongInputLength,
-            format!(
-                "PSS needs a {}-byte digest, got {} bytes",
-                md.size(),
-                mhash.len()
-            ),
-        );
-    }
+    pss_digest_len(mhash, md)?;
     // SAFETY: em holds RSA_size(rsa) bytes; mhash md's size; objects valid. Errors of a
     // failed verification are dropped (we raise our own).
     let r = unsafe {

@@ -346,6 +346,54 @@ impl Descriptors {
     }
 }
 
+/// The answer of a `*_gettable_*` / `*_settable_*` entry: a [`Descriptors`] list of the
+/// `(name, type)` pairs, built on first use and kept for the life of the process (one list
+/// per use of the macro).
+macro_rules! descriptors {
+    ($($item:expr),* $(,)?) => {{
+        static LIST: std::sync::OnceLock<$crate::params::Descriptors> =
+            std::sync::OnceLock::new();
+        LIST.get_or_init(|| $crate::params::Descriptors::new(&[$($item),*]))
+            .as_ptr()
+    }};
+}
+pub(crate) use descriptors;
+
+/// Defines an operation's `get_ctx_params` and `set_ctx_params` entries: each borrows the
+/// context with `$ctx` (an `unsafe fn(*mut c_void) -> Result<&mut _>` taking NULL or a live
+/// context of the operation) and hands it the caller's parameter array. `$get` and `$set`
+/// name the entries in error records.
+macro_rules! ctx_params_entries {
+    ($ctx:ident, $get:literal, $set:literal) => {
+        unsafe extern "C" fn get_ctx_params(
+            ctx: *mut std::ffi::c_void,
+            out: *mut $crate::ffi::OSSL_PARAM,
+        ) -> std::ffi::c_int {
+            $crate::error::entry($get, 0, || {
+                // SAFETY: the core passes back a context of this operation; the caller's
+                // terminated array.
+                let (c, out) = unsafe { ($ctx(ctx)?, $crate::params::Output::new(out)) };
+                c.get_params(&out)?;
+                Ok(1)
+            })
+        }
+
+        unsafe extern "C" fn set_ctx_params(
+            ctx: *mut std::ffi::c_void,
+            p: *const $crate::ffi::OSSL_PARAM,
+        ) -> std::ffi::c_int {
+            $crate::error::entry($set, 0, || {
+                // SAFETY: the core passes back a context of this operation; the caller's
+                // terminated array.
+                let (c, input) = unsafe { ($ctx(ctx)?, $crate::params::Input::new(p)) };
+                c.set_params(input)?;
+                Ok(1)
+            })
+        }
+    };
+}
+pub(crate) use ctx_params_entries;
+
 /// `OSSL_PARAM_UNMODIFIED`: what `return_size` holds before a get.
 pub const UNMODIFIED: usize = usize::MAX;
 

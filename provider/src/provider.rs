@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use crate::config::Config;
 use crate::error::{self, entry, entry_void, fail, CoreErr, Error, Reason, Result};
 use crate::ffi::{self, Table, OSSL_ALGORITHM, OSSL_DISPATCH, OSSL_ITEM, OSSL_PARAM};
-use crate::params::{self, Descriptors, Output};
+use crate::params::{self, Output};
 use crate::software::Software;
 use crate::stats;
 
@@ -227,22 +227,16 @@ fn load_config(
 
 // ----- provider functions -------------------------------------------------------------
 
-static GETTABLE: OnceLock<Descriptors> = OnceLock::new();
-
 unsafe extern "C" fn gettable_params(_prov: *mut c_void) -> *const OSSL_PARAM {
     entry(c"wd_gettable_params", ptr::null(), || {
-        Ok(GETTABLE
-            .get_or_init(|| {
-                Descriptors::new(&[
-                    (c"name", params::UTF8),
-                    (c"version", params::UTF8),
-                    (c"buildinfo", params::UTF8),
-                    (c"status", params::INT),
-                    (c"wd-stats", params::UTF8),
-                    (c"wd-config", params::UTF8),
-                ])
-            })
-            .as_ptr())
+        Ok(params::descriptors![
+            (c"name", params::UTF8),
+            (c"version", params::UTF8),
+            (c"buildinfo", params::UTF8),
+            (c"status", params::INT),
+            (c"wd-stats", params::UTF8),
+            (c"wd-config", params::UTF8),
+        ])
     })
 }
 

@@ -6,19 +6,19 @@
 
 use std::ffi::{c_int, c_uchar, c_void, CStr};
 use std::ptr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use foreign_types::ForeignType;
 
 use crate::digestinfo;
 use crate::error::{entry, entry_void, fail, Error, Reason, Result};
-use crate::ffi::{self, OSSL_DISPATCH, OSSL_PARAM};
+use crate::ffi::{self, bytes, OSSL_DISPATCH, OSSL_PARAM};
 use crate::key::RsaKey;
 use crate::keymgmt::keydata;
 use crate::offload;
 use crate::ossl::{Md, MdCtx, ParamBld, Rsa};
 use crate::padding;
-use crate::params::{self, Descriptors, Input, Output};
+use crate::params::{self, Input, Output};
 use crate::provider::{dispatch, ProvCtx, END};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -510,38 +510,6 @@ unsafe fn sctx<'a>(p: *mut c_void) -> Result<&'a mut SigCtx> {
         .ok_or_else(|| Error::new(Reason::NotInitialized, "NULL signature context"))
 }
 
-/// Copies `data` into the caller's buffer.
-///
-/// # Safety
-/// `out` is writable for `cap` bytes and `outlen` is writable.
-unsafe fn give(data: &[u8], out: *mut c_uchar, outlen: *mut usize, cap: usize) -> Result<c_int> {
-    if data.len() > cap {
-        return fail(
-            Reason::BufferTooSmall,
-            format!("need {} bytes, buffer has {cap}", data.len()),
-        );
-    }
-    // SAFETY: per the contract.
-    unsafe {
-        ptr::copy_nonoverlapping(data.as_ptr(), out, data.len());
-        *outlen = data.len();
-    }
-    Ok(1)
-}
-
-/// A view of caller bytes (NULL with zero length is an empty slice).
-///
-/// # Safety
-/// `p` is readable for `len` bytes, or `len` is 0.
-unsafe fn bytes<'a>(p: *const c_uchar, len: usize) -> &'a [u8] {
-    if p.is_null() || len == 0 {
-        &[]
-    } else {
-        // SAFETY: per the contract.
-        unsafe { std::slice::from_raw_parts(p, len) }
-    }
-}
-
 unsafe extern "C" fn newctx(provctx: *mut c_void, _propq: *const std::ffi::c_char) -> *mut c_void {
     entry(c"wd_rsa_sig_newctx", ptr::null_mut(), || {
         // SAFETY: our provctx.
@@ -614,6 +582,44 @@ unsafe extern "C" fn verify_recover_init(
     })
 }
 
+/// The output convention of sign, digest-sign-final and verify-recover: `outlen` is required (else
+/// `MissingParameter` with `missing`); a NULL `out` asks only for the size, the modulus
+/// length; otherwise `produce` makes the output, which is copied into `out` if it fits.
+///
+/// # Safety
+/// `outlen` is NULL or writable; `out` is NULL or writable for `cap` bytes.
+unsafe fn produce_into(
+    c: &mut SigCtx,
+    out: *mut c_uchar,
+    outlen: *mut usize,
+    cap: usize,
+    missing: &str,
+    produce: impl FnOnce(&mut SigCtx) -> Result<Vec<u8>>,
+) -> Result<c_int> {
+    if outlen.is_null() {
+        return fail(Reason::MissingParameter, missing);
+    }
+    if out.is_null() {
+        // SAFETY: checked non-NULL.
+        unsafe { *outlen = c.key()?.size() };
+        return Ok(1);
+    }
+    let data = produce(c)?;
+    if data.len() > cap {
+        return fail(
+            Reason::BufferTooSmall,
+            format!("need {} bytes, buffer has {cap}", data.len()),
+        );
+    }
+    // SAFETY: per the contract, out is writable for cap ≥ data.len() bytes; outlen checked
+    // non-NULL.
+    unsafe {
+        ptr::copy_nonoverlapping(data.as_ptr(), out, data.len());
+        *outlen = data.len();
+    }
+    Ok(1)
+}
+
 unsafe extern "C" fn sign(
     ctx: *mut c_void,
     sig: *mut c_uchar,
@@ -623,20 +629,14 @@ unsafe extern "C" fn sign(
     tbslen: usize,
 ) -> c_int {
     entry(c"wd_rsa_sign", 0, || {
-        // SAFETY: our context.
-        let c = unsafe { sctx(ctx) }?;
-        if siglen.is_null() {
-            return fail(Reason::MissingParameter, "NULL signature length");
+        // SAFETY: our context; the caller's input buffer.
+        let (c, tbs) = unsafe { (sctx(ctx)?, bytes(tbs, tbslen)) };
+        // SAFETY: the caller's sig (NULL or writable for sigsize bytes) and siglen.
+        unsafe {
+            produce_into(c, sig, siglen, sigsize, "NULL signature length", |c| {
+                c.sign(tbs)
+            })
         }
-        if sig.is_null() {
-            // SAFETY: checked non-NULL.
-            unsafe { *siglen = c.key()?.size() };
-            return Ok(1);
-        }
-        // SAFETY: the caller's input buffer.
-        let s = c.sign(unsafe { bytes(tbs, tbslen) })?;
-        // SAFETY: sig writable for sigsize bytes.
-        unsafe { give(&s, sig, siglen, sigsize) }
     })
 }
 
@@ -667,20 +667,14 @@ unsafe extern "C" fn verify_recover(
     siglen: usize,
 ) -> c_int {
     entry(c"wd_rsa_verify_recover", 0, || {
-        // SAFETY: our context.
-        let c = unsafe { sctx(ctx) }?;
-        if routlen.is_null() {
-            return fail(Reason::MissingParameter, "NULL output length");
+        // SAFETY: our context; the caller's signature.
+        let (c, sig) = unsafe { (sctx(ctx)?, bytes(sig, siglen)) };
+        // SAFETY: the caller's rout (NULL or writable for routsize bytes) and routlen.
+        unsafe {
+            produce_into(c, rout, routlen, routsize, "NULL output length", |c| {
+                c.verify_recover(sig)
+            })
         }
-        if rout.is_null() {
-            // SAFETY: checked non-NULL.
-            unsafe { *routlen = c.key()?.size() };
-            return Ok(1);
-        }
-        // SAFETY: the caller's buffers.
-        let r = c.verify_recover(unsafe { bytes(sig, siglen) })?;
-        // SAFETY: rout writable for routsize bytes.
-        unsafe { give(&r, rout, routlen, routsize) }
     })
 }
 
@@ -756,22 +750,16 @@ unsafe extern "C" fn digest_sign_final(
     entry(c"wd_rsa_digest_sign_final", 0, || {
         // SAFETY: our context.
         let c = unsafe { sctx(ctx) }?;
-        if siglen.is_null() {
-            return fail(Reason::MissingParameter, "NULL signature length");
+        // SAFETY: the caller's sig (NULL or writable for sigsize bytes) and siglen.
+        unsafe {
+            produce_into(c, sig, siglen, sigsize, "NULL signature length", |c| {
+                let m = c.mdctx.as_ref().ok_or_else(|| {
+                    Error::new(Reason::NotInitialized, "digest sign final without init")
+                })?;
+                let h = m.finish()?;
+                c.sign(&h)
+            })
         }
-        if sig.is_null() {
-            // SAFETY: checked non-NULL.
-            unsafe { *siglen = c.key()?.size() };
-            return Ok(1);
-        }
-        let m = c
-            .mdctx
-            .as_ref()
-            .ok_or_else(|| Error::new(Reason::NotInitialized, "digest sign final without init"))?;
-        let h = m.finish()?;
-        let s = c.sign(&h)?;
-        // SAFETY: sig writable for sigsize bytes.
-        unsafe { give(&s, sig, siglen, sigsize) }
     })
 }
 
@@ -795,43 +783,24 @@ unsafe extern "C" fn digest_verify_final(
     })
 }
 
-unsafe extern "C" fn get_ctx_params(ctx: *mut c_void, out: *mut OSSL_PARAM) -> c_int {
-    entry(c"wd_rsa_sig_get_ctx_params", 0, || {
-        // SAFETY: our context; the caller's terminated array.
-        let (c, out) = unsafe { (sctx(ctx)?, Output::new(out)) };
-        c.get_params(&out)?;
-        Ok(1)
-    })
-}
-
-unsafe extern "C" fn set_ctx_params(ctx: *mut c_void, p: *const OSSL_PARAM) -> c_int {
-    entry(c"wd_rsa_sig_set_ctx_params", 0, || {
-        // SAFETY: our context; the caller's terminated array.
-        let (c, input) = unsafe { (sctx(ctx)?, Input::new(p)) };
-        c.set_params(input)?;
-        Ok(1)
-    })
-}
-
-static GETTABLE: OnceLock<Descriptors> = OnceLock::new();
-static SETTABLE: OnceLock<Descriptors> = OnceLock::new();
+params::ctx_params_entries!(
+    sctx,
+    c"wd_rsa_sig_get_ctx_params",
+    c"wd_rsa_sig_set_ctx_params"
+);
 
 unsafe extern "C" fn gettable_ctx_params(
     _ctx: *mut c_void,
     _prov: *mut c_void,
 ) -> *const OSSL_PARAM {
     entry(c"wd_rsa_sig_gettable_ctx_params", ptr::null(), || {
-        Ok(GETTABLE
-            .get_or_init(|| {
-                Descriptors::new(&[
-                    (c"algorithm-id", params::OCTETS),
-                    (c"pad-mode", params::UTF8),
-                    (c"digest", params::UTF8),
-                    (c"mgf1-digest", params::UTF8),
-                    (c"saltlen", params::UTF8),
-                ])
-            })
-            .as_ptr())
+        Ok(params::descriptors![
+            (c"algorithm-id", params::OCTETS),
+            (c"pad-mode", params::UTF8),
+            (c"digest", params::UTF8),
+            (c"mgf1-digest", params::UTF8),
+            (c"saltlen", params::UTF8),
+        ])
     })
 }
 
@@ -840,18 +809,14 @@ unsafe extern "C" fn settable_ctx_params(
     _prov: *mut c_void,
 ) -> *const OSSL_PARAM {
     entry(c"wd_rsa_sig_settable_ctx_params", ptr::null(), || {
-        Ok(SETTABLE
-            .get_or_init(|| {
-                Descriptors::new(&[
-                    (c"pad-mode", params::UTF8),
-                    (c"digest", params::UTF8),
-                    (c"properties", params::UTF8),
-                    (c"saltlen", params::UTF8),
-                    (c"mgf1-digest", params::UTF8),
-                    (c"mgf1-properties", params::UTF8),
-                ])
-            })
-            .as_ptr())
+        Ok(params::descriptors![
+            (c"pad-mode", params::UTF8),
+            (c"digest", params::UTF8),
+            (c"properties", params::UTF8),
+            (c"saltlen", params::UTF8),
+            (c"mgf1-digest", params::UTF8),
+            (c"mgf1-properties", params::UTF8),
+        ])
     })
 }
 
