@@ -60,6 +60,7 @@ pub const OSSL_PARAM_OCTET_PTR: c_uint = 7;
 // Core functions handed to the provider.
 pub const OSSL_FUNC_CORE_GETTABLE_PARAMS: c_int = 1;
 pub const OSSL_FUNC_CORE_GET_PARAMS: c_int = 2;
+pub const OSSL_FUNC_CORE_GET_LIBCTX: c_int = 4;
 pub const OSSL_FUNC_CORE_NEW_ERROR: c_int = 5;
 pub const OSSL_FUNC_CORE_SET_ERROR_DEBUG: c_int = 6;
 pub const OSSL_FUNC_CORE_VSET_ERROR: c_int = 7;
@@ -72,6 +73,7 @@ pub const OSSL_FUNC_PROVIDER_QUERY_OPERATION: c_int = 1027;
 pub const OSSL_FUNC_PROVIDER_GET_REASON_STRINGS: c_int = 1029;
 
 // Operations.
+pub const OSSL_OP_RAND: c_int = 5;
 pub const OSSL_OP_KEYMGMT: c_int = 10;
 pub const OSSL_OP_SIGNATURE: c_int = 12;
 pub const OSSL_OP_ASYM_CIPHER: c_int = 13;
@@ -141,6 +143,29 @@ pub const OSSL_FUNC_ASYM_CIPHER_GETTABLE_CTX_PARAMS: c_int = 9;
 pub const OSSL_FUNC_ASYM_CIPHER_SET_CTX_PARAMS: c_int = 10;
 pub const OSSL_FUNC_ASYM_CIPHER_SETTABLE_CTX_PARAMS: c_int = 11;
 
+// Random generators.
+pub const OSSL_FUNC_RAND_NEWCTX: c_int = 1;
+pub const OSSL_FUNC_RAND_FREECTX: c_int = 2;
+pub const OSSL_FUNC_RAND_INSTANTIATE: c_int = 3;
+pub const OSSL_FUNC_RAND_UNINSTANTIATE: c_int = 4;
+pub const OSSL_FUNC_RAND_GENERATE: c_int = 5;
+pub const OSSL_FUNC_RAND_RESEED: c_int = 6;
+pub const OSSL_FUNC_RAND_ENABLE_LOCKING: c_int = 8;
+pub const OSSL_FUNC_RAND_LOCK: c_int = 9;
+pub const OSSL_FUNC_RAND_UNLOCK: c_int = 10;
+pub const OSSL_FUNC_RAND_GETTABLE_CTX_PARAMS: c_int = 12;
+pub const OSSL_FUNC_RAND_SETTABLE_CTX_PARAMS: c_int = 13;
+pub const OSSL_FUNC_RAND_GET_CTX_PARAMS: c_int = 15;
+pub const OSSL_FUNC_RAND_SET_CTX_PARAMS: c_int = 16;
+pub const OSSL_FUNC_RAND_VERIFY_ZEROIZATION: c_int = 17;
+pub const OSSL_FUNC_RAND_GET_SEED: c_int = 18;
+pub const OSSL_FUNC_RAND_CLEAR_SEED: c_int = 19;
+
+/// `EVP_RAND`: opaque.
+pub enum EVP_RAND {}
+/// `EVP_RAND_CTX`: opaque.
+pub enum EVP_RAND_CTX {}
+
 // RSA padding modes (`<openssl/rsa.h>`).
 pub const RSA_PKCS1_PADDING: c_int = 1;
 pub const RSA_NO_PADDING: c_int = 3;
@@ -154,6 +179,7 @@ pub const ERR_LIB_PROV: c_int = 57;
 
 // Upcall signatures.
 pub type CoreGetParamsFn = unsafe extern "C" fn(*const OSSL_CORE_HANDLE, *mut OSSL_PARAM) -> c_int;
+pub type CoreGetLibctxFn = unsafe extern "C" fn(*const OSSL_CORE_HANDLE) -> *mut c_void;
 pub type CoreNewErrorFn = unsafe extern "C" fn(*const OSSL_CORE_HANDLE);
 pub type CoreSetErrorDebugFn =
     unsafe extern "C" fn(*const OSSL_CORE_HANDLE, *const c_char, c_int, *const c_char);
@@ -286,6 +312,47 @@ extern "C" {
     ) -> *mut c_char;
     pub fn NCONF_get_section(conf: *const CONF, section: *const c_char) -> *mut OPENSSL_STACK;
     pub fn CONF_get1_default_config_file() -> *mut c_char;
+
+    pub fn EVP_RAND_fetch(
+        libctx: *mut OSSL_LIB_CTX,
+        algorithm: *const c_char,
+        properties: *const c_char,
+    ) -> *mut EVP_RAND;
+    pub fn EVP_RAND_free(rand: *mut EVP_RAND);
+    pub fn EVP_RAND_CTX_new(rand: *mut EVP_RAND, parent: *mut EVP_RAND_CTX) -> *mut EVP_RAND_CTX;
+    pub fn EVP_RAND_CTX_free(ctx: *mut EVP_RAND_CTX);
+    pub fn EVP_RAND_CTX_get_params(ctx: *mut EVP_RAND_CTX, params: *mut OSSL_PARAM) -> c_int;
+    pub fn EVP_RAND_CTX_set_params(ctx: *mut EVP_RAND_CTX, params: *const OSSL_PARAM) -> c_int;
+    pub fn EVP_RAND_gettable_ctx_params(rand: *const EVP_RAND) -> *const OSSL_PARAM;
+    pub fn EVP_RAND_settable_ctx_params(rand: *const EVP_RAND) -> *const OSSL_PARAM;
+    pub fn EVP_RAND_instantiate(
+        ctx: *mut EVP_RAND_CTX,
+        strength: c_uint,
+        prediction_resistance: c_int,
+        pstr: *const u8,
+        pstr_len: usize,
+        params: *const OSSL_PARAM,
+    ) -> c_int;
+    pub fn EVP_RAND_uninstantiate(ctx: *mut EVP_RAND_CTX) -> c_int;
+    pub fn EVP_RAND_generate(
+        ctx: *mut EVP_RAND_CTX,
+        out: *mut u8,
+        outlen: usize,
+        strength: c_uint,
+        prediction_resistance: c_int,
+        addin: *const u8,
+        addin_len: usize,
+    ) -> c_int;
+    pub fn EVP_RAND_reseed(
+        ctx: *mut EVP_RAND_CTX,
+        prediction_resistance: c_int,
+        ent: *const u8,
+        ent_len: usize,
+        addin: *const u8,
+        addin_len: usize,
+    ) -> c_int;
+    pub fn EVP_RAND_enable_locking(ctx: *mut EVP_RAND_CTX) -> c_int;
+    pub fn EVP_RAND_verify_zeroization(ctx: *mut EVP_RAND_CTX) -> c_int;
 
     pub fn OPENSSL_cleanse(ptr: *mut c_void, len: usize);
     pub fn CRYPTO_free(ptr: *mut c_void, file: *const c_char, line: c_int);

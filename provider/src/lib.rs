@@ -3,7 +3,7 @@
 //! child library context of the application's.
 //!
 //! Layout: `provider` (init, configuration, lookup); one file per operation type —
-//! `keymgmt`, `signature`, `asym_cipher` — each ending in its dispatch table; `offload`
+//! `keymgmt`, `signature`, `asym_cipher`, `rand` — each ending in its dispatch table; `offload`
 //! (device or software, counted, with the fault-attack guard); `software` (the child
 //! library context); `padding`; `key`; `config` and `stats`; `ffi` (the provider ABI);
 //! `error` (reason codes and the raise helper). The module exports one symbol,
@@ -24,6 +24,7 @@ pub mod ossl;
 pub mod padding;
 pub mod params;
 pub mod provider;
+pub mod rand;
 pub mod signature;
 pub mod software;
 pub mod stats;

@@ -17,6 +17,9 @@ use crate::stats;
 /// One loaded instance of the provider.
 pub struct ProvCtx {
     handle: *const ffi::OSSL_CORE_HANDLE,
+    /// The library context this instance lives in (the core's `get_libctx`; NULL is the
+    /// process's default context).
+    libctx: *mut c_void,
     core_in: *const OSSL_DISPATCH,
     config: Config,
     sw: OnceLock<Software>,
@@ -309,8 +312,23 @@ algorithms!(KEYMGMT_ALGS, crate::keymgmt::DISPATCH);
 algorithms!(SIGNATURE_ALGS, crate::signature::DISPATCH);
 algorithms!(ASYM_CIPHER_ALGS, crate::asym_cipher::DISPATCH);
 
+static RAND_ALGS: Table<[OSSL_ALGORITHM; 2]> = Table([
+    OSSL_ALGORITHM {
+        algorithm_names: c"CTR-DRBG".as_ptr(),
+        property_definition: c"provider=wd".as_ptr(),
+        implementation: crate::rand::DISPATCH.as_ptr(),
+        algorithm_description: c"the default provider's CTR-DRBG, for wd loaded alone".as_ptr(),
+    },
+    OSSL_ALGORITHM {
+        algorithm_names: ptr::null(),
+        property_definition: ptr::null(),
+        implementation: ptr::null(),
+        algorithm_description: ptr::null(),
+    },
+]);
+
 unsafe extern "C" fn query_operation(
-    _prov: *mut c_void,
+    prov: *mut c_void,
     operation_id: c_int,
     no_cache: *mut c_int,
 ) -> *const OSSL_ALGORITHM {
@@ -323,6 +341,16 @@ unsafe extern "C" fn query_operation(
             ffi::OSSL_OP_KEYMGMT => KEYMGMT_ALGS.0.as_ptr(),
             ffi::OSSL_OP_SIGNATURE => SIGNATURE_ALGS.0.as_ptr(),
             ffi::OSSL_OP_ASYM_CIPHER => ASYM_CIPHER_ALGS.0.as_ptr(),
+            ffi::OSSL_OP_RAND => {
+                // SAFETY: provctx from init.
+                let p = unsafe { ProvCtx::from_ptr(prov) }?;
+                // Not in wd's own child contexts: their DRBG is the default provider's.
+                if crate::software::is_child_context(p.libctx) {
+                    ptr::null()
+                } else {
+                    RAND_ALGS.0.as_ptr()
+                }
+            }
             _ => ptr::null(),
         })
     })
@@ -450,6 +478,13 @@ pub unsafe extern "C" fn OSSL_provider_init(
             };
             error::install(core);
         }
+        let libctx =
+            find_fn(core_in, ffi::OSSL_FUNC_CORE_GET_LIBCTX).map_or(ptr::null_mut(), |f| {
+                // SAFETY: the core's get_libctx has this signature and takes our handle.
+                unsafe {
+                    std::mem::transmute::<unsafe extern "C" fn(), ffi::CoreGetLibctxFn>(f)(handle)
+                }
+            });
         let get = find_fn(core_in, ffi::OSSL_FUNC_CORE_GET_PARAMS)
             // SAFETY: the core's get_params has this signature.
             .map(|f| unsafe {
@@ -468,6 +503,7 @@ pub unsafe extern "C" fn OSSL_provider_init(
         wd_core::wd_log!(Info, "wd provider loaded: {}", config.describe());
         let ctx = Arc::new(ProvCtx {
             handle,
+            libctx,
             core_in,
             config,
             sw: OnceLock::new(),

@@ -2,8 +2,9 @@
 //! provider in it, used through public EVP calls only and always with the explicit
 //! property query `provider=default`, so that nothing done here can come back into wd.
 
-use std::ffi::{c_int, CStr};
+use std::ffi::{c_int, c_void, CStr};
 use std::ptr;
+use std::sync::Mutex;
 
 use foreign_types::{ForeignType, ForeignTypeRef};
 use openssl_sys as sys;
@@ -14,6 +15,17 @@ use crate::ossl::{check, cstr, nonnull, Md, ParamBld, ParamsRef, Pkey, PkeyCtx, 
 
 /// Every fetch of the software path.
 pub const PROPQ: &CStr = c"provider=default";
+
+/// The child library contexts this process's wd instances made, as addresses. The core
+/// loads a copy of wd into each of them; a copy must not offer the random generator (the
+/// child's own DRBG comes from the default provider there).
+static CHILD_CONTEXTS: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+
+/// Whether `libctx` is the child context of one of this process's wd instances.
+pub fn is_child_context(libctx: *const c_void) -> bool {
+    let g = CHILD_CONTEXTS.lock().unwrap_or_else(|e| e.into_inner());
+    g.contains(&(libctx as usize))
+}
 
 /// The child library context and the default provider in it.
 pub struct Software {
@@ -47,6 +59,10 @@ impl Software {
         // SAFETY: per the contract of this function.
         let libctx = unsafe { ffi::OSSL_LIB_CTX_new_child(handle, core_in) };
         let libctx = nonnull(libctx, "OSSL_LIB_CTX_new_child")?;
+        CHILD_CONTEXTS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(libctx as usize);
         let mut sw = Software {
             libctx,
             loaded_default: ptr::null_mut(),
@@ -61,6 +77,13 @@ impl Software {
             sw.loaded_default = nonnull(p, "loading the default provider into the child context")?;
         }
         Ok(sw)
+    }
+
+    /// The default provider's CTR-DRBG (the random generator wd offers in its place).
+    pub fn drbg(&self) -> Result<Rand> {
+        // SAFETY: valid context and strings.
+        let p = unsafe { ffi::EVP_RAND_fetch(self.libctx, c"CTR-DRBG".as_ptr(), PROPQ.as_ptr()) };
+        Ok(Rand(nonnull(p, "EVP_RAND_fetch(CTR-DRBG)")?))
     }
 
     /// Fetches digest `name` from the default provider.
@@ -361,8 +384,45 @@ impl Software {
     }
 }
 
+/// A fetched random generator (`EVP_RAND`), freed on drop.
+#[derive(Debug)]
+pub struct Rand(*mut ffi::EVP_RAND);
+
+impl Rand {
+    /// A new, uninstantiated generator of this kind with no parent: it seeds itself from
+    /// the operating system.
+    pub fn new_ctx(&self) -> Result<*mut ffi::EVP_RAND_CTX> {
+        // SAFETY: a valid fetched method; a NULL parent is allowed.
+        let c = unsafe { ffi::EVP_RAND_CTX_new(self.0, ptr::null_mut()) };
+        nonnull(c, "EVP_RAND_CTX_new")
+    }
+
+    /// The generator's gettable context parameters (static in the default provider).
+    pub fn gettable_ctx_params(&self) -> *const ffi::OSSL_PARAM {
+        // SAFETY: a valid fetched method.
+        unsafe { ffi::EVP_RAND_gettable_ctx_params(self.0) }
+    }
+
+    /// The generator's settable context parameters (static in the default provider).
+    pub fn settable_ctx_params(&self) -> *const ffi::OSSL_PARAM {
+        // SAFETY: a valid fetched method.
+        unsafe { ffi::EVP_RAND_settable_ctx_params(self.0) }
+    }
+}
+
+impl Drop for Rand {
+    fn drop(&mut self) {
+        // SAFETY: fetched by us, freed once.
+        unsafe { ffi::EVP_RAND_free(self.0) }
+    }
+}
+
 impl Drop for Software {
     fn drop(&mut self) {
+        CHILD_CONTEXTS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|c| *c != self.libctx as usize);
         // SAFETY: we own both; the provider is unloaded before its context is freed.
         unsafe {
             if !self.loaded_default.is_null() {

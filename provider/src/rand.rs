@@ -1,0 +1,403 @@
+//! The random generator `CTR-DRBG`, offered so that wd can be an application's only
+//! provider (`openssl speed -provider wd rsa2048`, `openssl rand -provider wd`): libcrypto
+//! itself draws random numbers from a CTR-DRBG of the application's library context, and
+//! without a provider offering one it cannot even start.
+//!
+//! wd has no random-number hardware to offer, so each wd generator is the default
+//! provider's own CTR-DRBG (NIST SP 800-90A, AES-256-CTR unless configured otherwise),
+//! created in wd's child library context and used through public `EVP_RAND` calls only.
+//! Every parameter the core sets or asks for is passed to it unchanged. It seeds itself from
+//! the operating system rather than from a parent generator, and it can seed children of its
+//! own (`get_seed`). wd's copies inside its child contexts do not offer it (see
+//! `software::is_child_context`), so nothing here comes back into wd.
+
+use std::cell::UnsafeCell;
+use std::ffi::{c_int, c_uchar, c_uint, c_void};
+use std::ptr;
+
+use crate::error::{entry, entry_void, fail, Reason, Result};
+use crate::ffi::{self, EVP_RAND_CTX, OSSL_DISPATCH, OSSL_PARAM};
+use crate::provider::{dispatch, ProvCtx, END};
+
+/// One wd generator: the default provider's DRBG inside, and the lock the core asks for.
+struct Drbg {
+    inner: *mut EVP_RAND_CTX,
+    lock: Box<UnsafeCell<libc::pthread_mutex_t>>,
+}
+
+impl Drop for Drbg {
+    fn drop(&mut self) {
+        // SAFETY: inner is ours and freed once; the mutex is initialised and unlocked
+        // (the core frees a generator only when no call on it is running).
+        unsafe {
+            ffi::EVP_RAND_CTX_free(self.inner);
+            libc::pthread_mutex_destroy(self.lock.get());
+        }
+    }
+}
+
+/// Borrows the generator behind a context pointer of ours.
+///
+/// # Safety
+/// `p` is NULL or a pointer `newctx` returned and `freectx` has not yet freed.
+unsafe fn drbg<'a>(p: *mut c_void) -> Result<&'a Drbg> {
+    if p.is_null() {
+        return fail(Reason::Internal, "NULL random generator context");
+    }
+    // SAFETY: per the contract.
+    Ok(unsafe { &*(p as *const Drbg) })
+}
+
+/// `1` for a libcrypto success, else the error libcrypto put on the queue, with context.
+fn checked(r: c_int, what: &str) -> Result<c_int> {
+    crate::ossl::check(r, what).map(|()| 1)
+}
+
+type P = *mut c_void;
+type CU = *const c_uchar;
+type PP = *const OSSL_PARAM;
+
+unsafe extern "C" fn newctx(provctx: P, _parent: P, _parent_calls: *const OSSL_DISPATCH) -> P {
+    entry(c"wd_rand_newctx", ptr::null_mut(), || {
+        // SAFETY: provctx from our init.
+        let prov = unsafe { ProvCtx::from_ptr(provctx) }?;
+        let inner = prov.software()?.drbg()?.new_ctx()?;
+        let lock = Box::new(UnsafeCell::new(libc::PTHREAD_MUTEX_INITIALIZER));
+        Ok(Box::into_raw(Box::new(Drbg { inner, lock })) as P)
+    })
+}
+
+unsafe extern "C" fn freectx(ctx: P) {
+    entry_void(c"wd_rand_freectx", || {
+        if !ctx.is_null() {
+            // SAFETY: made by newctx with Box::into_raw; the core frees it once.
+            drop(unsafe { Box::from_raw(ctx as *mut Drbg) });
+        }
+    })
+}
+
+unsafe extern "C" fn instantiate(
+    ctx: P,
+    strength: c_uint,
+    prediction_resistance: c_int,
+    pstr: CU,
+    pstr_len: usize,
+    params: PP,
+) -> c_int {
+    entry(c"wd_rand_instantiate", 0, || {
+        // SAFETY: ctx from newctx; the buffers and params are the caller's, passed on as
+        // they came.
+        unsafe {
+            let d = drbg(ctx)?;
+            checked(
+                ffi::EVP_RAND_instantiate(
+                    d.inner,
+                    strength,
+                    prediction_resistance,
+                    pstr,
+                    pstr_len,
+                    params,
+                ),
+                "EVP_RAND_instantiate",
+            )
+        }
+    })
+}
+
+unsafe extern "C" fn uninstantiate(ctx: P) -> c_int {
+    entry(c"wd_rand_uninstantiate", 0, || {
+        // SAFETY: ctx from newctx.
+        unsafe {
+            let d = drbg(ctx)?;
+            checked(
+                ffi::EVP_RAND_uninstantiate(d.inner),
+                "EVP_RAND_uninstantiate",
+            )
+        }
+    })
+}
+
+unsafe extern "C" fn generate(
+    ctx: P,
+    out: *mut c_uchar,
+    outlen: usize,
+    strength: c_uint,
+    prediction_resistance: c_int,
+    addin: CU,
+    addin_len: usize,
+) -> c_int {
+    entry(c"wd_rand_generate", 0, || {
+        if out.is_null() && outlen != 0 {
+            return fail(Reason::InvalidParameter, "NULL output buffer");
+        }
+        // SAFETY: ctx from newctx; out is writable for outlen bytes and addin readable for
+        // addin_len, per the caller.
+        unsafe {
+            let d = drbg(ctx)?;
+            checked(
+                ffi::EVP_RAND_generate(
+                    d.inner,
+                    out,
+                    outlen,
+                    strength,
+                    prediction_resistance,
+                    addin,
+                    addin_len,
+                ),
+                "EVP_RAND_generate",
+            )
+        }
+    })
+}
+
+unsafe extern "C" fn reseed(
+    ctx: P,
+    prediction_resistance: c_int,
+    ent: CU,
+    ent_len: usize,
+    addin: CU,
+    addin_len: usize,
+) -> c_int {
+    entry(c"wd_rand_reseed", 0, || {
+        // SAFETY: ctx from newctx; the buffers are the caller's, passed on as they came.
+        unsafe {
+            let d = drbg(ctx)?;
+            checked(
+                ffi::EVP_RAND_reseed(
+                    d.inner,
+                    prediction_resistance,
+                    ent,
+                    ent_len,
+                    addin,
+                    addin_len,
+                ),
+                "EVP_RAND_reseed",
+            )
+        }
+    })
+}
+
+unsafe extern "C" fn enable_locking(ctx: P) -> c_int {
+    entry(c"wd_rand_enable_locking", 0, || {
+        // SAFETY: ctx from newctx. Our own lock always exists; the inner generator gets
+        // its own too, for the calls the core makes on it without ours (parameters).
+        unsafe {
+            let d = drbg(ctx)?;
+            checked(
+                ffi::EVP_RAND_enable_locking(d.inner),
+                "EVP_RAND_enable_locking",
+            )
+        }
+    })
+}
+
+unsafe extern "C" fn lock(ctx: P) -> c_int {
+    entry(c"wd_rand_lock", 0, || {
+        // SAFETY: ctx from newctx; the mutex is initialised and lives as long as it.
+        let r = unsafe { libc::pthread_mutex_lock(drbg(ctx)?.lock.get()) };
+        if r != 0 {
+            return fail(Reason::Internal, format!("pthread_mutex_lock: error {r}"));
+        }
+        Ok(1)
+    })
+}
+
+unsafe extern "C" fn unlock(ctx: P) {
+    entry_void(c"wd_rand_unlock", || {
+        // SAFETY: ctx from newctx; the core unlocks only what it locked.
+        if let Ok(d) = unsafe { drbg(ctx) } {
+            // SAFETY: as above.
+            unsafe { libc::pthread_mutex_unlock(d.lock.get()) };
+        }
+    })
+}
+
+unsafe extern "C" fn gettable_ctx_params(_ctx: P, provctx: P) -> PP {
+    entry(c"wd_rand_gettable_ctx_params", ptr::null(), || {
+        // SAFETY: provctx from our init.
+        let prov = unsafe { ProvCtx::from_ptr(provctx) }?;
+        // The table is static in the default provider, which stays loaded with the child.
+        Ok(prov.software()?.drbg()?.gettable_ctx_params())
+    })
+}
+
+unsafe extern "C" fn settable_ctx_params(_ctx: P, provctx: P) -> PP {
+    entry(c"wd_rand_settable_ctx_params", ptr::null(), || {
+        // SAFETY: provctx from our init.
+        let prov = unsafe { ProvCtx::from_ptr(provctx) }?;
+        Ok(prov.software()?.drbg()?.settable_ctx_params())
+    })
+}
+
+unsafe extern "C" fn get_ctx_params(ctx: P, params: *mut OSSL_PARAM) -> c_int {
+    entry(c"wd_rand_get_ctx_params", 0, || {
+        // SAFETY: ctx from newctx; params is the caller's terminated array.
+        unsafe {
+            let d = drbg(ctx)?;
+            checked(
+                ffi::EVP_RAND_CTX_get_params(d.inner, params),
+                "EVP_RAND_CTX_get_params",
+            )
+        }
+    })
+}
+
+unsafe extern "C" fn set_ctx_params(ctx: P, params: PP) -> c_int {
+    entry(c"wd_rand_set_ctx_params", 0, || {
+        // SAFETY: ctx from newctx; params is the caller's terminated array (or NULL).
+        unsafe {
+            let d = drbg(ctx)?;
+            checked(
+                ffi::EVP_RAND_CTX_set_params(d.inner, params),
+                "EVP_RAND_CTX_set_params",
+            )
+        }
+    })
+}
+
+unsafe extern "C" fn verify_zeroization(ctx: P) -> c_int {
+    entry(c"wd_rand_verify_zeroization", 0, || {
+        // SAFETY: ctx from newctx.
+        Ok(unsafe { ffi::EVP_RAND_verify_zeroization(drbg(ctx)?.inner) })
+    })
+}
+
+/// Seed material for a child generator whose parent is ours: at least `entropy` bits'
+/// worth of output, `min_len..=max_len` bytes, drawn with prediction resistance when asked.
+unsafe extern "C" fn get_seed(
+    ctx: P,
+    pout: *mut *mut c_uchar,
+    entropy: c_int,
+    min_len: usize,
+    max_len: usize,
+    prediction_resistance: c_int,
+    adin: CU,
+    adin_len: usize,
+) -> usize {
+    entry(c"wd_rand_get_seed", 0, || {
+        if pout.is_null() {
+            return fail(Reason::InvalidParameter, "NULL seed pointer");
+        }
+        let want = usize::try_from(entropy.max(0)).unwrap_or(0).div_ceil(8);
+        let len = want.max(min_len);
+        if len > max_len || len == 0 {
+            return fail(
+                Reason::InvalidParameter,
+                format!("seed of {len} bytes asked for within {min_len}..={max_len}"),
+            );
+        }
+        // SAFETY: ctx from newctx; buf is freshly allocated for len bytes and handed to
+        // the caller, who returns it through clear_seed; adin is the caller's.
+        unsafe {
+            let d = drbg(ctx)?;
+            let buf = openssl_sys::CRYPTO_malloc(len, c"rand.rs".as_ptr(), line!() as c_int)
+                as *mut c_uchar;
+            if buf.is_null() {
+                return fail(Reason::Internal, "out of memory for a seed");
+            }
+            let r =
+                ffi::EVP_RAND_generate(d.inner, buf, len, 0, prediction_resistance, adin, adin_len);
+            if r != 1 {
+                ffi::OPENSSL_cleanse(buf.cast(), len);
+                ffi::CRYPTO_free(buf.cast(), c"rand.rs".as_ptr(), line!() as c_int);
+                checked(r, "EVP_RAND_generate (seed)")?;
+            }
+            *pout = buf;
+        }
+        Ok(len)
+    })
+}
+
+unsafe extern "C" fn clear_seed(_ctx: P, out: *mut c_uchar, outlen: usize) {
+    entry_void(c"wd_rand_clear_seed", || {
+        if out.is_null() {
+            return;
+        }
+        // SAFETY: a buffer of outlen bytes that get_seed allocated.
+        unsafe {
+            ffi::OPENSSL_cleanse(out.cast(), outlen);
+            ffi::CRYPTO_free(out.cast(), c"rand.rs".as_ptr(), line!() as c_int);
+        }
+    })
+}
+
+/// The random generator dispatch table.
+pub static DISPATCH: [OSSL_DISPATCH; 17] = [
+    dispatch!(
+        ffi::OSSL_FUNC_RAND_NEWCTX,
+        newctx,
+        unsafe extern "C" fn(P, P, *const OSSL_DISPATCH) -> P
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_RAND_FREECTX,
+        freectx,
+        unsafe extern "C" fn(P)
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_RAND_INSTANTIATE,
+        instantiate,
+        unsafe extern "C" fn(P, c_uint, c_int, CU, usize, PP) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_RAND_UNINSTANTIATE,
+        uninstantiate,
+        unsafe extern "C" fn(P) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_RAND_GENERATE,
+        generate,
+        unsafe extern "C" fn(P, *mut c_uchar, usize, c_uint, c_int, CU, usize) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_RAND_RESEED,
+        reseed,
+        unsafe extern "C" fn(P, c_int, CU, usize, CU, usize) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_RAND_ENABLE_LOCKING,
+        enable_locking,
+        unsafe extern "C" fn(P) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_RAND_LOCK,
+        lock,
+        unsafe extern "C" fn(P) -> c_int
+    ),
+    dispatch!(ffi::OSSL_FUNC_RAND_UNLOCK, unlock, unsafe extern "C" fn(P)),
+    dispatch!(
+        ffi::OSSL_FUNC_RAND_GETTABLE_CTX_PARAMS,
+        gettable_ctx_params,
+        unsafe extern "C" fn(P, P) -> PP
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_RAND_SETTABLE_CTX_PARAMS,
+        settable_ctx_params,
+        unsafe extern "C" fn(P, P) -> PP
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_RAND_GET_CTX_PARAMS,
+        get_ctx_params,
+        unsafe extern "C" fn(P, *mut OSSL_PARAM) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_RAND_SET_CTX_PARAMS,
+        set_ctx_params,
+        unsafe extern "C" fn(P, PP) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_RAND_VERIFY_ZEROIZATION,
+        verify_zeroization,
+        unsafe extern "C" fn(P) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_RAND_GET_SEED,
+        get_seed,
+        unsafe extern "C" fn(P, *mut *mut c_uchar, c_int, usize, usize, c_int, CU, usize) -> usize
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_RAND_CLEAR_SEED,
+        clear_seed,
+        unsafe extern "C" fn(P, *mut c_uchar, usize)
+    ),
+    END,
+];
