@@ -14,6 +14,7 @@
 use std::cell::UnsafeCell;
 use std::ffi::{c_int, c_uchar, c_uint, c_void};
 use std::ptr;
+use std::sync::Arc;
 
 use crate::error::{entry, entry_void, fail, Reason, Result};
 use crate::ffi::{self, EVP_RAND_CTX, OSSL_DISPATCH, OSSL_PARAM};
@@ -23,6 +24,9 @@ use crate::provider::{dispatch, ProvCtx, END};
 struct Drbg {
     inner: *mut EVP_RAND_CTX,
     lock: Box<UnsafeCell<libc::pthread_mutex_t>>,
+    /// Keeps the provider instance, and with it the child context `inner` lives in, alive
+    /// until the generator is freed, whatever order the core tears things down in.
+    _prov: Arc<ProvCtx>,
 }
 
 impl Drop for Drbg {
@@ -63,7 +67,11 @@ unsafe extern "C" fn newctx(provctx: P, _parent: P, _parent_calls: *const OSSL_D
         let prov = unsafe { ProvCtx::from_ptr(provctx) }?;
         let inner = prov.software()?.drbg()?.new_ctx()?;
         let lock = Box::new(UnsafeCell::new(libc::PTHREAD_MUTEX_INITIALIZER));
-        Ok(Box::into_raw(Box::new(Drbg { inner, lock })) as P)
+        Ok(Box::into_raw(Box::new(Drbg {
+            inner,
+            lock,
+            _prov: prov,
+        })) as P)
     })
 }
 
