@@ -510,9 +510,12 @@ impl ZipEngine {
             let mut written = 0usize;
             let mut stream_end: Option<usize> = None;
             let mut prev_bits = usize::MAX;
+            // The checksum runs block by block, over output still in cache.
+            let mut running = checksum;
             loop {
                 let (rc, r, w, dt) = inf.step(&input[pos..], &mut out[written..]);
                 pos += r;
+                running = check_adler_or_crc(s.req_type, running, &out[written..written + w]);
                 written += w;
                 let now_bits = bits_at(pos, dt);
                 let progressed = r > 0 || w > 0 || now_bits != prev_bits;
@@ -547,7 +550,7 @@ impl ZipEngine {
             let out_full = written >= out.len();
             let result = if let Some(end_bits) = stream_end {
                 let end = end_bits.div_ceil(8);
-                checksum = check_adler_or_crc(s.req_type, checksum, &out[..written]);
+                checksum = running;
                 isize = isize.wrapping_add(written as u32);
                 let t = trailer(s.req_type, checksum, isize);
                 let (consumed, status, ctx_st) = if t.is_empty() {
@@ -603,7 +606,7 @@ impl ZipEngine {
                     }
                     _ => wlen as u32,
                 };
-                checksum = check_adler_or_crc(s.req_type, checksum, &out[..written]);
+                checksum = running;
                 isize = isize.wrapping_add(written as u32);
                 let ctx_st = if new_skip == 0 {
                     CTX_ST_NONE
