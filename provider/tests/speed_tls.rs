@@ -7,22 +7,12 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-#[test]
-fn speed_with_wd_and_default_offloads_rsa2048() {
+/// Runs `openssl speed -seconds 1 <providers> rsa2048` on the model without a configuration
+/// file; checks the report and that the signatures ran on the device, none in software.
+fn speed_offloads_with(providers: &[&str]) {
     let w = World::new().with("WD_DEVICES", "model");
-    let out = ok(w.openssl(
-        Conf::Default,
-        &[
-            "speed",
-            "-seconds",
-            "1",
-            "-provider",
-            "wd",
-            "-provider",
-            "default",
-            "rsa2048",
-        ],
-    ));
+    let args = [&["speed", "-seconds", "1"], providers, &["rsa2048"]].concat();
+    let out = ok(w.openssl(Conf::Default, &args));
     let s = stdout(&out);
     assert!(s.contains("rsa 2048 bits"), "{s}");
     let n = w.counter("offload_private");
@@ -32,6 +22,11 @@ fn speed_with_wd_and_default_offloads_rsa2048() {
         stats::format(&w.counters())
     );
     assert_eq!(w.fallbacks(), 0, "{}", stats::format(&w.counters()));
+}
+
+#[test]
+fn speed_with_wd_and_default_offloads_rsa2048() {
+    speed_offloads_with(&["-provider", "wd", "-provider", "default"]);
 }
 
 #[test]
@@ -51,20 +46,7 @@ fn speed_through_openssl_cnf_offloads_rsa2048() {
 /// device.
 #[test]
 fn speed_with_wd_alone_offloads_rsa2048() {
-    let w = World::new().with("WD_DEVICES", "model");
-    let out = ok(w.openssl(
-        Conf::Default,
-        &["speed", "-seconds", "1", "-provider", "wd", "rsa2048"],
-    ));
-    let s = stdout(&out);
-    assert!(s.contains("rsa 2048 bits"), "{s}");
-    let n = w.counter("offload_private");
-    assert!(
-        n > 10,
-        "speed signed on the device only {n} times: {}",
-        stats::format(&w.counters())
-    );
-    assert_eq!(w.fallbacks(), 0, "{}", stats::format(&w.counters()));
+    speed_offloads_with(&["-provider", "wd"]);
 }
 
 /// wd's random generator: listed, and `openssl rand` with wd alone gives fresh bytes each
