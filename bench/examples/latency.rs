@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use hisi_model::{ApiVersion, ModelBackend, ModelConfig};
 use openssl::rsa::Rsa;
-use wd_core::wait::WaitPolicy;
+use wd_core::wait::{thread_cpu, WaitPolicy};
 use wd_core::Device;
 
 fn pad(v: &[u8], w: usize) -> Vec<u8> {
@@ -15,17 +15,6 @@ fn pad(v: &[u8], w: usize) -> Vec<u8> {
 fn pct(v: &mut [Duration], p: f64) -> f64 {
     v.sort();
     v[((v.len() - 1) as f64 * p) as usize].as_secs_f64() * 1e6
-}
-
-/// CPU time of the calling thread.
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: ts is a valid out-parameter.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 fn main() {

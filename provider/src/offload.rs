@@ -8,12 +8,11 @@
 //! device model) on its first request, never touching what the parent opened.
 
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
 
 use hisi_hpre::Hpre;
 use wd_core::fork::Epoch;
 use wd_core::pool::QueuePool;
-use wd_core::wait::WaitPolicy;
+use wd_core::wait::{thread_cpu, WaitPolicy};
 
 use crate::config::{Config, Devices};
 use crate::error::{fail, Error, Reason, Result};
@@ -152,17 +151,6 @@ fn engine(cfg: &Config) -> std::result::Result<Arc<Engine>, String> {
     };
     *g = Some(slot);
     r
-}
-
-/// CPU time of the calling thread.
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: ts is a valid out-parameter.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// What the device gave back.
