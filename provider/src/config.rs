@@ -10,6 +10,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use wd_core::wait::WaitMode;
+
 use crate::error::{fail, Reason, Result};
 
 /// Where offload devices come from.
@@ -59,6 +61,8 @@ pub const KEYS: &[KeyDoc] = &[
         doc: "on | off: also send public-key operations (verify, encrypt) to the device (a CPU does e=65537 faster than a round trip)" },
     KeyDoc { key: "timeout_ms", env: "WD_TIMEOUT_MS", default: "5000",
         doc: "longest wait for one device completion before the request is redone in software" },
+    KeyDoc { key: "poll_mode", env: "WD_POLL_MODE", default: "hybrid",
+        doc: "hybrid | event: how a thread waits for the device: hybrid = sleep most of the expected time, then spin (lower latency); event = block on the queue's completion event at once (less CPU where sleeping is dear, e.g. in a VM; each wait wakes later)" },
     KeyDoc { key: "poll_spin_us", env: "WD_POLL_SPIN_US", default: "50",
         doc: "how long a waiting thread spins past a request's expected completion before blocking (0 = never spin)" },
     KeyDoc { key: "poll_margin_us", env: "WD_POLL_MARGIN_US", default: "25",
@@ -86,6 +90,8 @@ pub struct Config {
     pub offload_public: bool,
     /// Completion timeout.
     pub timeout: Duration,
+    /// Hybrid polling or the completion event alone.
+    pub poll_mode: WaitMode,
     /// Spin past the expected completion before blocking.
     pub poll_spin: Duration,
     /// Wake this long before the expected completion.
@@ -109,6 +115,7 @@ impl Default for Config {
             max_bits: 4096,
             offload_public: false,
             timeout: Duration::from_millis(5000),
+            poll_mode: WaitMode::Hybrid,
             poll_spin: Duration::from_micros(50),
             poll_margin: Duration::from_micros(25),
             queues: 64,
@@ -213,6 +220,13 @@ impl Config {
             "timeout_ms" => {
                 self.timeout = Duration::from_millis(parse_num(key, src, v, 1u64, 600_000)?)
             }
+            "poll_mode" => {
+                self.poll_mode = match v.trim().to_ascii_lowercase().as_str() {
+                    "hybrid" => WaitMode::Hybrid,
+                    "event" => WaitMode::Event,
+                    _ => return Err(bad(key, src, v, "hybrid or event")),
+                }
+            }
             "poll_spin_us" => {
                 self.poll_spin = Duration::from_micros(parse_num(key, src, v, 0u64, 100_000)?)
             }
@@ -272,13 +286,14 @@ impl Config {
     /// The configuration as `key = value` lines (for the `status`-style dump and logs).
     pub fn describe(&self) -> String {
         format!(
-            "devices={:?} fallback={} bits={}..{} offload_public={} timeout_ms={} queues={}",
+            "devices={:?} fallback={} bits={}..{} offload_public={} timeout_ms={} poll_mode={:?} queues={}",
             self.devices,
             self.fallback,
             self.min_bits,
             self.max_bits,
             self.offload_public,
             self.timeout.as_millis(),
+            self.poll_mode,
             self.queues
         )
     }
@@ -333,6 +348,11 @@ mod tests {
         assert_eq!(c.devices, Devices::Model);
         assert!(!c.fallback);
         assert_eq!(c.model, vec![("engines".to_string(), "2".to_string())]);
+        assert_eq!(c.poll_mode, WaitMode::Hybrid);
+        let c = load(&[("poll_mode", "event")], &[]).unwrap();
+        assert_eq!(c.poll_mode, WaitMode::Event);
+        let c = load(&[("poll_mode", "event")], &[("WD_POLL_MODE", "Hybrid")]).unwrap();
+        assert_eq!(c.poll_mode, WaitMode::Hybrid);
     }
 
     #[test]
@@ -351,6 +371,7 @@ mod tests {
             ("timeout_ms", "x"),
             ("log_level", "loud"),
             ("queues", "0"),
+            ("poll_mode", "busy"),
         ] {
             let e = load(&[(k, v)], &[]).unwrap_err();
             assert_eq!(e.reason, Reason::Config);

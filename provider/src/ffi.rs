@@ -284,6 +284,20 @@ extern "C" {
     pub fn BN_MONT_CTX_new() -> *mut BN_MONT_CTX;
     pub fn BN_MONT_CTX_set(mont: *mut BN_MONT_CTX, m: *const BIGNUM, ctx: *mut BN_CTX) -> c_int;
     pub fn BN_MONT_CTX_free(mont: *mut BN_MONT_CTX);
+    pub fn BN_mod_mul_montgomery(
+        r: *mut BIGNUM,
+        a: *const BIGNUM,
+        b: *const BIGNUM,
+        mont: *mut BN_MONT_CTX,
+        ctx: *mut BN_CTX,
+    ) -> c_int;
+    pub fn BN_dup(a: *const BIGNUM) -> *mut BIGNUM;
+    pub fn BN_from_montgomery(
+        r: *mut BIGNUM,
+        a: *const BIGNUM,
+        mont: *mut BN_MONT_CTX,
+        ctx: *mut BN_CTX,
+    ) -> c_int;
     pub fn BN_security_bits(l: c_int, n: c_int) -> c_int;
 
     pub fn EVP_PKEY_private_check(ctx: *mut EVP_PKEY_CTX) -> c_int;

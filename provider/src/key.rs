@@ -9,7 +9,7 @@ use foreign_types::ForeignType;
 
 use crate::error::{fail, Error, Reason, Result};
 use crate::ffi;
-use crate::ossl::{self, Bn, BnRef, Mont, ParamBld, Params, Pkey};
+use crate::ossl::{self, Bn, BnCtx, BnRef, Mont, MontModulus, ParamBld, Params, Pkey};
 use crate::params::Input;
 use crate::provider::ProvCtx;
 
@@ -58,7 +58,7 @@ pub struct GuardCtx {
     pub n: Bn,
     pub e: Bn,
     pub mont: Mont,
-    primes: Option<[(Bn, Mont); 2]>,
+    primes: Option<[MontModulus; 2]>,
 }
 
 impl GuardCtx {
@@ -79,31 +79,38 @@ impl GuardCtx {
     /// are known: checks modulo p and modulo q.
     pub fn with_primes(n: &[u8], e: &[u8], p: &[u8], q: &[u8]) -> Result<GuardCtx> {
         let mut g = GuardCtx::new(n, e)?;
-        let prime = |b: &[u8]| -> Result<(Bn, Mont)> {
-            let bn = Bn::from_be(b)?;
-            let mont = Mont::new(&bn)?;
-            Ok((bn, mont))
-        };
-        g.primes = Some([prime(p)?, prime(q)?]);
+        let (p, q) = (
+            MontModulus::new(Bn::from_be(p)?)?,
+            MontModulus::new(Bn::from_be(q)?)?,
+        );
+        // A number below n = p·q is below p·R when q < R (and likewise for q): then one
+        // Montgomery reduction takes it modulo p, no division. Always so for balanced
+        // primes; otherwise the check stays modulo n.
+        if q.modulus().bits() <= p.r_bits() && p.modulus().bits() <= q.r_bits() {
+            g.primes = Some([p, q]);
+        }
         Ok(g)
     }
 
     /// True if `result^e mod n == input`: `result` is what the device returned for the
     /// private operation on `input`.
     pub fn checks_out(&self, input: &[u8], result: &[u8]) -> Result<bool> {
-        if be_cmp(result, &self.n.to_be()).is_ge() {
+        let n = self.n.to_be();
+        if be_cmp(result, &n).is_ge() || be_cmp(input, &n).is_ge() {
             return Ok(false);
         }
         let r = Bn::from_be(result)?;
         let want = Bn::from_be(input)?;
+        let ctx = BnCtx::new()?;
         match &self.primes {
-            // r^e ≡ input (mod p) and (mod q) ⇔ r^e ≡ input (mod n), p ≠ q primes.
+            // r^e ≡ input (mod p) and (mod q) ⇔ r^e ≡ input (mod n), p ≠ q primes;
+            // compared in Montgomery form, where both sides are reduced.
             Some(primes) => {
-                for (p, mont) in primes {
-                    let rp = ossl::nnmod(&r, p)?;
-                    let back = ossl::mod_exp(&rp, &self.e, p, mont)?;
-                    let wp = ossl::nnmod(&want, p)?;
-                    if !ossl::bn_eq(&back, &wp) {
+                for m in primes {
+                    let rm = m.to_mont_wide(&r, &ctx)?;
+                    let back = m.pow_public(&rm, &self.e, &ctx)?;
+                    let wm = m.to_mont_wide(&want, &ctx)?;
+                    if !ossl::bn_eq(&back, &wm) {
                         return Ok(false);
                     }
                 }
@@ -468,6 +475,45 @@ mod tests {
         assert!(!g.checks_out(&input, &[118]).unwrap());
         assert!(!g.checks_out(&input, &[126]).unwrap());
         assert!(!g.checks_out(&input, &3233u16.to_be_bytes()).unwrap());
+    }
+
+    /// The prime-wise check (Montgomery reductions, no division) against a plain
+    /// `result^e mod n` on real keys: right results pass, and a result off by one, or wrong
+    /// modulo one prime only, fails.
+    #[test]
+    fn prime_wise_guard_agrees_with_the_check_modulo_n_on_real_keys() {
+        for bits in [1024u32, 2048, 3072] {
+            let rsa = openssl::rsa::Rsa::generate(bits).unwrap();
+            let (n, e) = (rsa.n().to_vec(), rsa.e().to_vec());
+            let (p, q) = (rsa.p().unwrap(), rsa.q().unwrap());
+            let g = GuardCtx::with_primes(&n, &e, &p.to_vec(), &q.to_vec()).unwrap();
+            assert!(g.primes.is_some(), "{bits}-bit key: balanced primes");
+            let plain = GuardCtx::new(&n, &e).unwrap();
+            let mut ctx = openssl::bn::BigNumContext::new().unwrap();
+            for _ in 0..8 {
+                let mut m = openssl::bn::BigNum::new().unwrap();
+                rsa.n().rand_range(&mut m).unwrap();
+                let mut s = openssl::bn::BigNum::new().unwrap();
+                s.mod_exp(&m, rsa.d(), rsa.n(), &mut ctx).unwrap();
+                let input = m.to_vec();
+                assert!(g.checks_out(&input, &s.to_vec()).unwrap());
+                assert!(plain.checks_out(&input, &s.to_vec()).unwrap());
+                // Off by one: wrong modulo both primes.
+                let mut s1 = openssl::bn::BigNum::new().unwrap();
+                s1.checked_add(&s, &openssl::bn::BigNum::from_u32(1).unwrap())
+                    .unwrap();
+                if s1 < *rsa.n() {
+                    assert!(!g.checks_out(&input, &s1.to_vec()).unwrap());
+                }
+                // Wrong modulo p only: s + q is ≡ s (mod q), not (mod p).
+                let mut sq = openssl::bn::BigNum::new().unwrap();
+                sq.checked_add(&s, q).unwrap();
+                if sq < *rsa.n() {
+                    assert!(!g.checks_out(&input, &sq.to_vec()).unwrap());
+                    assert!(!plain.checks_out(&input, &sq.to_vec()).unwrap());
+                }
+            }
+        }
     }
 
     #[test]

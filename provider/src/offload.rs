@@ -104,6 +104,7 @@ fn open_engine(cfg: &Config) -> std::result::Result<Engine, String> {
             .join(", ")
     );
     let policy = WaitPolicy {
+        mode: cfg.poll_mode,
         timeout: cfg.timeout,
         spin: cfg.poll_spin,
         margin: cfg.poll_margin,

@@ -257,6 +257,117 @@ pub fn mod_exp(base: &BnRef, exp: &BnRef, m: &BnRef, mont: &MontRef) -> Result<B
     Ok(r)
 }
 
+fn new_bn() -> Result<Bn> {
+    // SAFETY: constructor.
+    Ok(unsafe { Bn::from_ptr(nonnull(sys::BN_new(), "BN_new")?) })
+}
+
+/// Arithmetic modulo an odd modulus in Montgomery form, without divisions: what the
+/// fault-attack guard needs per request, kept with the key.
+pub struct MontModulus {
+    m: Bn,
+    mont: Mont,
+    /// Bits of Montgomery's radix R (the modulus's bit length rounded up to whole words).
+    r_bits: u32,
+    /// R³ mod m: turns x·R⁻¹ (what a Montgomery reduction gives) into x·R.
+    r3: Bn,
+}
+
+impl MontModulus {
+    /// Sets up arithmetic modulo odd `m`.
+    pub fn new(m: Bn) -> Result<MontModulus> {
+        let mont = Mont::new(&m)?;
+        let word = 8 * std::mem::size_of::<sys::BN_ULONG>() as u32;
+        let r_bits = m.bits().div_ceil(word) * word;
+        let ctx = BnCtx::new()?;
+        let r2 = new_bn()?;
+        // SAFETY: a valid bignum; the bit index is non-negative and small.
+        check(
+            // SAFETY: as above.
+            unsafe { sys::BN_set_bit(r2.as_ptr(), (2 * r_bits) as c_int) },
+            "BN_set_bit",
+        )?;
+        let r2 = nnmod(&r2, &m)?;
+        let mut mm = MontModulus {
+            m,
+            mont,
+            r_bits,
+            r3: new_bn()?,
+        };
+        // R²·R²·R⁻¹ = R³.
+        mm.r3 = mm.mul(&r2, &r2, &ctx)?;
+        Ok(mm)
+    }
+
+    /// The modulus.
+    pub fn modulus(&self) -> &BnRef {
+        &self.m
+    }
+
+    /// Bits of Montgomery's radix R.
+    pub fn r_bits(&self) -> u32 {
+        self.r_bits
+    }
+
+    /// Montgomery product `a·b·R⁻¹ mod m` of `a, b < m`.
+    pub fn mul(&self, a: &BnRef, b: &BnRef, ctx: &BnCtxRef) -> Result<Bn> {
+        let r = new_bn()?;
+        check(
+            // SAFETY: valid bignums and contexts; the Montgomery context is only read.
+            unsafe {
+                ffi::BN_mod_mul_montgomery(
+                    r.as_ptr(),
+                    a.as_ptr(),
+                    b.as_ptr(),
+                    self.mont.as_ptr(),
+                    ctx.as_ptr(),
+                )
+            },
+            "BN_mod_mul_montgomery",
+        )?;
+        Ok(r)
+    }
+
+    /// `x·R mod m`, the Montgomery form of `x mod m`, for any `x < m·R` (a number up to
+    /// twice the modulus's width): one reduction and one product, no division.
+    pub fn to_mont_wide(&self, x: &BnRef, ctx: &BnCtxRef) -> Result<Bn> {
+        if x.bits() > 2 * self.r_bits {
+            return fail(
+                Reason::Internal,
+                "number too wide for a Montgomery reduction",
+            );
+        }
+        let t = new_bn()?;
+        check(
+            // SAFETY: valid bignums and contexts; x has at most twice R's words.
+            unsafe {
+                ffi::BN_from_montgomery(t.as_ptr(), x.as_ptr(), self.mont.as_ptr(), ctx.as_ptr())
+            },
+            "BN_from_montgomery",
+        )?;
+        self.mul(&t, &self.r3, ctx)
+    }
+
+    /// `xm^e` in Montgomery form, for `xm` in Montgomery form and a public exponent `e`
+    /// (square and multiply; not constant time, for public values only).
+    pub fn pow_public(&self, xm: &BnRef, e: &BnRef, ctx: &BnCtxRef) -> Result<Bn> {
+        let bits = e.bits();
+        if bits == 0 {
+            return fail(Reason::InvalidKey, "zero public exponent");
+        }
+        // SAFETY: copies a valid bignum into a fresh one we own.
+        let mut acc = unsafe { Bn::from_ptr(nonnull(ffi::BN_dup(xm.as_ptr()), "BN_dup")?) };
+        for i in (0..bits - 1).rev() {
+            acc = self.mul(&acc, &acc, ctx)?;
+            // SAFETY: a valid bignum and a bit index below its length.
+            if unsafe { sys::BN_is_bit_set(e.as_ptr(), i as c_int) } == 1 {
+                acc = self.mul(&acc, xm, ctx)?;
+            }
+        }
+        Ok(acc)
+    }
+}
+
 /// `a mod m`, non-negative.
 pub fn nnmod(a: &BnRef, m: &BnRef) -> Result<Bn> {
     let ctx = BnCtx::new()?;

@@ -21,9 +21,12 @@ fn reference(bits: u32, n: u32) -> Vec<String> {
     sign_many(&World::new(), Conf::Default, bits, n, "pkcs1").unwrap()
 }
 
-#[test]
-fn every_third_request_failing_still_gives_right_signatures() {
-    let w = World::new().with("WD_MODEL_ERROR_EVERY", "3");
+/// Every third request fails on the device: all signatures still right, the failures
+/// counted and redone in software, with the waiting thread in `poll_mode`.
+fn every_third_failing(poll_mode: &str) {
+    let w = World::new()
+        .with("WD_MODEL_ERROR_EVERY", "3")
+        .with("WD_POLL_MODE", poll_mode);
     let got = sign_many(&w, Conf::Model, 2048, 30, "pkcs1").unwrap();
     assert_eq!(
         got,
@@ -37,6 +40,16 @@ fn every_third_request_failing_still_gives_right_signatures() {
     assert_eq!(errors, 10, "{}", stats::format(&w.counters()));
     assert_eq!(redone, errors);
     assert_eq!(w.counter("offload_private"), 20);
+}
+
+#[test]
+fn every_third_request_failing_still_gives_right_signatures() {
+    every_third_failing("hybrid");
+}
+
+#[test]
+fn every_third_request_failing_still_gives_right_signatures_waiting_on_the_event() {
+    every_third_failing("event");
 }
 
 #[test]
@@ -56,12 +69,14 @@ fn a_random_share_of_failures_with_pss_still_verifies() {
     assert_eq!(errors, w.counter("fallback_device_error"));
 }
 
-#[test]
-fn a_stalled_engine_costs_one_timeout_per_request_and_no_more() {
+/// A stalled engine with the waiting thread in `poll_mode`: each request waits the
+/// timeout once, then runs in software, right.
+fn stalled_engine(poll_mode: &str) {
     let timeout_ms = 150;
     let w = World::new()
         .with("WD_MODEL_STALL", "on")
-        .with("WD_TIMEOUT_MS", &timeout_ms.to_string());
+        .with("WD_TIMEOUT_MS", &timeout_ms.to_string())
+        .with("WD_POLL_MODE", poll_mode);
     let n = 4;
     let t = Instant::now();
     let got = sign_many(&w, Conf::Model, 2048, n, "pkcs1").unwrap();
@@ -77,6 +92,16 @@ fn a_stalled_engine_costs_one_timeout_per_request_and_no_more() {
     // Each request waits the timeout once, then software; allow start-up and slack.
     let bound = Duration::from_millis(n as u64 * (timeout_ms + 100) + 1500);
     assert!(took < bound, "took {took:?}, bound {bound:?}");
+}
+
+#[test]
+fn a_stalled_engine_costs_one_timeout_per_request_and_no_more() {
+    stalled_engine("hybrid");
+}
+
+#[test]
+fn a_stalled_engine_costs_one_timeout_per_request_waiting_on_the_event() {
+    stalled_engine("event");
 }
 
 #[test]

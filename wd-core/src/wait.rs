@@ -8,9 +8,24 @@
 
 use std::time::{Duration, Instant};
 
+/// What a waiter does while its request is in the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WaitMode {
+    /// Sleep for most of the expected service time, spin for the rest, block on the
+    /// completion event past that: the lowest latency that does not spin throughout.
+    #[default]
+    Hybrid,
+    /// Block on the completion event (the queue's interrupt) at once: one wake-up per
+    /// request and no spinning, the least CPU where sleeping is dear (virtual machines),
+    /// for the wake-up's latency.
+    Event,
+}
+
 /// How a queue waits. Configurable per pool (provider config, tests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WaitPolicy {
+    /// Hybrid polling or the completion event alone.
+    pub mode: WaitMode,
     /// Give up and report the device stalled after this long.
     pub timeout: Duration,
     /// Wake this long before the expected completion and spin for the rest.
@@ -26,6 +41,7 @@ pub struct WaitPolicy {
 impl Default for WaitPolicy {
     fn default() -> Self {
         WaitPolicy {
+            mode: WaitMode::Hybrid,
             timeout: Duration::from_secs(5),
             margin: Duration::from_micros(25),
             spin: Duration::from_micros(50),
@@ -91,6 +107,9 @@ pub fn next_step(policy: &WaitPolicy, expected: Duration, elapsed: Duration) -> 
         return Step::TimedOut;
     }
     let left = policy.timeout - elapsed;
+    if policy.mode == WaitMode::Event {
+        return Step::Block(policy.event_slice.min(left));
+    }
     if !expected.is_zero() {
         let wake = expected.saturating_sub(policy.margin);
         if wake > elapsed && wake - elapsed >= policy.min_sleep {
@@ -198,6 +217,30 @@ mod tests {
         assert_eq!(
             next_step(&p, Duration::ZERO, us(60)),
             Step::Block(p.event_slice)
+        );
+    }
+
+    #[test]
+    fn event_mode_blocks_at_once_and_never_sleeps_or_spins() {
+        let p = WaitPolicy {
+            mode: WaitMode::Event,
+            timeout: Duration::from_millis(30),
+            ..WaitPolicy::default()
+        };
+        for (expected, elapsed) in [
+            (us(700), us(0)),
+            (us(700), us(690)),
+            (Duration::ZERO, us(0)),
+        ] {
+            assert_eq!(next_step(&p, expected, elapsed), Step::Block(p.event_slice));
+        }
+        assert_eq!(
+            next_step(&p, us(700), Duration::from_millis(25)),
+            Step::Block(Duration::from_millis(5))
+        );
+        assert_eq!(
+            next_step(&p, us(700), Duration::from_millis(30)),
+            Step::TimedOut
         );
     }
 
