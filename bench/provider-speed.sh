@@ -16,7 +16,8 @@
 # offload counter (the shared-memory counters file in WD_STATS_DIR); the CPU delta over the
 # counter delta inside the sign phase is the application thread's CPU per offloaded sign,
 # which excludes the engine threads (reported separately, from their own task stats). The
-# provider's own figure (CPU inside the offload path, counter offload_cpu_ns) is printed
+# provider's own figure (CPU inside the offload path, counter offload_cpu_ns, sampled in
+# every 8th operation) is printed
 # too. A software sign costs one core for 1/(default sign/s).
 #
 # The floor (bench/examples/wake_floor.rs): the caller's CPU for one timed sleep and for one

@@ -154,6 +154,24 @@ fn engine(cfg: &Config) -> std::result::Result<Arc<Engine>, String> {
     r
 }
 
+/// A thread measures its CPU time in every this many offloaded operations (a measurement
+/// is two system calls, a few per cent of an operation's own cost); each sample stands for
+/// all of them in the `offload_cpu_ns` counter.
+const CPU_SAMPLE_EVERY: u32 = 8;
+
+thread_local! {
+    static CPU_TICK: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// The thread's CPU time now if this operation is a sampled one.
+fn cpu_sample_start() -> Option<std::time::Duration> {
+    CPU_TICK.with(|c| {
+        let n = c.get();
+        c.set(n.wrapping_add(1));
+        (n % CPU_SAMPLE_EVERY == 0).then(thread_cpu)
+    })
+}
+
 /// What the device gave back.
 enum DeviceResult {
     Done(Vec<u8>),
@@ -245,7 +263,7 @@ pub fn raw(key: &RsaKey, private: bool, input: &[u8]) -> Result<Vec<u8>> {
             match engine(cfg) {
                 Err(why) => (Why::NoDevice, why),
                 Ok(engine) => {
-                    let t0 = thread_cpu();
+                    let t0 = cpu_sample_start();
                     let r = on_device(&engine, key, private, input);
                     let r = match r {
                         DeviceResult::Done(out) if private => {
@@ -275,10 +293,10 @@ pub fn raw(key: &RsaKey, private: bool, input: &[u8]) -> Result<Vec<u8>> {
                             } else {
                                 Counter::OffloadPublic
                             });
-                            stats::add(
-                                Counter::OffloadCpuNs,
-                                (thread_cpu().saturating_sub(t0)).as_nanos() as u64,
-                            );
+                            if let Some(t0) = t0 {
+                                let ns = thread_cpu().saturating_sub(t0).as_nanos() as u64;
+                                stats::add(Counter::OffloadCpuNs, ns * u64::from(CPU_SAMPLE_EVERY));
+                            }
                             return Ok(out);
                         }
                         DeviceResult::Fallback(w, msg) => (w, msg),
@@ -301,4 +319,17 @@ pub fn raw(key: &RsaKey, private: bool, input: &[u8]) -> Result<Vec<u8>> {
     stats::bump(why.counter());
     let sw = key.prov.software()?;
     sw.raw(key.software()?, private, input, k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_time_is_sampled_in_one_operation_of_eight_per_thread() {
+        let sampled = |n: u32| (0..n).filter(|_| cpu_sample_start().is_some()).count();
+        assert_eq!(sampled(8 * CPU_SAMPLE_EVERY), 8);
+        // Another thread keeps its own count and samples its first operation.
+        assert_eq!(std::thread::spawn(|| sampled(1)).join().unwrap(), 1);
+    }
 }

@@ -44,7 +44,8 @@ pub enum Counter {
     FaultGuardTrips,
     /// Requests refused because fallback is off.
     Refused,
-    /// CPU time of the calling threads inside offloaded operations, in nanoseconds.
+    /// CPU time of the calling threads inside offloaded operations, in nanoseconds
+    /// (estimated from every 8th operation of each thread).
     OffloadCpuNs,
 }
 
