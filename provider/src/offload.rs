@@ -330,6 +330,6 @@ mod tests {
         let sampled = |n: u32| (0..n).filter(|_| cpu_sample_start().is_some()).count();
         assert_eq!(sampled(8 * CPU_SAMPLE_EVERY), 8);
         // Another thread keeps its own count and samples its first operation.
-        assert_eq!(std::thread::spawn(|| sampled(1)).join().unwrap(), 1);
+        assert_eq!(std::thread::spawn(move || sampled(1)).join().unwrap(), 1);
     }
 }
