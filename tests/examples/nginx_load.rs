@@ -1,6 +1,7 @@
-//! Full TLS handshakes per second against stock nginx with wd on the device model and the
-//! same nginx with the default provider, in one run (rounds alternate between the two so
-//! both see the same machine conditions). Bounded: `--rounds R --seconds S` (default 3 × 4 s).
+//! Full TLS handshakes per second against stock nginx with wd on the device model (once
+//! with each `poll_mode`: hybrid, the default, and event) and the same nginx with the
+//! default provider, in one run (each round visits all three, in a rotating order, so all
+//! see the same machine conditions). Bounded: `--rounds R --seconds S` (default 3 × 4 s).
 //!
 //! `cargo run --release -p wd-tests --example nginx_load -- [--rounds R] [--seconds S]`
 //! (or `bench/nginx-handshakes.sh`). Exits non-zero if any handshake failed.
@@ -53,46 +54,60 @@ fn main() {
             }
         }
     }
-    let t1 = tempfile::tempdir().unwrap();
-    let t2 = tempfile::tempdir().unwrap();
-    let wd = Nginx::start(t1.path(), Crypto::WdModel { queues: 16 }, 2, &[2048]);
-    let sw = Nginx::start(t2.path(), Crypto::Default, 2, &[2048]);
-    let (mut wd_n, mut wd_t, mut sw_n, mut sw_t, mut failures) = (0u64, 0f64, 0u64, 0f64, 0);
-    for r in 0..rounds {
-        let order = if r % 2 == 0 {
-            [true, false]
-        } else {
-            [false, true]
-        };
-        for is_wd in order {
-            let (n, t, failed) = s_time(if is_wd { wd.port } else { sw.port }, seconds);
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let wd_model = |poll_mode| Crypto::WdModel {
+        queues: 16,
+        poll_mode: Some(poll_mode),
+    };
+    let sides = [
+        (
+            "default provider",
+            Nginx::start(dirs[0].path(), Crypto::Default, 2, &[2048]),
+        ),
+        (
+            "wd, poll_mode=hybrid",
+            Nginx::start(dirs[1].path(), wd_model("hybrid"), 2, &[2048]),
+        ),
+        (
+            "wd, poll_mode=event",
+            Nginx::start(dirs[2].path(), wd_model("event"), 2, &[2048]),
+        ),
+    ];
+    let mut done = [(0u64, 0f64); 3];
+    let mut failures = 0;
+    for r in 0..rounds as usize {
+        for k in 0..sides.len() {
+            let i = (r + k) % sides.len();
+            let (n, t, failed) = s_time(sides[i].1.port, seconds);
             failures += failed as u32;
-            if is_wd {
-                wd_n += n;
-                wd_t += t;
-            } else {
-                sw_n += n;
-                sw_t += t;
-            }
+            done[i].0 += n;
+            done[i].1 += t;
         }
     }
-    let stats = read_stats(&wd.stats_dir);
-    let total = |name: &str| stats.iter().map(|s| s.get(name)).sum::<u64>();
-    let (wd_rate, sw_rate) = (wd_n as f64 / wd_t, sw_n as f64 / sw_t);
-    println!("nginx 2 workers, RSA-2048, openssl s_time -new, {rounds} rounds x {seconds} s each, alternating");
-    println!("  default provider : {sw_n:6} handshakes, {sw_rate:8.1} /s");
-    println!("  wd on the model  : {wd_n:6} handshakes, {wd_rate:8.1} /s");
-    println!("  ratio wd/default : {:.3}", wd_rate / sw_rate);
-    println!(
-        "  wd counters      : offload_private={} fallback_no_queue={} fallback_device_error={} device_errors={}",
-        total("offload_private"),
-        total("fallback_no_queue"),
-        total("fallback_device_error"),
-        total("device_errors")
-    );
-    println!("  failed runs      : {failures}");
-    drop(wd);
-    drop(sw);
+    let rate = |i: usize| done[i].0 as f64 / done[i].1;
+    println!("nginx 2 workers, RSA-2048, openssl s_time -new, {rounds} rounds x {seconds} s each, rotating");
+    for (i, (name, side)) in sides.iter().enumerate() {
+        print!(
+            "  {name:21}: {:6} handshakes, {:8.1} /s",
+            done[i].0,
+            rate(i)
+        );
+        if i > 0 {
+            let stats = read_stats(&side.stats_dir);
+            let total = |name: &str| stats.iter().map(|s| s.get(name)).sum::<u64>();
+            print!(
+                " | ratio to default {:.3} | offload_private={} fallback_no_queue={} fallback_device_error={} device_errors={}",
+                rate(i) / rate(0),
+                total("offload_private"),
+                total("fallback_no_queue"),
+                total("fallback_device_error"),
+                total("device_errors")
+            );
+        }
+        println!();
+    }
+    println!("  failed runs          : {failures}");
+    drop(sides);
     if failures > 0 {
         std::process::exit(1);
     }

@@ -18,6 +18,8 @@ pub enum Crypto {
     WdModel {
         /// Model queues (available instances) shared by all workers.
         queues: u32,
+        /// The provider's `poll_mode` (`WD_POLL_MODE`); None: the configuration's.
+        poll_mode: Option<&'static str>,
     },
     /// The system's OpenSSL with the default provider only.
     Default,
@@ -125,16 +127,20 @@ impl Nginx {
             "WD_MODEL_DIR",
             "WD_MODEL_QUEUES",
             "WD_LOG",
+            "WD_POLL_MODE",
         ] {
             cmd.env_remove(v);
         }
         match crypto {
-            Crypto::WdModel { queues } => {
+            Crypto::WdModel { queues, poll_mode } => {
                 cmd.env("OPENSSL_CONF", ossl::cnf("wd-model.cnf"))
                     .env("OPENSSL_MODULES", ossl::modules_dir(&dir.join("modules")))
                     .env("WD_STATS_DIR", &stats_dir)
                     .env("WD_MODEL_DIR", &model_dir)
                     .env("WD_MODEL_QUEUES", queues.to_string());
+                if let Some(m) = poll_mode {
+                    cmd.env("WD_POLL_MODE", m);
+                }
             }
             Crypto::Default => {
                 cmd.env("OPENSSL_CONF", "/dev/null");

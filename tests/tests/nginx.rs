@@ -38,12 +38,17 @@ fn get_ok(port: u16, version: &str, bits: u32) {
     assert_eq!(body, format!("hello from wd {bits}\n"));
 }
 
-#[test]
-fn worker_handshakes_are_signed_on_the_device_tls12_and_tls13() {
+/// TLS 1.2 and 1.3 handshakes with curl and s_client against 2048-4096-bit certificates;
+/// every signature computed on the device in the workers, with the workers waiting for
+/// completions in `poll_mode`.
+fn worker_handshakes_signed_on_the_device(poll_mode: Option<&'static str>) {
     let t = tempfile::tempdir().unwrap();
     let mut n = Nginx::start(
         t.path(),
-        Crypto::WdModel { queues: 16 },
+        Crypto::WdModel {
+            queues: 16,
+            poll_mode,
+        },
         2,
         &[2048, 3072, 4096],
     );
@@ -90,10 +95,28 @@ fn worker_handshakes_are_signed_on_the_device_tls12_and_tls13() {
 }
 
 #[test]
+fn worker_handshakes_are_signed_on_the_device_tls12_and_tls13() {
+    worker_handshakes_signed_on_the_device(None);
+}
+
+#[test]
+fn worker_handshakes_are_signed_on_the_device_waiting_on_the_event() {
+    worker_handshakes_signed_on_the_device(Some("event"));
+}
+
+#[test]
 fn reload_and_a_killed_worker_keep_serving_and_leak_no_queue() {
     let t = tempfile::tempdir().unwrap();
     let queues = 4;
-    let mut n = Nginx::start(t.path(), Crypto::WdModel { queues }, 2, &[2048]);
+    let mut n = Nginx::start(
+        t.path(),
+        Crypto::WdModel {
+            queues,
+            poll_mode: None,
+        },
+        2,
+        &[2048],
+    );
     let model_dir = n.model_dir.clone();
     for i in 0..8 {
         get_ok(n.port, if i % 2 == 0 { "1.2" } else { "1.3" }, 2048);
@@ -140,7 +163,15 @@ fn reload_and_a_killed_worker_keep_serving_and_leak_no_queue() {
 #[test]
 fn fewer_queues_than_workers_overflow_to_software() {
     let t = tempfile::tempdir().unwrap();
-    let mut n = Nginx::start(t.path(), Crypto::WdModel { queues: 1 }, 2, &[2048]);
+    let mut n = Nginx::start(
+        t.path(),
+        Crypto::WdModel {
+            queues: 1,
+            poll_mode: None,
+        },
+        2,
+        &[2048],
+    );
     for i in 0..60 {
         get_ok(n.port, if i % 2 == 0 { "1.2" } else { "1.3" }, 2048);
     }
