@@ -12,7 +12,7 @@
 //! `software::is_child_context`), so nothing here comes back into wd.
 
 use std::cell::UnsafeCell;
-use std::ffi::{c_int, c_uchar, c_uint, c_void};
+use std::ffi::{c_int, c_uchar, c_uint, c_void, CStr};
 use std::ptr;
 use std::sync::Arc;
 
@@ -57,6 +57,24 @@ fn checked(r: c_int, what: &str) -> Result<c_int> {
     crate::ossl::check(r, what).map(|()| 1)
 }
 
+/// The body of an entry point that hands the call to the inner generator: `call` gets it
+/// and returns libcrypto's answer, which becomes ours (`what` names it in an error).
+///
+/// # Safety
+/// `ctx` is NULL or a context `newctx` made and `freectx` has not freed.
+unsafe fn forward(
+    func: &CStr,
+    ctx: *mut c_void,
+    what: &str,
+    call: impl FnOnce(*mut EVP_RAND_CTX) -> c_int,
+) -> c_int {
+    entry(func, 0, || {
+        // SAFETY: per this function's contract.
+        let d = unsafe { drbg(ctx) }?;
+        checked(call(d.inner), what)
+    })
+}
+
 type P = *mut c_void;
 type CU = *const c_uchar;
 type PP = *const OSSL_PARAM;
@@ -92,37 +110,37 @@ unsafe extern "C" fn instantiate(
     pstr_len: usize,
     params: PP,
 ) -> c_int {
-    entry(c"wd_rand_instantiate", 0, || {
-        // SAFETY: ctx from newctx; the buffers and params are the caller's, passed on as
-        // they came.
-        unsafe {
-            let d = drbg(ctx)?;
-            checked(
+    // SAFETY: ctx comes from newctx (the core's contract); the buffers and
+    // parameters are the caller's, passed on as they came.
+    unsafe {
+        forward(
+            c"wd_rand_instantiate",
+            ctx,
+            "EVP_RAND_instantiate",
+            |inner| {
                 ffi::EVP_RAND_instantiate(
-                    d.inner,
+                    inner,
                     strength,
                     prediction_resistance,
                     pstr,
                     pstr_len,
                     params,
-                ),
-                "EVP_RAND_instantiate",
-            )
-        }
-    })
+                )
+            },
+        )
+    }
 }
 
 unsafe extern "C" fn uninstantiate(ctx: P) -> c_int {
-    entry(c"wd_rand_uninstantiate", 0, || {
-        // SAFETY: ctx from newctx.
-        unsafe {
-            let d = drbg(ctx)?;
-            checked(
-                ffi::EVP_RAND_uninstantiate(d.inner),
-                "EVP_RAND_uninstantiate",
-            )
-        }
-    })
+    // SAFETY: ctx comes from newctx (the core's contract); nothing else is passed.
+    unsafe {
+        forward(
+            c"wd_rand_uninstantiate",
+            ctx,
+            "EVP_RAND_uninstantiate",
+            |inner| ffi::EVP_RAND_uninstantiate(inner),
+        )
+    }
 }
 
 unsafe extern "C" fn generate(
@@ -166,37 +184,26 @@ unsafe extern "C" fn reseed(
     addin: CU,
     addin_len: usize,
 ) -> c_int {
-    entry(c"wd_rand_reseed", 0, || {
-        // SAFETY: ctx from newctx; the buffers are the caller's, passed on as they came.
-        unsafe {
-            let d = drbg(ctx)?;
-            checked(
-                ffi::EVP_RAND_reseed(
-                    d.inner,
-                    prediction_resistance,
-                    ent,
-                    ent_len,
-                    addin,
-                    addin_len,
-                ),
-                "EVP_RAND_reseed",
-            )
-        }
-    })
+    // SAFETY: ctx comes from newctx (the core's contract); the buffers are the
+    // caller's, passed on as they came.
+    unsafe {
+        forward(c"wd_rand_reseed", ctx, "EVP_RAND_reseed", |inner| {
+            ffi::EVP_RAND_reseed(inner, prediction_resistance, ent, ent_len, addin, addin_len)
+        })
+    }
 }
 
 unsafe extern "C" fn enable_locking(ctx: P) -> c_int {
-    entry(c"wd_rand_enable_locking", 0, || {
-        // SAFETY: ctx from newctx. Our own lock always exists; the inner generator gets
-        // its own too, for the calls the core makes on it without ours (parameters).
-        unsafe {
-            let d = drbg(ctx)?;
-            checked(
-                ffi::EVP_RAND_enable_locking(d.inner),
-                "EVP_RAND_enable_locking",
-            )
-        }
-    })
+    // SAFETY: ctx comes from newctx (the core's contract); our own lock always
+    // exists; the inner generator gets one too, for the calls made on it without ours.
+    unsafe {
+        forward(
+            c"wd_rand_enable_locking",
+            ctx,
+            "EVP_RAND_enable_locking",
+            |inner| ffi::EVP_RAND_enable_locking(inner),
+        )
+    }
 }
 
 unsafe extern "C" fn lock(ctx: P) -> c_int {
@@ -238,29 +245,29 @@ unsafe extern "C" fn settable_ctx_params(_ctx: P, provctx: P) -> PP {
 }
 
 unsafe extern "C" fn get_ctx_params(ctx: P, params: *mut OSSL_PARAM) -> c_int {
-    entry(c"wd_rand_get_ctx_params", 0, || {
-        // SAFETY: ctx from newctx; params is the caller's terminated array.
-        unsafe {
-            let d = drbg(ctx)?;
-            checked(
-                ffi::EVP_RAND_CTX_get_params(d.inner, params),
-                "EVP_RAND_CTX_get_params",
-            )
-        }
-    })
+    // SAFETY: ctx comes from newctx (the core's contract); params is the
+    // caller's terminated array.
+    unsafe {
+        forward(
+            c"wd_rand_get_ctx_params",
+            ctx,
+            "EVP_RAND_CTX_get_params",
+            |inner| ffi::EVP_RAND_CTX_get_params(inner, params),
+        )
+    }
 }
 
 unsafe extern "C" fn set_ctx_params(ctx: P, params: PP) -> c_int {
-    entry(c"wd_rand_set_ctx_params", 0, || {
-        // SAFETY: ctx from newctx; params is the caller's terminated array (or NULL).
-        unsafe {
-            let d = drbg(ctx)?;
-            checked(
-                ffi::EVP_RAND_CTX_set_params(d.inner, params),
-                "EVP_RAND_CTX_set_params",
-            )
-        }
-    })
+    // SAFETY: ctx comes from newctx (the core's contract); params is the
+    // caller's terminated array (or NULL).
+    unsafe {
+        forward(
+            c"wd_rand_set_ctx_params",
+            ctx,
+            "EVP_RAND_CTX_set_params",
+            |inner| ffi::EVP_RAND_CTX_set_params(inner, params),
+        )
+    }
 }
 
 unsafe extern "C" fn verify_zeroization(ctx: P) -> c_int {
