@@ -111,7 +111,7 @@ impl Default for SideConfig {
         SideConfig {
             engines: 1,
             latency: Duration::ZERO,
-            spin: Duration::from_micros(50),
+            spin: crate::config::DEFAULT_SPIN,
         }
     }
 }
