@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the ring benchmark and prints, from criterion's medians of one run, the time each
 # operation spends in the QM ring and the device model beyond the bignum work (goal: at most
-# 2 µs), and the throughput with 64 requests in flight on one queue.
+# 2 µs), and the throughput with 64 requests in flight on one queue; then the paired
+# measurement of bench/examples/ring_paired.rs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-target}"
@@ -20,3 +21,6 @@ for g in ("rsa1024-public", "rsa2048-crt"):
 t = med("rsa1024-public-64-in-flight", "ring")
 print(f"rsa1024-public with 64 in flight on one queue: {1e9/t:,.0f} ops/s ({t/1000:.2f} us per op)")
 PY
+# The same added time measured paired (ring and direct blocks alternating, so both medians
+# come from the same stretch of the machine), five runs per operation.
+cargo run -q --release -p wd-bench --example ring_paired
