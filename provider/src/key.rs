@@ -56,6 +56,8 @@ pub struct Private {
 /// modulo n, and by the CRT exactly as strong), else of n.
 pub struct GuardCtx {
     pub n: Bn,
+    /// n, big-endian, minimal (for the range checks).
+    n_be: Vec<u8>,
     pub e: Bn,
     pub mont: Mont,
     primes: Option<[MontModulus; 2]>,
@@ -68,6 +70,7 @@ impl GuardCtx {
         let e = Bn::from_be(e)?;
         let mont = Mont::new(&n)?;
         Ok(GuardCtx {
+            n_be: n.to_be(),
             n,
             e,
             mont,
@@ -95,8 +98,7 @@ impl GuardCtx {
     /// True if `result^e mod n == input`: `result` is what the device returned for the
     /// private operation on `input`.
     pub fn checks_out(&self, input: &[u8], result: &[u8]) -> Result<bool> {
-        let n = self.n.to_be();
-        if be_cmp(result, &n).is_ge() || be_cmp(input, &n).is_ge() {
+        if be_cmp(result, &self.n_be).is_ge() || be_cmp(input, &self.n_be).is_ge() {
             return Ok(false);
         }
         let r = Bn::from_be(result)?;

@@ -312,8 +312,15 @@ impl MontModulus {
     /// Montgomery product `a·b·R⁻¹ mod m` of `a, b < m`.
     pub fn mul(&self, a: &BnRef, b: &BnRef, ctx: &BnCtxRef) -> Result<Bn> {
         let r = new_bn()?;
+        self.mul_into(&r, a, b, ctx)?;
+        Ok(r)
+    }
+
+    /// `r = a·b·R⁻¹ mod m`; `r` may be `a` or `b` (libcrypto squares in place the same way).
+    fn mul_into(&self, r: &BnRef, a: &BnRef, b: &BnRef, ctx: &BnCtxRef) -> Result<()> {
         check(
-            // SAFETY: valid bignums and contexts; the Montgomery context is only read.
+            // SAFETY: valid bignums and contexts (r may alias a or b, which
+            // BN_mod_mul_montgomery allows); the Montgomery context is only read.
             unsafe {
                 ffi::BN_mod_mul_montgomery(
                     r.as_ptr(),
@@ -324,8 +331,7 @@ impl MontModulus {
                 )
             },
             "BN_mod_mul_montgomery",
-        )?;
-        Ok(r)
+        )
     }
 
     /// `x·R mod m`, the Montgomery form of `x mod m`, for any `x < m·R` (a number up to
@@ -345,7 +351,8 @@ impl MontModulus {
             },
             "BN_from_montgomery",
         )?;
-        self.mul(&t, &self.r3, ctx)
+        self.mul_into(&t, &t, &self.r3, ctx)?;
+        Ok(t)
     }
 
     /// `xm^e` in Montgomery form, for `xm` in Montgomery form and a public exponent `e`
@@ -356,12 +363,12 @@ impl MontModulus {
             return fail(Reason::InvalidKey, "zero public exponent");
         }
         // SAFETY: copies a valid bignum into a fresh one we own.
-        let mut acc = unsafe { Bn::from_ptr(nonnull(ffi::BN_dup(xm.as_ptr()), "BN_dup")?) };
+        let acc = unsafe { Bn::from_ptr(nonnull(ffi::BN_dup(xm.as_ptr()), "BN_dup")?) };
         for i in (0..bits - 1).rev() {
-            acc = self.mul(&acc, &acc, ctx)?;
+            self.mul_into(&acc, &acc, &acc, ctx)?;
             // SAFETY: a valid bignum and a bit index below its length.
             if unsafe { sys::BN_is_bit_set(e.as_ptr(), i as c_int) } == 1 {
-                acc = self.mul(&acc, xm, ctx)?;
+                self.mul_into(&acc, &acc, xm, ctx)?;
             }
         }
         Ok(acc)
