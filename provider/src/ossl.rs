@@ -288,14 +288,14 @@ impl MontModulus {
             "BN_set_bit",
         )?;
         let r2 = nnmod(&r2, &m)?;
-        let mut mm = MontModulus {
+        let mm = MontModulus {
             m,
             mont,
             r_bits,
             r3: new_bn()?,
         };
         // R²·R²·R⁻¹ = R³.
-        mm.r3 = mm.mul(&r2, &r2, &ctx)?;
+        mm.mul_into(&mm.r3, &r2, &r2, &ctx)?;
         Ok(mm)
     }
 
@@ -307,13 +307,6 @@ impl MontModulus {
     /// Bits of Montgomery's radix R.
     pub fn r_bits(&self) -> u32 {
         self.r_bits
-    }
-
-    /// Montgomery product `a·b·R⁻¹ mod m` of `a, b < m`.
-    pub fn mul(&self, a: &BnRef, b: &BnRef, ctx: &BnCtxRef) -> Result<Bn> {
-        let r = new_bn()?;
-        self.mul_into(&r, a, b, ctx)?;
-        Ok(r)
     }
 
     /// `r = a·b·R⁻¹ mod m`; `r` may be `a` or `b` (libcrypto squares in place the same way).
