@@ -82,8 +82,8 @@ pub struct FaultConfig {
 /// request's sender a futex wake-up (~10 µs of its CPU on a 2-vCPU VM) and the request
 /// ~30 µs. 120 µs catches a caller that comes back after one sleep's wake-up lateness plus
 /// its own post-processing (measured with 50 µs under `poll_mode = event`: waking the
-/// engine was a quarter of the caller's CPU, by perf). Requests that come rarely shrink the spin (see
-/// `device::spin_budget`), so an idle model still spins at most briefly.
+/// engine was a quarter of the caller's CPU, by perf). Requests that come rarely shrink
+/// the spin (see `device::spin_budget`), so an idle model still spins at most briefly.
 pub const DEFAULT_SPIN: Duration = Duration::from_micros(120);
 
 /// Configuration of a [`crate::ModelBackend`].
