@@ -8,7 +8,8 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use hisi_zip::{Devices, Format, GzHeader, Offload};
+use hisi_zip::{Format, GzHeader, Offload};
+use wd_core::select::{self, Devices};
 use zlib_rs::{Deflate, DeflateFlush, Inflate, InflateFlush};
 
 fn corpus(n: usize) -> Vec<u8> {
@@ -70,7 +71,9 @@ fn bench(c: &mut Criterion) {
     );
     let dir = tempfile::tempdir().unwrap();
     std::env::set_var("WD_MODEL_DIR", dir.path());
-    hisi_zip::select_devices(Devices::Model).unwrap();
+    hisi_model::plug();
+    select::set_process(Devices::Model);
+    select::activate_process().unwrap();
     let level: i32 = std::env::var("WD_MODEL_ZIP_LEVEL")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -13,6 +13,14 @@ pub mod queue;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+/// Plugs the device model into the device selection in builds that carry it (feature
+/// `model`), before anything selects devices; in production builds, `WD_DEVICES=model`
+/// and `fake-uacce:` are refused with a clear error instead.
+pub(crate) fn plug_model() {
+    #[cfg(feature = "model")]
+    hisi_model::plug();
+}
+
 /// Runs `f`, turning a panic into `-EFAULT`-style failure (`-libc::EIO`), so nothing unwinds
 /// across the C boundary. `f` returns a C status (0 or a positive count on success, a
 /// negative errno on failure).

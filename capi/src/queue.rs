@@ -6,14 +6,15 @@
 //! is a `struct wd_rsa_req` ([`WdRsaReq`]). Requests are asynchronous: `wd_send` copies the
 //! key and input into the queue's DMA memory and returns; the same `req` pointer comes back
 //! from `wd_recv`/`wd_recv_sync` with `status` and `out` filled. Where queues come from is
-//! `WD_DEVICES`: `auto`/`uacce` (the kernel's uacce devices), `model` (the device model,
-//! `WD_MODEL_*` knobs), `none`, or — for tests only — `fake-uacce:<fixture dir>` (the uacce
-//! backend on the fake kernel over a fixture sysfs tree, queues backed by the model).
+//! `WD_DEVICES`, as everywhere in wd (`wd_core::select`): `auto`/`uacce` (the kernel's uacce
+//! devices), `model` (the device model, `WD_MODEL_*` knobs; builds with the `model`
+//! feature), `none`, or — for tests only — `fake-uacce:<fixture dir>` (the uacce backend on
+//! the fake kernel over a fixture sysfs tree, queues backed by the model).
 
 use std::collections::BTreeMap;
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::ptr::NonNull;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use hisi_hpre::{Hpre, RsaJob, RsaKey};
 use wd_core::wait::WaitPolicy;
@@ -118,50 +119,18 @@ fn lock(q: &WdQueue) -> std::sync::MutexGuard<'_, Inner> {
     q.inner.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Registers the backend `WD_DEVICES` names, once per process; the backend name to search.
-fn backend() -> Result<Option<&'static str>> {
-    static ONCE: OnceLock<std::result::Result<Option<&'static str>, String>> = OnceLock::new();
-    ONCE.get_or_init(|| {
-        let v = std::env::var("WD_DEVICES").unwrap_or_default();
-        let v = v.trim();
-        match v {
-            "" | "auto" | "uacce" => Ok(Some("uacce")),
-            "none" => Ok(None),
-            "model" => {
-                let cfg = hisi_model::ModelConfig::from_env().map_err(|e| e.to_string())?;
-                hisi_model::register(cfg).map_err(|e| e.to_string())?;
-                Ok(Some("model"))
-            }
-            fake if fake.starts_with("fake-uacce:") => {
-                let dir = &fake["fake-uacce:".len()..];
-                wd_core::wd_log!(Warn, "libwd: WD_DEVICES={fake}: test-only fake kernel");
-                let side = Arc::new(hisi_model::uacce_fake::ModelSide::default());
-                let k = wd_core::uacce::fake::FakeKernel::from_fixture(dir, side)
-                    .map_err(|e| format!("fake kernel over {dir}: {e}"))?;
-                // Leaked on purpose: registered for the life of the process.
-                wd_core::registry::unregister("uacce");
-                wd_core::registry::register(Arc::new(k.backend(None)));
-                Ok(Some("uacce"))
-            }
-            other => Err(format!(
-                "WD_DEVICES={other:?}: expected auto, uacce, model or none"
-            )),
-        }
-    })
-    .clone()
-    .map_err(Error::Config)
-}
-
 fn request(alg: &str, dev: Option<&str>) -> Result<WdQueue> {
     if alg != hisi_hpre::ALGORITHM {
         return Err(Error::Unsupported(format!(
             "algorithm {alg:?}: queues of this API do \"rsa\" (compression: wd/comp.h)"
         )));
     }
-    let Some(backend) = backend()? else {
-        return Err(Error::NoDevice("WD_DEVICES=none".into()));
-    };
-    let found = wd_core::registry::find(hisi_hpre::DRIVER, alg, &[backend])?;
+    crate::plug_model();
+    let (devices, backends) = wd_core::select::activate_process()?;
+    if backends.is_empty() {
+        return Err(Error::NoDevice(format!("WD_DEVICES={devices}")));
+    }
+    let found = wd_core::registry::find(hisi_hpre::DRIVER, alg, backends)?;
     let mut last = None;
     for d in found
         .iter()

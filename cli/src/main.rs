@@ -1,8 +1,9 @@
 //! `wd`: gzip-compatible compression on the ZIP accelerator (`wd zip`), the accelerator
 //! devices (`wd list`) and counters (`wd stats`).
 //!
-//! Devices come from `WD_DEVICES` (`auto`, `uacce`, `model`, `none`) or `--model`, which
-//! registers the device model (knobs `WD_MODEL_*`) in this process.
+//! Devices come from `WD_DEVICES` (`auto`, `uacce`, `model`, `none`; see `wd_core::select`)
+//! or `--model`, which starts the device model (knobs `WD_MODEL_*`) in this process. A build
+//! without the `model` feature refuses `--model` and `WD_DEVICES=model` with a clear error.
 
 use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
@@ -11,8 +12,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
-use hisi_zip::{Devices, Format, GzHeader, WdDecoder};
+use hisi_zip::{Format, GzHeader, WdDecoder};
 use indicatif::{ProgressBar, ProgressStyle};
+use wd_core::select::{self, Devices};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -103,12 +105,13 @@ const PROGRESS_MIN: u64 = 16 << 20;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    #[cfg(feature = "model")]
+    hisi_model::plug();
     if cli.model {
-        if let Err(e) = hisi_zip::select_devices(Devices::Model) {
-            eprintln!("wd: device model: {e}");
-            return ExitCode::FAILURE;
-        }
-    } else if let Err(e) = hisi_zip::selected_devices() {
+        select::set_process(Devices::Model);
+    }
+    // Starts the model now if it was asked for, so that a failure is reported here.
+    if let Err(e) = select::activate_process() {
         eprintln!("wd: {e}");
         return ExitCode::from(2);
     }

@@ -10,22 +10,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use wd_core::select;
+pub use wd_core::select::Devices;
 use wd_core::wait::WaitMode;
 
 use crate::error::{fail, Reason, Result};
-
-/// Where offload devices come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Devices {
-    /// Real accelerators (uacce) if the host has them, else none.
-    Auto,
-    /// Only real accelerators (uacce).
-    Uacce,
-    /// The device model, started inside the process (tests, benchmarks, CI).
-    Model,
-    /// No offload: everything in software.
-    None,
-}
 
 /// What a key of the table is.
 #[derive(Debug)]
@@ -43,14 +32,15 @@ pub struct KeyDoc {
 /// Keys every provider section may carry, consumed by OpenSSL itself.
 pub const CORE_KEYS: &[&str] = &["module", "identity", "activate", "soft_load"];
 
-/// The provider's own configuration keys. Besides these, `model_<key>` for every key of
-/// [`hisi_model::config::KEYS`] (`model_api`, `model_queues`, `model_engines`,
-/// `model_latency_us`, `model_error_every`, `model_error_ratio`, `model_stall`, `model_dir`,
-/// ...) is passed, without the prefix, to `hisi_model::ModelConfig::set`; its environment
-/// override is `WD_MODEL_<KEY>`.
+/// The provider's own configuration keys. Besides these, in a build that carries the device
+/// model, `model_<key>` for every key of the plugged-in model ([`select::ModelPlug::keys`]:
+/// `model_api`, `model_queues`, `model_engines`, `model_latency_us`, `model_error_every`,
+/// `model_error_ratio`, `model_stall`, `model_dir`, ...) is passed, without the prefix, to
+/// the model when `devices = model` starts it; its environment override is
+/// `WD_MODEL_<KEY>`.
 pub const KEYS: &[KeyDoc] = &[
     KeyDoc { key: "devices", env: "WD_DEVICES", default: "auto",
-        doc: "auto | uacce | model | none: where queues come from (auto = real HPRE devices if present)" },
+        doc: "auto | uacce | model | none: where queues come from (auto = real HPRE devices if present, else software; model = the device model, in builds that carry it)" },
     KeyDoc { key: "fallback", env: "WD_FALLBACK", default: "on",
         doc: "on | off: redo in software what the device cannot do; off = such requests fail" },
     KeyDoc { key: "min_bits", env: "WD_MIN_BITS", default: "1024",
@@ -162,14 +152,9 @@ impl Config {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Config> {
         let mut c = Config::default();
-        let model: Vec<(String, String)> = hisi_model::config::KEYS
+        let model: Vec<(String, String)> = model_keys()
             .iter()
-            .map(|k| {
-                (
-                    format!("model_{k}"),
-                    format!("WD_MODEL_{}", k.to_ascii_uppercase()),
-                )
-            })
+            .map(|k| (format!("model_{k}"), select::model_env_var(k)))
             .collect();
         let all = KEYS
             .iter()
@@ -184,11 +169,14 @@ impl Config {
             };
             c.apply(key, src, &value)?;
         }
-        // Model values are checked now (load time), not when the model starts.
-        let mut mc = hisi_model::ModelConfig::default();
-        for (k, v) in &c.model {
-            mc.set(k, v)
-                .map_err(|e| crate::error::Error::new(Reason::Config, format!("model_{k}: {e}")))?;
+        // The selection and the model's values are checked now (load time), not when the
+        // model starts: a build without the model refuses `devices = model` here.
+        if c.devices.needs_model() || !c.model.is_empty() {
+            let plug = select::model_plug().map_err(|e| {
+                crate::error::Error::new(Reason::Config, format!("devices = {}: {e}", c.devices))
+            })?;
+            (plug.check)(&c.model)
+                .map_err(|e| crate::error::Error::new(Reason::Config, format!("model_*: {e}")))?;
         }
         if c.min_bits > c.max_bits {
             return fail(
@@ -205,12 +193,12 @@ impl Config {
     fn apply(&mut self, key: &str, src: &str, v: &str) -> Result<()> {
         match key {
             "devices" => {
-                self.devices = match v.trim().to_ascii_lowercase().as_str() {
-                    "auto" => Devices::Auto,
-                    "uacce" => Devices::Uacce,
-                    "model" => Devices::Model,
-                    "none" => Devices::None,
-                    _ => return Err(bad(key, src, v, "auto, uacce, model or none")),
+                self.devices = match Devices::parse(v) {
+                    // Test fixtures are for the C API and the tests, not openssl.cnf.
+                    Ok(Devices::FakeUacce(_)) | Err(_) => {
+                        return Err(bad(key, src, v, select::EXPECTED))
+                    }
+                    Ok(d) => d,
                 }
             }
             "fallback" => self.fallback = parse_bool(key, src, v)?,
@@ -267,7 +255,12 @@ impl Config {
                 || KEYS.iter().any(|k| k.key == name)
                 || name
                     .strip_prefix("model_")
-                    .is_some_and(|m| hisi_model::config::KEYS.contains(&m));
+                    .is_some_and(|m| model_keys().contains(&m));
+            if !known && name.starts_with("model_") {
+                if let Err(e) = select::model_plug() {
+                    return fail(Reason::Config, format!("key {name:?}: {e}"));
+                }
+            }
             if !known {
                 let hint = KEYS
                     .iter()
@@ -299,6 +292,11 @@ impl Config {
     }
 }
 
+/// The keys of the plugged-in device model (none in a build without it).
+fn model_keys() -> &'static [&'static str] {
+    select::model_plug().map_or(&[], |p| p.keys)
+}
+
 /// Edit distance ≤ 2 (for "did you mean").
 fn similar(a: &str, b: &str) -> bool {
     let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
@@ -320,6 +318,8 @@ mod tests {
     use std::collections::HashMap;
 
     fn load(sec: &[(&str, &str)], env: &[(&str, &str)]) -> Result<Config> {
+        #[cfg(feature = "model")]
+        hisi_model::plug();
         let s: HashMap<String, String> = sec
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -336,23 +336,39 @@ mod tests {
         let c = load(&[], &[]).unwrap();
         assert_eq!(c.devices, Devices::Auto);
         assert!(c.fallback);
-        let c = load(
-            &[
-                ("devices", "model"),
-                ("fallback", "off"),
-                ("model_engines", "2"),
-            ],
-            &[],
-        )
-        .unwrap();
-        assert_eq!(c.devices, Devices::Model);
+        let c = load(&[("devices", "none"), ("fallback", "off")], &[]).unwrap();
+        assert_eq!(c.devices, Devices::None);
         assert!(!c.fallback);
-        assert_eq!(c.model, vec![("engines".to_string(), "2".to_string())]);
         assert_eq!(c.poll_mode, WaitMode::Hybrid);
         let c = load(&[("poll_mode", "event")], &[]).unwrap();
         assert_eq!(c.poll_mode, WaitMode::Event);
         let c = load(&[("poll_mode", "event")], &[("WD_POLL_MODE", "Hybrid")]).unwrap();
         assert_eq!(c.poll_mode, WaitMode::Hybrid);
+    }
+
+    #[cfg(feature = "model")]
+    #[test]
+    fn model_keys_go_to_the_model_and_are_checked_at_load() {
+        let c = load(&[("devices", "model"), ("model_engines", "2")], &[]).unwrap();
+        assert_eq!(c.devices, Devices::Model);
+        assert_eq!(c.model, vec![("engines".to_string(), "2".to_string())]);
+        let c = load(&[("model_engines", "2")], &[("WD_MODEL_ENGINES", "3")]).unwrap();
+        assert_eq!(c.model, vec![("engines".to_string(), "3".to_string())]);
+        let e = load(&[("model_engines", "lots")], &[]).unwrap_err();
+        assert_eq!(e.reason, Reason::Config);
+        Config::check_keys(["model_api"]).unwrap();
+    }
+
+    #[cfg(not(feature = "model"))]
+    #[test]
+    fn a_build_without_the_model_refuses_it_at_load() {
+        let e = load(&[("devices", "model")], &[]).unwrap_err();
+        assert_eq!(e.reason, Reason::Config);
+        assert!(e.msg.contains("no device model"), "{e}");
+        let e = load(&[], &[("WD_DEVICES", "model")]).unwrap_err();
+        assert!(e.msg.contains("no device model"), "{e}");
+        let e = Config::check_keys(["model_api"]).unwrap_err();
+        assert!(e.msg.contains("no device model"), "{e}");
     }
 
     #[test]
@@ -367,6 +383,7 @@ mod tests {
     fn bad_values_are_errors() {
         for (k, v) in [
             ("devices", "gpu"),
+            ("devices", "fake-uacce:/tmp"),
             ("min_bits", "12"),
             ("timeout_ms", "x"),
             ("log_level", "loud"),
@@ -382,7 +399,7 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_errors_with_a_hint() {
-        Config::check_keys(["module", "activate", "devices", "model_api"]).unwrap();
+        Config::check_keys(["module", "activate", "devices"]).unwrap();
         let e = Config::check_keys(["fallbak"]).unwrap_err();
         assert!(e.msg.contains("did you mean fallback"), "{e}");
     }

@@ -7,7 +7,7 @@
 //! master and forks workers; a worker opens its own queues (and, on the model, starts its own
 //! device model) on its first request, never touching what the parent opened.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use hisi_hpre::Hpre;
 use wd_core::fork::Epoch;
@@ -58,40 +58,16 @@ enum Slot {
 
 static ENGINE: Mutex<Option<Slot>> = Mutex::new(None);
 
-fn backend_name(devices: Devices) -> Option<&'static str> {
-    match devices {
-        Devices::Auto | Devices::Uacce => Some("uacce"),
-        Devices::Model => Some("model"),
-        Devices::None => None,
-    }
-}
-
-/// Starts the device model once per process tree: the registry entry is inherited by
-/// forked children, and the model rebuilds its device threads in a child by itself.
-fn start_model(cfg: &Config) -> std::result::Result<(), String> {
-    static MODEL: OnceLock<std::result::Result<(), String>> = OnceLock::new();
-    MODEL
-        .get_or_init(|| {
-            let mut mc = hisi_model::ModelConfig::default();
-            for (k, v) in &cfg.model {
-                mc.set(k, v).map_err(|e| e.to_string())?;
-            }
-            let backend = hisi_model::register(mc).map_err(|e| e.to_string())?;
-            // Registered for the life of the process.
-            drop(backend);
-            Ok(())
-        })
-        .clone()
-}
-
 fn open_engine(cfg: &Config) -> std::result::Result<Engine, String> {
-    let Some(backend) = backend_name(cfg.devices) else {
+    if cfg.devices == Devices::None {
         return Err("devices = none".into());
-    };
-    if cfg.devices == Devices::Model {
-        start_model(cfg).map_err(|e| format!("device model: {e}"))?;
     }
-    let found = wd_core::registry::find(hisi_hpre::DRIVER, hisi_hpre::ALGORITHM, &[backend])
+    // Starts the model once per process tree when it is selected (the registry entry is
+    // inherited by forked children, and the model rebuilds its device threads there).
+    let backends =
+        wd_core::select::activate(&cfg.devices, &cfg.model).map_err(|e| e.to_string())?;
+    let backend = backends.join(",");
+    let found = wd_core::registry::find(hisi_hpre::DRIVER, hisi_hpre::ALGORITHM, backends)
         .map_err(|e| e.to_string())?;
     wd_core::wd_log!(
         Info,
@@ -112,7 +88,7 @@ fn open_engine(cfg: &Config) -> std::result::Result<Engine, String> {
     };
     let opener = Box::new(move || {
         // Most free instances first; the next device when one refuses.
-        let devices = wd_core::registry::find(hisi_hpre::DRIVER, hisi_hpre::ALGORITHM, &[backend])?;
+        let devices = wd_core::registry::find(hisi_hpre::DRIVER, hisi_hpre::ALGORITHM, backends)?;
         let mut last = None;
         for d in &devices {
             match hisi_hpre::open_queue(d, policy) {

@@ -196,7 +196,12 @@ fn load_config(
     get: Option<ffi::CoreGetParamsFn>,
     handle: *const ffi::OSSL_CORE_HANDLE,
 ) -> Result<Config> {
-    let model_keys: Vec<String> = hisi_model::config::KEYS
+    // The device model is test machinery, plugged in from the top of this artifact only in
+    // builds that carry it (feature `model`); then `devices = model` can start it.
+    #[cfg(feature = "model")]
+    hisi_model::plug();
+    let model_keys: Vec<String> = wd_core::select::model_plug()
+        .map_or(&[][..], |p| p.keys)
         .iter()
         .map(|k| format!("model_{k}"))
         .collect();

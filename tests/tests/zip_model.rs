@@ -7,14 +7,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Once;
 
-use hisi_zip::{compress, decompress, Devices, Format, Offload};
+use hisi_zip::{compress, decompress, Format, Offload};
+use wd_core::select::{self, Devices};
 
 fn model() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let dir = std::env::temp_dir().join(format!("wd-zip-tests-{}", std::process::id()));
         std::env::set_var("WD_MODEL_DIR", &dir);
-        hisi_zip::select_devices(Devices::Model).expect("device model");
+        hisi_model::plug();
+        select::set_process(Devices::Model);
+        select::activate_process().expect("device model");
     });
 }
 

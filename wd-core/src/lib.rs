@@ -7,7 +7,8 @@
 //! (`send`, `recv`, `recv_sync`) and [`pool::QueuePool`] hands each thread its own queue.
 //!
 //! Backends ([`backend::Backend`]) provide queues: the uacce char devices of Linux, and
-//! devices registered at run time (the device model). Drivers never learn which one they use.
+//! devices registered at run time (the device model). Drivers never learn which one they use;
+//! [`select`] is the one place that decides which backends a process uses.
 
 pub mod backend;
 pub mod barrier;
@@ -21,6 +22,7 @@ pub mod pool;
 pub mod queue;
 pub mod region;
 pub mod registry;
+pub mod select;
 pub mod uacce;
 pub mod vfio;
 pub mod wait;

@@ -283,7 +283,7 @@ impl Region {
 
 /// The kernel's page size, from `sysconf(_SC_PAGESIZE)`; never assumed to be 4096.
 pub fn page_size() -> usize {
-    static PAGE: once_cell::sync::OnceCell<usize> = once_cell::sync::OnceCell::new();
+    static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *PAGE.get_or_init(|| {
         // SAFETY: sysconf has no memory-safety preconditions.
         let v = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };

@@ -1,17 +1,15 @@
 //! The process's devices: those the uacce backend discovers and those registered at run
 //! time (the device model).
 
-use std::sync::{Arc, RwLock};
-
-use once_cell::sync::Lazy;
+use std::sync::{Arc, LazyLock, RwLock};
 
 use crate::backend::Backend;
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::uacce::UacceBackend;
 
-static BACKENDS: Lazy<RwLock<Vec<Arc<dyn Backend>>>> =
-    Lazy::new(|| RwLock::new(vec![Arc::new(UacceBackend::from_env()) as Arc<dyn Backend>]));
+static BACKENDS: LazyLock<RwLock<Vec<Arc<dyn Backend>>>> =
+    LazyLock::new(|| RwLock::new(vec![Arc::new(UacceBackend::from_env()) as Arc<dyn Backend>]));
 
 /// Adds a backend (the device model registers itself here).
 pub fn register(backend: Arc<dyn Backend>) {

@@ -11,6 +11,10 @@
 //! It shares no code with the user drivers: [`layout`] is the model's own reading of every
 //! descriptor, pinned by tests to hw-spec's offsets.
 //!
+//! A program that carries the model plugs it into wd-core's device selection with
+//! [`plug()`]; then `WD_DEVICES=model` (or the provider's `devices = model`) starts it on
+//! first use. Tests may also make and register a backend directly:
+//!
 //! ```no_run
 //! let backend = hisi_model::register(hisi_model::ModelConfig::from_env()?)?;
 //! # Ok::<(), wd_core::Error>(())
@@ -24,6 +28,7 @@ pub mod engine;
 pub mod hpre;
 pub mod iommu;
 pub mod layout;
+mod plug;
 pub mod queue;
 pub mod stats;
 mod sys;
@@ -35,6 +40,7 @@ pub use config::{ApiVersion, FaultConfig, ModelConfig};
 pub use device::CORRUPT_SQ_HEAD;
 pub use engine::{DmaAccess, DmaFault, Engine, Failure, Job, Outcome};
 pub use hpre::{hpre_compute, HpreEngine, HpreError};
+pub use plug::plug;
 pub use queue::ModelQueue;
 pub use stats::ModelStats;
 pub use zip::ZipEngine;

@@ -39,9 +39,6 @@ mod soft;
 pub mod sqe;
 pub mod stats;
 
-#[cfg(test)]
-mod tests;
-
 pub use codec::{
     compress, compress_with, decompress, decompress_with, Compressor, Decompressor, Format,
     Offload, DEFAULT_LEVEL, MAX_DEVICE_LEVEL,
@@ -49,5 +46,5 @@ pub use codec::{
 pub use driver::{Zip, MAX_REQUEST, QC_COMPRESS, QC_DECOMPRESS};
 pub use header::GzHeader;
 pub use io::{WdDecoder, WdEncoder};
-pub use pool::{select_devices, selected_devices, Devices, DRIVER};
+pub use pool::DRIVER;
 pub use stats::{stats, Reason, ZipStats};

@@ -3,12 +3,14 @@
 //!
 //! - [`sysfs`]: discovery (hw-spec §1.2).
 //! - [`sys`]: the one system-call seam ([`UacceSys`]); [`RealSys`] is libc.
-//! - [`fake`]: the seam's test twin, a fake kernel enforcing uacce's rules, whose device
-//!   side (the memory behind the mappings, the engines) is plugged in.
+//! - `fake` (feature `fake-kernel`, and in this crate's own tests): the seam's test twin, a
+//!   fake kernel enforcing uacce's rules, whose device side (the memory behind the mappings,
+//!   the engines) is plugged in. Test machinery: production builds leave it out.
 //! - [`ioctl`]: request numbers and argument structs of both kernel numberings.
 //! - [`kernel`]: api check, numbering choice, legacy geometry.
 //! - [`queue`]: one opened queue ([`UacceQueue`]).
 
+#[cfg(any(test, feature = "fake-kernel"))]
 pub mod fake;
 pub mod ioctl;
 pub mod kernel;

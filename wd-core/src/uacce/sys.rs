@@ -2,8 +2,9 @@
 //!
 //! Every open, mmap, munmap, ioctl, poll, read (sysfs attributes, directory listings,
 //! the kernel release) and close of the backend goes through [`UacceSys`]. [`RealSys`]
-//! makes the system calls with libc; [`crate::uacce::fake::FakeKernel`] answers like the
-//! kernel's uacce and hisi_qm code, so the unmodified backend runs in tests.
+//! makes the system calls with libc; the fake kernel (`uacce::fake::FakeKernel`, feature
+//! `fake-kernel`) answers like the kernel's uacce and hisi_qm code, so the unmodified
+//! backend runs in tests.
 //!
 //! Every `unsafe` block of the uacce backend's OS use is in this file.
 

@@ -1,16 +1,19 @@
-//! Driver and API tests on the device model (in this process) and in software.
+//! hisi-zip's compression API on the device model (in this process) and in software.
 
 use std::io::{Read, Write};
 
 use zlib_rs::{Inflate, InflateFlush, Status};
 
-use crate::*;
+use hisi_zip::*;
+use wd_core::select::{self, Devices};
 
 fn model() {
-    select_devices(Devices::Model).expect("device model");
+    hisi_model::plug();
+    select::set_process(Devices::Model);
+    select::activate_process().expect("device model");
 }
 
-pub(crate) fn text(n: usize, seed: u64) -> Vec<u8> {
+fn text(n: usize, seed: u64) -> Vec<u8> {
     let words = [
         "accelerator ",
         "queue ",
@@ -37,7 +40,7 @@ pub(crate) fn text(n: usize, seed: u64) -> Vec<u8> {
     v
 }
 
-pub(crate) fn random(n: usize, seed: u64) -> Vec<u8> {
+fn random(n: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
     (0..n)
         .map(|_| {
@@ -240,7 +243,7 @@ fn raw_deflate_needs_v3_on_the_device() {
     // The process's model presents the api of WD_MODEL_API (v2 by default): raw deflate
     // goes to software there, counted as unsupported; the output is valid either way.
     let c = Compressor::new(Format::Deflate, 6).unwrap();
-    if selected_devices().unwrap() == Devices::Model && !c.is_offloaded() {
+    if select::process().unwrap() == Devices::Model && !c.is_offloaded() {
         assert_eq!(c.fallback_reason(), Some(Reason::Unsupported));
     }
     let z = compress(Format::Deflate, 6, &data).unwrap();

@@ -1,0 +1,62 @@
+//! The model as a binary plugs it into wd-core's device selection ([`wd_core::select`]):
+//! `hisi_model::plug()` at the top of a program (or test) that carries the model makes
+//! `devices = model` and `WD_DEVICES=fake-uacce:<dir>` work there. Drivers and the provider
+//! never name the model; only what plugs it in does.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use wd_core::select::{ModelPlug, ModelSettings};
+use wd_core::Result;
+
+use crate::config::{ModelConfig, KEYS};
+
+/// The model's defaults overlaid with `settings` (the model's defaults are those of an
+/// empty environment: one HPRE and one ZIP device).
+fn config(settings: &ModelSettings) -> Result<ModelConfig> {
+    let mut cfg = ModelConfig::from_lookup(|_| None)?;
+    for (k, v) in settings {
+        cfg.set(k, v)?;
+    }
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+fn start(settings: &ModelSettings) -> Result<()> {
+    // Registered for the life of the process.
+    crate::register(config(settings)?).map(drop)
+}
+
+fn fake_uacce(dir: &Path) -> Result<()> {
+    let side = Arc::new(crate::uacce_fake::ModelSide::default());
+    let kernel = wd_core::uacce::fake::FakeKernel::from_fixture(dir, side)
+        .map_err(|e| wd_core::Error::Config(format!("fake kernel over {}: {e}", dir.display())))?;
+    wd_core::registry::unregister("uacce");
+    wd_core::registry::register(Arc::new(kernel.backend(None)));
+    Ok(())
+}
+
+/// Plugs the model into this process's device selection (idempotent).
+pub fn plug() {
+    wd_core::select::plug_model(ModelPlug {
+        keys: KEYS,
+        check: |s| config(s).map(drop),
+        start,
+        fake_uacce,
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_checked_without_starting() {
+        plug();
+        let p = wd_core::select::model_plug().unwrap();
+        (p.check)(&[("queues".into(), "4".into())]).unwrap();
+        let e = (p.check)(&[("queues".into(), "many".into())]).unwrap_err();
+        assert!(e.to_string().contains("queues"), "{e}");
+        assert!((p.check)(&[("colour".into(), "red".into())]).is_err());
+    }
+}
