@@ -45,11 +45,11 @@ impl Key {
             bytes: (bits / 8) as usize,
         }
     }
-    /// hw-spec §5.3: e‖n, each key_sz wide.
+    /// docs/hardware-interface.md §5.3: e‖n, each key_sz wide.
     fn public_block(&self) -> Vec<u8> {
         [pad(&self.e, self.bytes), pad(&self.n, self.bytes)].concat()
     }
-    /// hw-spec §5.3: dq‖dp‖q‖p‖qinv, each key_sz/2 wide.
+    /// hardware-interface §5.3: dq‖dp‖q‖p‖qinv, each key_sz/2 wide.
     fn crt_block(&self) -> Vec<u8> {
         let h = self.bytes / 2;
         [&self.dq, &self.dp, &self.q, &self.p, &self.qinv]

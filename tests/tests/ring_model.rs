@@ -11,8 +11,8 @@ use hisi_qm::QmRing;
 use wd_core::{Queue, QueueRequest};
 
 /// A 64-byte HPRE SQE for alg 0 (mod-exp), 1024-bit, with the given addresses, encoded here
-/// from hw-spec §5.1 (dw0 alg[4:0] done[31:30]; dw1 task_len1; key/in/out u64 at 8/16/24;
-/// tag u16 at 32).
+/// from docs/hardware-interface.md §5.1 (dw0 alg[4:0] done[31:30]; dw1 task_len1;
+/// key/in/out u64 at 8/16/24; tag u16 at 32).
 fn hpre_sqe(key: u64, input: u64, out: u64, tag: u16) -> [u32; 16] {
     let mut w = [0u32; 16];
     w[0] = 1 << 30;

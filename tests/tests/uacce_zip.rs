@@ -1,8 +1,8 @@
 //! Compression through the uacce backend on the fake kernel, queues backed by the model's
 //! ZIP engine: a compress queue (qc_type 0) and a decompress queue (qc_type 1) on the
 //! fixture's hisi_zip device, driven through the QM ring with SQEs built here from
-//! hw-spec §4 (the hisi-zip user driver is not in the tree yet). Shows the kernel latching
-//! each queue's class: compression work on the decompress queue fails.
+//! docs/hardware-interface.md §4 (the hisi-zip user driver is not in the tree yet). Shows
+//! the kernel latching each queue's class: compression work on the decompress queue fails.
 
 use std::path::PathBuf;
 use std::sync::Arc;

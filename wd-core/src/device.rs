@@ -10,7 +10,8 @@ use crate::error::Result;
 /// The uacce `flags` bit for Shared Virtual Addressing (mainline numbering).
 pub const UACCE_DEV_SVA: u32 = 1;
 
-/// What a backend knows about a device (sysfs attributes of hw-spec §1.2).
+/// What a backend knows about a device (sysfs attributes of
+/// docs/hardware-interface.md §1.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceInfo {
     /// Device name, `<driver>-<N>` (e.g. `hisi_hpre-1`); N is a global uacce index.

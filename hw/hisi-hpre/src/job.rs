@@ -164,8 +164,8 @@ impl RsaJob {
             && s.output() == base.offset(OUT_OFF).0
     }
 
-    /// Records the device's verdict from the SQE read back (hw-spec §5.5): success only for
-    /// `done == 3 && etype == 0 && etype1 == 0`.
+    /// Records the device's verdict from the SQE read back (hardware-interface §5.5):
+    /// success only for `done == 3 && etype == 0 && etype1 == 0`.
     pub(crate) fn finish(&mut self, s: &HpreSqe) {
         let (done, etype, etype1) = (s.done(), s.etype(), s.etype1());
         self.state = if done == DONE_TASK && etype == 0 && etype1 == 0 {

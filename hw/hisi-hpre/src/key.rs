@@ -1,4 +1,5 @@
-//! RSA keys as the HPRE engine takes them, and the DMA block a job lays out (hw-spec §5.3).
+//! RSA keys as the HPRE engine takes them, and the DMA block a job lays out
+//! (docs/hardware-interface.md §5.3).
 //!
 //! Every number is big-endian, right-aligned in a zeroed field: `key_bytes` wide, or
 //! `key_bytes/2` for the CRT parameters.
@@ -128,7 +129,7 @@ impl RsaKey<'_> {
     }
 
     /// The key block's fields: (offset from the block start, width, value, name), in the
-    /// order of hw-spec §5.3. `key_bytes` must be the key's (supported) size.
+    /// order of hardware-interface §5.3. `key_bytes` must be the key's (supported) size.
     pub(crate) fn fields(&self, key_bytes: usize) -> impl Iterator<Item = Field<'_>> {
         let kb = key_bytes;
         let h = kb / 2;

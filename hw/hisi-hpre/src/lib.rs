@@ -1,4 +1,5 @@
-//! HiSilicon HPRE user driver: RSA modular exponentiation (hw-spec §5) on a QM ring.
+//! HiSilicon HPRE user driver: RSA modular exponentiation (docs/hardware-interface.md §5)
+//! on a QM ring.
 //!
 //! - [`RsaKey`]: public, private and CRT private keys as borrowed big-endian numbers.
 //! - [`RsaJob`]: one operation, its key block and operands laid out in one DMA block.
@@ -6,8 +7,8 @@
 //!   matched by tag and slot.
 //! - [`open_queue`] and [`rsa`]: a driven queue and one synchronous operation on it.
 //!
-//! The SQE layout ([`sqe`]) is defined here and pinned by tests to hw-spec's offsets; the
-//! device model defines its own.
+//! The SQE layout ([`sqe`]) is defined here and pinned by tests to hardware-interface's
+//! offsets; the device model defines its own.
 
 #![forbid(unsafe_code)]
 

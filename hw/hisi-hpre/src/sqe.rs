@@ -1,4 +1,5 @@
-//! The 64-byte HPRE SQE (hw-spec §5.1), defined here independently of the device model.
+//! The 64-byte HPRE SQE (docs/hardware-interface.md §5.1), defined here independently of
+//! the device model.
 //!
 //! | dw  | bits    | field                                         |
 //! |-----|---------|-----------------------------------------------|

@@ -1,7 +1,8 @@
 //! Driver tests against a fake queue whose device side this code plays: it reads SQEs with
-//! hw-spec's raw offsets, reaches operands through their IOVAs, writes a result and a CQE.
-//! The fake "engine" does no RSA: it writes the input reversed, which is enough to show each
-//! result came from its own request's buffers. RSA itself is tested end to end elsewhere.
+//! the raw offsets of docs/hardware-interface.md, reaches operands through their IOVAs,
+//! writes a result and a CQE. The fake "engine" does no RSA: it writes the input reversed,
+//! which is enough to show each result came from its own request's buffers. RSA itself is
+//! tested end to end elsewhere.
 
 use std::sync::Arc;
 
@@ -27,7 +28,7 @@ fn hpre(api: &str, depth: u16) -> (DriverQueue<Hpre>, Arc<FakeHw>) {
     (open_queue(&dev, WaitPolicy::default()).unwrap(), hw)
 }
 
-/// Raw SQE fields, read with hw-spec §5.1 positions.
+/// Raw SQE fields, read with hardware-interface §5.1 positions.
 #[derive(Debug, Clone, Copy)]
 struct Raw {
     alg: u32,

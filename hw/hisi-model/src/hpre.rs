@@ -1,5 +1,5 @@
-//! The HPRE engine (hw-spec §5): RSA modular exponentiation, plain and CRT, computed with
-//! libcrypto's bignums.
+//! The HPRE engine (docs/hardware-interface.md §5): RSA modular exponentiation, plain and
+//! CRT, computed with libcrypto's bignums.
 
 #![forbid(unsafe_code)]
 

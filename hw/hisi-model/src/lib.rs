@@ -1,15 +1,16 @@
 //! Device model of the HiSilicon QM, HPRE and ZIP engines.
 //!
-//! The model is the device side of hw-spec.md and speaks nothing else: each queue is a DUS
-//! region laid out as the kernel lays it out (SQ, CQ, status page with the TX/RX-stop
-//! words) and an MMIO region whose 64-bit doorbell stores reach the device through a
-//! [`wd_core::MmioHook`]. Engine threads fetch SQEs up to the doorbell's tail, compute for
-//! real (RSA through libcrypto's bignums), write the result back into the SQE slot and post
-//! a CQE with the phase bit, raising the queue's eventfd if the driver armed it. Every DMA
-//! address goes through the model's IOMMU; a stray one fails the request like hardware.
+//! The model is the device side of docs/hardware-interface.md and speaks nothing else: each
+//! queue is a DUS region laid out as the kernel lays it out (SQ, CQ, status page with the
+//! TX/RX-stop words) and an MMIO region whose 64-bit doorbell stores reach the device
+//! through a [`wd_core::MmioHook`]. Engine threads fetch SQEs up to the doorbell's tail,
+//! compute for real (RSA through libcrypto's bignums), write the result back into the SQE
+//! slot and post a CQE with the phase bit, raising the queue's eventfd if the driver armed
+//! it. Every DMA address goes through the model's IOMMU; a stray one fails the request like
+//! hardware.
 //!
 //! It shares no code with the user drivers: [`layout`] is the model's own reading of every
-//! descriptor, pinned by tests to hw-spec's offsets.
+//! descriptor, pinned by tests to hardware-interface's offsets.
 //!
 //! A program that carries the model plugs it into wd-core's device selection with
 //! [`plug()`]; then `WD_DEVICES=model` (or the provider's `devices = model`) starts it on

@@ -1,8 +1,8 @@
-//! The ZIP engine (hw-spec §4): deflate, zlib and gzip compression and decompression,
-//! stateless and in stream mode, computed with zlib-rs.
+//! The ZIP engine (docs/hardware-interface.md §4): deflate, zlib and gzip compression and
+//! decompression, stateless and in stream mode, computed with zlib-rs.
 //!
-//! What the engine does with a request (the choices where hw-spec is silent are in
-//! `hw/hisi-zip/DESIGN.md`, "Device model"):
+//! What the engine does with a request (the choices where hardware-interface is silent are
+//! in `hw/hisi-zip/DESIGN.md`, "Device model"):
 //! - Headers are software's: input and output are the deflate payload plus, for zlib and
 //!   gzip, the trailer. With flush = finish the engine appends the trailer (zlib: Adler-32
 //!   big-endian; gzip: CRC32 then ISIZE, little-endian) computed from the running values in

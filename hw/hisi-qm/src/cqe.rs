@@ -1,4 +1,4 @@
-//! The 16-byte completion entry (`struct qm_cqe`, hw-spec §3.5).
+//! The 16-byte completion entry (`struct qm_cqe`, docs/hardware-interface.md §3.5).
 //!
 //! | byte | field                                   |
 //! |------|-----------------------------------------|

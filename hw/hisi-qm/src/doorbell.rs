@@ -1,4 +1,4 @@
-//! Doorbell words: one 64-bit store into the MMIO page (hw-spec §3.4).
+//! Doorbell words: one 64-bit store into the MMIO page (docs/hardware-interface.md §3.4).
 //!
 //! | bits    | v1 (`+0x340`) | v2/v3 (`+0x1000`)                 |
 //! |---------|---------------|-----------------------------------|

@@ -1,4 +1,5 @@
-//! User side of the HiSilicon QM queue ring: SQ/CQ, phase bit, doorbells (hw-spec §3).
+//! User side of the HiSilicon QM queue ring: SQ/CQ, phase bit, doorbells
+//! (docs/hardware-interface.md §3).
 //!
 //! - [`ApiVersion`]: the QM interface version from the device's `api` string, which picks
 //!   the doorbell format and offset ([`DoorbellFormat`]).

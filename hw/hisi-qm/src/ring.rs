@@ -1,4 +1,5 @@
-//! `QmRing`: the user side of one QM queue pair (hw-spec §3.3, §3.6, §3.7).
+//! `QmRing`: the user side of one QM queue pair (docs/hardware-interface.md §3.3, §3.6,
+//! §3.7).
 //!
 //! The SQ sits at the start of the DUS region, the CQ right after it, and the last two
 //! words of the region are the kernel's stop flags (TX at `size-4`, RX at `size-8`).
@@ -338,7 +339,8 @@ mod tests {
         w
     }
 
-    /// Doorbell word decoded with hw-spec's bit positions: (qn, cmd, rand, index, prio).
+    /// Doorbell word decoded with hardware-interface's bit positions: (qn, cmd, rand,
+    /// index, prio).
     fn v1_fields(w: u64) -> (u64, u64, u64, u64) {
         (w & 0xffff, (w >> 16) & 0xffff, (w >> 32) & 0xffff, w >> 48)
     }

@@ -5,8 +5,8 @@
 //!
 //! It is no device model: nothing happens unless the test makes it happen, either directly
 //! or from a responder called on each doorbell. The device side here uses raw byte offsets
-//! from hw-spec, never the driver's own definitions, so a layout bug in the driver is not
-//! mirrored here.
+//! from docs/hardware-interface.md, never the driver's own definitions, so a layout bug in
+//! the driver is not mirrored here.
 
 #![forbid(unsafe_code)]
 
@@ -81,7 +81,7 @@ impl MmioHook for DoorbellHook {
     }
 }
 
-/// Region sizes the kernel would report for this geometry (hw-spec §3.3, §3.4).
+/// Region sizes the kernel would report for this geometry (hardware-interface §3.3, §3.4).
 pub fn region_sizes(api: &str, info: &QueueInfo) -> (usize, usize) {
     let page = page_size();
     let mmio = if api.trim() == "hisi_qm_v1" {

@@ -1,5 +1,5 @@
 //! The QM interface version, read from the device's `api` string, and the doorbell format
-//! and place it selects (hw-spec §3.4).
+//! and place it selects (docs/hardware-interface.md §3.4).
 
 #![forbid(unsafe_code)]
 

@@ -1,5 +1,6 @@
 //! zlib (RFC 1950) and gzip (RFC 1952) headers and trailers: written and parsed in software
-//! (hw-spec §4.3: the header is software's job; the engine sees only the deflate payload).
+//! (docs/hardware-interface.md §4.3: the header is software's job; the engine sees only the
+//! deflate payload).
 
 #![forbid(unsafe_code)]
 

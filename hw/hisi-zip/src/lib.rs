@@ -1,8 +1,8 @@
-//! HiSilicon ZIP user driver and streaming compression (hw-spec §4).
+//! HiSilicon ZIP user driver and streaming compression (docs/hardware-interface.md §4).
 //!
 //! Layers, bottom up:
-//! - [`sqe`]: the 128-byte ZIP SQE, pinned by tests to hw-spec's offsets (the device model
-//!   reads it with its own definition).
+//! - [`sqe`]: the 128-byte ZIP SQE, pinned by tests to hardware-interface's offsets (the
+//!   device model reads it with its own definition).
 //! - [`driver::Zip`]: the [`wd_core::UserDriver`] on a QM ring: compress queues
 //!   (qc_type 0), decompress queues (qc_type 1), jobs ([`job::ZipJob`]) matched by tag.
 //! - [`header`]: zlib and gzip headers written and parsed in software (full RFC 1952 on

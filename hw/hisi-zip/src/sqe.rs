@@ -1,4 +1,5 @@
-//! The 128-byte ZIP SQE (hw-spec §4.1), defined here independently of the device model.
+//! The 128-byte ZIP SQE (docs/hardware-interface.md §4.1), defined here independently of
+//! the device model.
 //!
 //! | dw | bits | field |
 //! |----|------|-------|
@@ -24,7 +25,7 @@ pub const SQE_SIZE: usize = 128;
 /// 32-bit words per ZIP SQE.
 pub const SQE_WORDS: usize = SQE_SIZE / 4;
 
-/// Request type codes of dw9 [7:0] (hw-spec §4.2).
+/// Request type codes of dw9 [7:0] (hardware-interface §4.2).
 pub mod req {
     /// Raw deflate (api ≥ v3 only).
     pub const DEFLATE: u8 = 0x01;
@@ -34,7 +35,7 @@ pub mod req {
     pub const GZIP: u8 = 0x03;
 }
 
-/// Status codes of dw3 [7:0] (hw-spec §4.5).
+/// Status codes of dw3 [7:0] (hardware-interface §4.5).
 pub mod status {
     /// Success.
     pub const OK: u8 = 0x00;
@@ -52,7 +53,7 @@ pub mod status {
     pub const DECOMP_END: u8 = 0x13;
 }
 
-/// `ctx_dw0[3:0]` (ctx_st) values (hw-spec §4.5).
+/// `ctx_dw0[3:0]` (ctx_st) values (hardware-interface §4.5).
 pub mod ctx_st {
     /// Last block, no output space.
     pub const LAST_BLOCK_NO_SPACE: u32 = 0x1;

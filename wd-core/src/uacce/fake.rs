@@ -1,8 +1,8 @@
 //! [`FakeKernel`]: the test twin of the uacce seam. It answers like the kernel's uacce and
-//! hisi_qm code (hw-spec §1.3, §2), over a fixture sysfs tree, and its device side (the
-//! memory behind the mappings, and whatever computes) is plugged in through
-//! [`FakeDeviceSide`]: [`MemorySide`] here (plain memory, records what it is told), the
-//! device model in `hisi-model` (`uacce_fake`).
+//! hisi_qm code (docs/hardware-interface.md §1.3, §2), over a fixture sysfs tree, and its
+//! device side (the memory behind the mappings, and whatever computes) is plugged in
+//! through [`FakeDeviceSide`]: [`MemorySide`] here (plain memory, records what it is told),
+//! the device model in `hisi-model` (`uacce_fake`).
 //!
 //! Rules enforced (errno as the kernel gives it):
 //! - open: `ENOENT` for a node that does not exist; `EBUSY` when the device's instances
@@ -23,11 +23,11 @@
 //!   whole mapping (`EINVAL` otherwise), and a queue fd used (mmap/ioctl/poll) by another
 //!   process incarnation than its opener is recorded as a violation ([`FakeKernel::violations`]).
 //!
-//! A fixture is a directory with `sys/class/uacce/<dev>/...` (the attributes of hw-spec
-//! §1.2) and a `kernel` file of `key = value` lines: `page_size` (default 4096),
-//! `osrelease` (default `6.6.0`), `abi` (`mainline` | `openeuler`), `set_qp_info`
-//! (`yes` | `no`), `depth` (default 1024). Region sizes are checked against the geometry
-//! at load, so a fixture cannot drift from hw-spec §3.3.
+//! A fixture is a directory with `sys/class/uacce/<dev>/...` (the attributes of
+//! hardware-interface §1.2) and a `kernel` file of `key = value` lines: `page_size`
+//! (default 4096), `osrelease` (default `6.6.0`), `abi` (`mainline` | `openeuler`),
+//! `set_qp_info` (`yes` | `no`), `depth` (default 1024). Region sizes are checked against
+//! the geometry at load, so a fixture cannot drift from hardware-interface §3.3.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -298,7 +298,7 @@ fn errno(e: i32) -> io::Error {
 impl FakeKernel {
     /// A fake kernel over the fixture directory `root` (with `sys/class/uacce` and an
     /// optional `kernel` file), its devices backed by `side`. Fails if a device's region
-    /// sizes do not match the geometry of hw-spec §3.3–3.4.
+    /// sizes do not match the geometry of hardware-interface §3.3–3.4.
     pub fn from_fixture(
         root: impl Into<PathBuf>,
         side: Arc<dyn FakeDeviceSide>,
@@ -888,7 +888,7 @@ impl FakeHwQueue for MemoryQueue {
 }
 
 /// Writes a fixture tree (for tests that build their own): one device directory with the
-/// attributes of hw-spec §1.2.
+/// attributes of hardware-interface §1.2.
 #[derive(Debug, Clone)]
 pub struct FixtureDevice {
     /// `hisi_hpre-1`.

@@ -1,6 +1,7 @@
-//! ioctl numbers and argument layouts of uacce and hisi_qm (hw-spec §1.1, §2), for both
-//! kernel numberings wd knows: mainline (also uadk's header, used by openEuler 5.10+
-//! kernels) and the legacy openEuler 4.19 one. Every number is pinned by the tests below.
+//! ioctl numbers and argument layouts of uacce and hisi_qm
+//! (docs/hardware-interface.md §1.1, §2), for both kernel numberings wd knows: mainline
+//! (also uadk's header, used by openEuler 5.10+ kernels) and the legacy openEuler 4.19 one.
+//! Every number is pinned by the tests below.
 
 #![forbid(unsafe_code)]
 

@@ -1,6 +1,7 @@
 //! What the backend must know about the kernel before it opens a queue: whether it speaks
-//! the device's `api`, which ioctl numbering is in force (hw-spec §1.1, §7.1), and the
-//! engines' SQE sizes for kernels without SET_QP_INFO (hw-spec §3.2).
+//! the device's `api`, which ioctl numbering is in force (docs/hardware-interface.md §1.1,
+//! §7.1), and the engines' SQE sizes for kernels without SET_QP_INFO
+//! (hardware-interface §3.2).
 
 #![forbid(unsafe_code)]
 
@@ -51,8 +52,8 @@ pub fn check_api(api: &str) -> Result<u32> {
     }
 }
 
-/// Bytes per SQE of the engine behind a uacce driver name (hw-spec §3.2), for kernels
-/// without SET_QP_INFO.
+/// Bytes per SQE of the engine behind a uacce driver name (hardware-interface §3.2), for
+/// kernels without SET_QP_INFO.
 pub fn engine_sqe_size(driver: &str) -> Option<u32> {
     match driver {
         "hisi_hpre" => Some(64),
@@ -61,7 +62,7 @@ pub fn engine_sqe_size(driver: &str) -> Option<u32> {
     }
 }
 
-/// `region_dus_size` the kernel computes for a geometry (hw-spec §3.3):
+/// `region_dus_size` the kernel computes for a geometry (hardware-interface §3.3):
 /// `PAGE_ALIGN(sqe_size * sq_depth + 16 * cq_depth) + PAGE_SIZE`.
 pub fn expected_dus_size(sqe_size: u32, sq_depth: u16, cq_depth: u16, page: usize) -> usize {
     let rings = sqe_size as usize * sq_depth as usize + 16 * cq_depth as usize;

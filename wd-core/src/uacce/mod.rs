@@ -1,7 +1,7 @@
 //! The uacce backend: accelerator queues exposed by Linux as `/dev/<driver>-<N>` char
-//! devices, described under `/sys/class/uacce` (hw-spec §1).
+//! devices, described under `/sys/class/uacce` (docs/hardware-interface.md §1).
 //!
-//! - [`sysfs`]: discovery (hw-spec §1.2).
+//! - [`sysfs`]: discovery (hardware-interface §1.2).
 //! - [`sys`]: the one system-call seam ([`UacceSys`]); [`RealSys`] is libc.
 //! - `fake` (feature `fake-kernel`, and in this crate's own tests): the seam's test twin, a
 //!   fake kernel enforcing uacce's rules, whose device side (the memory behind the mappings,

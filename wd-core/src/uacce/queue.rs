@@ -1,5 +1,6 @@
-//! One uacce queue: the bring-up of hw-spec §1.4, the interrupt wait, teardown, and the
-//! fork rule (a child closes its copy of the descriptor and touches nothing else).
+//! One uacce queue: the bring-up of docs/hardware-interface.md §1.4, the interrupt wait,
+//! teardown, and the fork rule (a child closes its copy of the descriptor and touches
+//! nothing else).
 
 #![forbid(unsafe_code)]
 
@@ -82,7 +83,7 @@ impl fmt::Debug for UacceQueue {
 }
 
 impl UacceQueue {
-    /// Opens and starts a queue on `dev` in the order of hw-spec §1.4: open
+    /// Opens and starts a queue on `dev` in the order of hardware-interface §1.4: open
     /// (O_RDWR|O_CLOEXEC); mmap DUS (offset 1 page, `region_dus_size`) then MMIO (offset 0,
     /// `region_mmio_size`); SET_QP_CTX with the qc_type; SET_QP_INFO, or depth 1024 and the
     /// engine's SQE size on kernels without it; START_Q. On failure everything done so far

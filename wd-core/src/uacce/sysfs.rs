@@ -1,5 +1,6 @@
-//! Device discovery from `/sys/class/uacce` (hw-spec §1.2), with the root overridable so
-//! tests can use fixture trees. Every read goes through the backend's seam ([`UacceSys`]).
+//! Device discovery from `/sys/class/uacce` (docs/hardware-interface.md §1.2), with the
+//! root overridable so tests can use fixture trees. Every read goes through the backend's
+//! seam ([`UacceSys`]).
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,7 @@
-//! VFIO ioctl numbers and argument layouts (hw-spec §6.1), pinned by tests against the
-//! kernel values and rust-vmm's vfio-bindings. The DMA path itself goes through
-//! vfio-ioctls; these are for what that crate does not cover (NOIOMMU detection, checks).
+//! VFIO ioctl numbers and argument layouts (docs/hardware-interface.md §6.1), pinned by
+//! tests against the kernel values and rust-vmm's vfio-bindings. The DMA path itself goes
+//! through vfio-ioctls; these are for what that crate does not cover (NOIOMMU detection,
+//! checks).
 
 #![forbid(unsafe_code)]
 

@@ -1,6 +1,6 @@
-//! VFIO groundwork (hw-spec §6): the DMA-mapping path a VFIO backend needs, through
-//! rust-vmm's vfio-ioctls (`default-features = false`, no KVM). A container, an IOVA
-//! allocator, [`VfioDmaSpace::share`] (VFIO_IOMMU_MAP_DMA at a fresh IOVA) and
+//! VFIO groundwork (docs/hardware-interface.md §6): the DMA-mapping path a VFIO backend
+//! needs, through rust-vmm's vfio-ioctls (`default-features = false`, no KVM). A container,
+//! an IOVA allocator, [`VfioDmaSpace::share`] (VFIO_IOMMU_MAP_DMA at a fresh IOVA) and
 //! [`VfioDmaSpace::unshare`] (VFIO_IOMMU_UNMAP_DMA), everything still shared unmapped when
 //! the space is released. NOIOMMU groups are recognised and refused with a clear error:
 //! their containers answer only CHECK_EXTENSION, so there is no IOVA to give a device.

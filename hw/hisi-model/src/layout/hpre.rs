@@ -1,4 +1,5 @@
-//! The HPRE SQE (64 bytes, hw-spec §5.1) as the device reads and writes it.
+//! The HPRE SQE (64 bytes, docs/hardware-interface.md §5.1) as the device reads and writes
+//! it.
 
 #![forbid(unsafe_code)]
 
@@ -46,8 +47,8 @@ pub const ALG_NC_NCRT: u8 = 0;
 pub const ALG_NC_CRT: u8 = 1;
 
 /// Model's `etype` for a parameter error: bad `done`, unknown algorithm, unsupported key
-/// size, input not below the modulus, wrong queue type. (hw-spec lists no HPRE etype values;
-/// any nonzero value fails the kernel's and uadk's checks.)
+/// size, input not below the modulus, wrong queue type. (hardware-interface lists no HPRE
+/// etype values; any nonzero value fails the kernel's and uadk's checks.)
 pub const ETYPE_PARAM: u16 = 0x1;
 /// Model's `etype` for a DMA address fault (paired with [`ETYPE1_ADDR`]).
 pub const ETYPE_ADDR: u16 = 0x2;

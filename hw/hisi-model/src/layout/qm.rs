@@ -1,5 +1,5 @@
-//! QM queue layout: DUS region geometry (hw-spec §3.3), doorbell words (§3.4) and the
-//! CQE (§3.5).
+//! QM queue layout: DUS region geometry (docs/hardware-interface.md §3.3), doorbell words
+//! (§3.4) and the CQE (§3.5).
 
 #![forbid(unsafe_code)]
 

@@ -1,5 +1,6 @@
-//! The ZIP SQE (128 bytes, hw-spec §4.1) as the device reads and writes it, with the
-//! request codes (§4.2) and status codes (§4.5). Defined here independently of the driver.
+//! The ZIP SQE (128 bytes, docs/hardware-interface.md §4.1) as the device reads and writes
+//! it, with the request codes (§4.2) and status codes (§4.5). Defined here independently of
+//! the driver.
 
 #![forbid(unsafe_code)]
 
@@ -78,7 +79,8 @@ pub const BUF_FLAT: u8 = 0;
 /// Status: success.
 pub const ST_OK: u8 = 0x00;
 /// Model status: bad parameter (request type, sqe_type, buffer type, window, queue class,
-/// input length over the limit). Not in hw-spec; any nonzero non-listed value is an error.
+/// input length over the limit). Not in hardware-interface; any nonzero non-listed value is
+/// an error.
 pub const ST_PARAM: u8 = 0x01;
 /// Model status: a DMA address the IOMMU refused.
 pub const ST_ADDR: u8 = 0x02;

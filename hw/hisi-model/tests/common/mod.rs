@@ -1,6 +1,6 @@
 //! Test-side driver for the model: its own encoders of SQEs and doorbells and its own CQE
-//! reader, written from hw-spec's numbers (not from the model's `layout` module), so the
-//! tests drive the model only through its regions and doorbells.
+//! reader, written from the numbers of docs/hardware-interface.md (not from the model's
+//! `layout` module), so the tests drive the model only through its regions and doorbells.
 
 #![allow(dead_code)]
 
@@ -53,7 +53,7 @@ impl Model {
     }
 }
 
-/// hw-spec §3.4 doorbell words.
+/// hardware-interface §3.4 doorbell words.
 pub fn doorbell_v1(qn: u16, cmd: u16, index: u16, priority: u16) -> u64 {
     u64::from(qn) | (u64::from(cmd) << 16) | (u64::from(index) << 32) | (u64::from(priority) << 48)
 }
@@ -207,7 +207,7 @@ impl TestRing {
     }
 }
 
-/// dw0 fields as hw-spec §5.1 places them: (alg, etype, etype1, done).
+/// dw0 fields as hardware-interface §5.1 places them: (alg, etype, etype1, done).
 pub fn split_dw0(dw0: u32) -> (u32, u32, u32, u32) {
     (
         dw0 & 0x1f,
@@ -217,7 +217,7 @@ pub fn split_dw0(dw0: u32) -> (u32, u32, u32, u32) {
     )
 }
 
-/// An HPRE SQE per hw-spec §5.1, with `done` = 1 and etype 0.
+/// An HPRE SQE per hardware-interface §5.1, with `done` = 1 and etype 0.
 pub fn hpre_sqe(alg: u8, key_sz: usize, key: u64, input: u64, out: u64, tag: u64) -> [u8; SQE] {
     let mut b = [0u8; SQE];
     let dw0: u32 = u32::from(alg & 0x1f) | (1 << 30);
@@ -252,7 +252,7 @@ pub fn pad(b: &BigNumRef, w: usize) -> Vec<u8> {
     b.to_vec_padded(w as i32).unwrap()
 }
 
-/// Key blocks of hw-spec §5.3 for `rsa`.
+/// Key blocks of hardware-interface §5.3 for `rsa`.
 pub struct KeyBlocks {
     pub k: usize,
     pub public: Vec<u8>,
