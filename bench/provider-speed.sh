@@ -30,8 +30,8 @@ engines="${ENGINES:-1}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 moddir="$("$root/provider/install.sh" | tail -1)"
-stats_bin="$CARGO_TARGET_DIR/release/wd-stats"
-(cd "$root" && cargo build -q --release -p wd-provider --bin wd-stats &&
+stats_bin="$CARGO_TARGET_DIR/release/wd"
+(cd "$root" && cargo build -q --release -p wd-cli --bin wd &&
     cargo build -q --release -p wd-bench --example wake_floor)
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -61,12 +61,12 @@ wd_round() {
             [ "$tid" = "$pid" ] && continue
             others=$((others + $(task_ticks "$tid")))
         done
-        ops="$("$stats_bin" "$stats" --get offload_private 2>/dev/null || echo 0)"
+        ops="$("$stats_bin" stats --get offload_private "$stats" 2>/dev/null || echo 0)"
         echo "$(date +%s.%N) $main $others $ops" >> "$work/samples.$r"
         sleep 0.1
     done
     wait "$pid" || { echo "openssl speed on wd failed" >&2; exit 1; }
-    "$stats_bin" "$stats" > "$work/stats.$r.txt"
+    "$stats_bin" stats "$stats" > "$work/stats.$r.txt"
 }
 
 # Sign phase of one wd round: from the first sample with offloads to the last one where

@@ -39,8 +39,14 @@ enum Cmd {
     /// Print counters: the wd provider's RSA counters of every process that keeps a
     /// stats file in DIR (default $WD_STATS_DIR), and this process's compression counters.
     Stats {
-        /// Directory of `<pid>.stats` files.
+        /// Directory of `<pid>.stats` files (default: $WD_STATS_DIR).
         dir: Option<PathBuf>,
+        /// Also print each process's counters.
+        #[arg(long)]
+        per_process: bool,
+        /// Print only this counter's total (for scripts).
+        #[arg(long, value_name = "NAME")]
+        get: Option<String>,
     },
 }
 
@@ -118,7 +124,11 @@ fn main() -> ExitCode {
     match cli.cmd {
         Cmd::Zip(a) => zip(&a),
         Cmd::List => list(),
-        Cmd::Stats { dir } => stats(dir),
+        Cmd::Stats {
+            dir,
+            per_process,
+            get,
+        } => stats(dir, per_process, get.as_deref()),
     }
 }
 
@@ -171,26 +181,58 @@ fn print_zip_stats() {
     eprintln!("software:    {}", fb.join(" | "));
 }
 
-fn stats(dir: Option<PathBuf>) -> ExitCode {
+/// `wd stats`: the provider's counters summed over every process that kept them in `dir`
+/// (`stats_dir` in openssl.cnf, or `WD_STATS_DIR`).
+fn stats(dir: Option<PathBuf>, per_process: bool, get: Option<&str>) -> ExitCode {
     use wd_provider::stats as ps;
-    let dir = dir.or_else(|| std::env::var_os("WD_STATS_DIR").map(PathBuf::from));
-    match dir {
-        Some(dir) => match ps::read_dir(&dir) {
-            Ok((files, totals)) => {
-                println!(
-                    "RSA (wd provider), {files} process(es) in {}:",
-                    dir.display()
+    let Some(dir) = dir.or_else(|| std::env::var_os("WD_STATS_DIR").map(PathBuf::from)) else {
+        if get.is_some() {
+            eprintln!("wd stats: no stats directory (pass DIR or set WD_STATS_DIR)");
+            return ExitCode::from(2);
+        }
+        println!("RSA (wd provider): no stats directory (pass DIR or set WD_STATS_DIR)");
+        println!("compression: counters are per process; `wd zip --stats` prints those of a run");
+        return ExitCode::SUCCESS;
+    };
+    let (files, totals) = match ps::read_dir(&dir) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("wd stats: {}: {e}", dir.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(name) = get {
+        return match ps::get(&totals, name) {
+            Some(v) => {
+                println!("{v}");
+                ExitCode::SUCCESS
+            }
+            None => {
+                eprintln!(
+                    "wd stats: unknown counter {name:?} (counters: {})",
+                    ps::NAMES.join(", ")
                 );
-                for (n, v) in ps::NAMES.iter().zip(&totals) {
-                    println!("  {n:<24} {v}");
-                }
+                ExitCode::from(2)
             }
-            Err(e) => {
-                eprintln!("wd stats: {}: {e}", dir.display());
-                return ExitCode::FAILURE;
+        };
+    }
+    println!(
+        "RSA (wd provider), {files} process(es) in {}:",
+        dir.display()
+    );
+    for (n, v) in ps::NAMES.iter().zip(&totals) {
+        println!("  {n:<24} {v}");
+    }
+    if per_process {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        paths.sort();
+        for p in paths {
+            if let Ok((pid, v)) = ps::read_file(&p) {
+                println!("pid {pid}: {}", ps::format(&v));
             }
-        },
-        None => println!("RSA (wd provider): no stats directory (pass DIR or set WD_STATS_DIR)"),
+        }
     }
     println!("compression: counters are per process; `wd zip --stats` prints those of a run");
     ExitCode::SUCCESS

@@ -175,8 +175,14 @@ impl Config {
             let plug = select::model_plug().map_err(|e| {
                 crate::error::Error::new(Reason::Config, format!("devices = {}: {e}", c.devices))
             })?;
-            (plug.check)(&c.model)
-                .map_err(|e| crate::error::Error::new(Reason::Config, format!("model_*: {e}")))?;
+            for (k, v) in &c.model {
+                (plug.check)(&[(k.clone(), v.clone())]).map_err(|e| {
+                    crate::error::Error::new(Reason::Config, format!("model_{k}: {e}"))
+                })?;
+            }
+            (plug.check)(&c.model).map_err(|e| {
+                crate::error::Error::new(Reason::Config, format!("model settings: {e}"))
+            })?;
         }
         if c.min_bits > c.max_bits {
             return fail(

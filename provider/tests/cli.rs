@@ -114,7 +114,7 @@ fn a_bad_environment_override_fails_the_load() {
 }
 
 #[test]
-fn wd_stats_tool_sums_processes() {
+fn wd_stats_command_sums_processes() {
     let w = World::new();
     let msg = w.path("msg");
     std::fs::write(&msg, b"hello").unwrap();
@@ -132,17 +132,31 @@ fn wd_stats_tool_sums_processes() {
             ],
         ));
     }
-    let tool = std::path::Path::new(env!("CARGO_BIN_EXE_wd-stats"));
+    let wd = wd_command();
     let out = ok({
-        let mut c = std::process::Command::new(tool);
-        c.arg(w.stats_dir());
+        let mut c = std::process::Command::new(&wd);
+        c.args(["stats", "--per-process"]).arg(w.stats_dir());
         c
     });
     let s = stdout(&out);
-    assert!(s.contains("processes: 2"), "{s}");
+    assert!(s.contains("2 process(es)"), "{s}");
     assert!(
         s.lines()
-            .any(|l| l.starts_with("offload_private") && l.trim_end().ends_with(" 2")),
+            .any(|l| l.trim_start().starts_with("offload_private") && l.trim_end().ends_with(" 2")),
         "{s}"
     );
+    assert_eq!(s.matches("pid ").count(), 2, "{s}");
+    let out = ok({
+        let mut c = std::process::Command::new(&wd);
+        c.args(["stats", "--get", "offload_private"])
+            .arg(w.stats_dir());
+        c
+    });
+    assert_eq!(stdout(&out).trim(), "2");
+    let out = std::process::Command::new(&wd)
+        .args(["stats", "--get", "no_such_counter"])
+        .arg(w.stats_dir())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
 }

@@ -89,6 +89,21 @@ pub fn example(name: &str) -> PathBuf {
     profile_dir().join("examples").join(name)
 }
 
+/// The `wd` command (package wd-cli), built (or brought up to date) once per test process.
+pub fn wd_command() -> PathBuf {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let st = Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "wd-cli", "--bin", "wd"])
+            .args(release_flag())
+            .current_dir(root())
+            .status()
+            .unwrap();
+        assert!(st.success(), "building the wd command failed");
+    });
+    profile_dir().join("wd")
+}
+
 /// A test key of `bits` bits (PEM, made by the default provider).
 pub fn key(bits: u32) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/rsa{bits}.pem"))
