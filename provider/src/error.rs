@@ -160,14 +160,14 @@ pub fn raise(err: &Error, func: &CStr) {
         err.location.file(),
         err.location.line()
     );
-    // The message is the format string: escape '%' so that no conversion reads the
-    // (absent) variable arguments.
-    let fmt = cstring_lossy(&err.msg.replace('%', "%%"));
     let file = cstring_lossy(err.location.file());
     let line = err.location.line() as i32;
     let core = *CORE.read().unwrap_or_else(|e| e.into_inner());
     match core {
         Some(c) => {
+            // Through the core the message is the format string: '%' is escaped so that no
+            // conversion reads the (absent) variable arguments.
+            let fmt = cstring_lossy(&err.msg.replace('%', "%%"));
             // Never read: the format has no conversions. Sized and aligned for any ABI's
             // va_list object (see `ffi::CoreVsetErrorFn`).
             let mut no_args = [0u64; 8];
@@ -186,8 +186,11 @@ pub fn raise(err: &Error, func: &CStr) {
             }
         }
         None => {
-            // SAFETY: public libcrypto error functions; pointers valid for the calls; the
-            // format is "%s" with one string argument.
+            // Here the message is the argument of a "%s" format, printed as it is.
+            let msg = cstring_lossy(&err.msg);
+            // SAFETY: public libcrypto error functions writing the calling thread's error
+            // queue; `file`, `func` and `msg` are NUL-terminated and outlive the calls; the
+            // format "%s" reads exactly one argument, `msg`, a C string.
             unsafe {
                 openssl_sys::ERR_new();
                 openssl_sys::ERR_set_debug(file.as_ptr(), line, func.as_ptr());
@@ -195,7 +198,7 @@ pub fn raise(err: &Error, func: &CStr) {
                     ffi::ERR_LIB_PROV,
                     err.reason as i32,
                     c"%s".as_ptr(),
-                    fmt.as_ptr() as *const c_char,
+                    msg.as_ptr() as *const c_char,
                 );
             }
         }
@@ -236,4 +239,53 @@ pub fn entry_void(func: &CStr, body: impl FnOnce()) {
         body();
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::c_int;
+    use std::ptr;
+
+    use super::*;
+
+    /// The message of the newest error on this thread's queue, which is then cleared.
+    fn last_message() -> String {
+        let mut data: *const c_char = ptr::null();
+        let mut flags: c_int = 0;
+        // SAFETY: ERR_get_error_all reads this thread's queue; every out pointer is either
+        // NULL (not wanted) or a live local; `data` then points at the queue's own string.
+        let code = unsafe {
+            openssl_sys::ERR_get_error_all(
+                ptr::null_mut(),
+                ptr::null_mut(),
+                ptr::null_mut(),
+                &mut data,
+                &mut flags,
+            )
+        };
+        assert_ne!(code, 0, "an error was raised");
+        assert!(!data.is_null());
+        // SAFETY: a NUL-terminated string owned by the error record, alive until the next
+        // queue operation on this thread; copied out at once.
+        let s = unsafe { CStr::from_ptr(data) }
+            .to_string_lossy()
+            .into_owned();
+        // SAFETY: clears this thread's queue; no pointer into it is kept.
+        unsafe { openssl_sys::ERR_clear_error() };
+        s
+    }
+
+    #[test]
+    fn a_percent_sign_shows_as_itself_without_the_core() {
+        // No provider instance is loaded in a unit test: `raise` takes the fallback path.
+        assert!(CORE.read().unwrap().is_none());
+        raise(
+            &Error::new(
+                Reason::InvalidParameter,
+                "salt of 100% of the digest, %s %d",
+            ),
+            c"test_raise",
+        );
+        assert_eq!(last_message(), "salt of 100% of the digest, %s %d");
+    }
 }
