@@ -7,15 +7,15 @@ use std::ffi::{c_int, c_uchar, c_void};
 use std::ptr;
 use std::sync::Arc;
 
+use crate::ctx::ProvCtx;
 use crate::error::{entry, entry_void, fail, Error, Reason, Result};
-use crate::ffi::{self, bytes, OSSL_DISPATCH, OSSL_PARAM};
+use crate::ffi::{self, bytes, dispatch, END, OSSL_DISPATCH, OSSL_PARAM};
 use crate::key::RsaKey;
 use crate::keymgmt::keydata;
 use crate::offload;
 use crate::ossl::Md;
 use crate::padding;
 use crate::params::{self, Input, Output};
-use crate::provider::{dispatch, ProvCtx, END};
 use crate::stats::{self, Counter};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,6 +23,28 @@ pub struct OSSL_DISPATCH {
     pub function: Option<unsafe extern "C" fn()>,
 }
 
+/// One entry of a dispatch table: function `$f` under id `$id`, `$t` being the signature
+/// the id documents (and `$f`'s own: the transmute checks that the sizes agree, the type
+/// annotation that `$f` has it).
+macro_rules! dispatch {
+    ($id:expr, $f:expr, $t:ty) => {
+        $crate::ffi::OSSL_DISPATCH {
+            function_id: $id,
+            // SAFETY: `$f` coerces to `$t` (checked by the compiler), and the core calls an
+            // entry only through the signature its id documents, which is `$t`: the erased
+            // pointer is always called back at its own type.
+            function: Some(unsafe { std::mem::transmute::<$t, unsafe extern "C" fn()>($f) }),
+        }
+    };
+}
+pub(crate) use dispatch;
+
+/// The end of a dispatch table.
+pub const END: OSSL_DISPATCH = OSSL_DISPATCH {
+    function_id: 0,
+    function: None,
+};
+
 /// `OSSL_ITEM`.
 #[repr(C)]
 pub struct OSSL_ITEM {

@@ -7,11 +7,11 @@ use std::sync::{Arc, OnceLock};
 
 use foreign_types::ForeignType;
 
+use crate::ctx::ProvCtx;
 use crate::error::{fail, Error, Reason, Result};
 use crate::ffi;
 use crate::ossl::{self, Bn, BnCtx, BnRef, Mont, MontModulus, ParamBld, Params, Pkey};
 use crate::params::Input;
-use crate::provider::ProvCtx;
 
 /// Secret bytes, wiped when dropped.
 pub struct Secret(Vec<u8>);

@@ -6,12 +6,12 @@ use std::ffi::{c_char, c_int, c_void, CStr};
 use std::ptr;
 use std::sync::{Arc, OnceLock, RwLock};
 
+use crate::ctx::ProvCtx;
 use crate::error::{entry, entry_void, fail, Error, Reason, Result};
-use crate::ffi::{self, OSSL_CALLBACK, OSSL_DISPATCH, OSSL_PARAM};
+use crate::ffi::{self, dispatch, END, OSSL_CALLBACK, OSSL_DISPATCH, OSSL_PARAM};
 use crate::key::{self, RsaKey};
 use crate::ossl::Bn;
 use crate::params::{self, Descriptors, Input, Output};
-use crate::provider::{dispatch, ProvCtx, END};
 
 /// The key object handed to OpenSSL (`keydata`): empty after `new`, filled by import or
 /// generation.

@@ -14,6 +14,7 @@
 
 pub mod asym_cipher;
 pub mod config;
+pub mod ctx;
 pub mod digestinfo;
 pub mod error;
 pub mod ffi;

@@ -5,72 +5,16 @@
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::ptr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use crate::config::Config;
+use crate::ctx::ProvCtx;
 use crate::error::{self, entry, entry_void, fail, CoreErr, Error, Reason, Result};
-use crate::ffi::{self, Table, OSSL_ALGORITHM, OSSL_DISPATCH, OSSL_ITEM, OSSL_PARAM};
+use crate::ffi::{
+    self, dispatch, Table, END, OSSL_ALGORITHM, OSSL_DISPATCH, OSSL_ITEM, OSSL_PARAM,
+};
 use crate::params::{self, Output};
-use crate::software::Software;
 use crate::stats;
-
-/// One loaded instance of the provider.
-pub struct ProvCtx {
-    handle: *const ffi::OSSL_CORE_HANDLE,
-    /// The library context this instance lives in (the core's `get_libctx`; NULL is the
-    /// process's default context).
-    libctx: *mut c_void,
-    core_in: *const OSSL_DISPATCH,
-    config: Config,
-    sw: OnceLock<Software>,
-    sw_init: Mutex<()>,
-}
-
-// SAFETY: the handle and the core's dispatch table are immutable tokens valid while the
-// provider is loaded; the rest is thread-safe by construction.
-unsafe impl Send for ProvCtx {}
-// SAFETY: as above.
-unsafe impl Sync for ProvCtx {}
-
-impl ProvCtx {
-    /// The configuration in force.
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
-    /// The software path, created on first use. (Created lazily rather than in init: the
-    /// child context loads a copy of every provider of the parent, wd included, and that
-    /// copy must not build a context of its own in turn.)
-    pub fn software(&self) -> Result<&Software> {
-        if let Some(s) = self.sw.get() {
-            return Ok(s);
-        }
-        let _g = self.sw_init.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(s) = self.sw.get() {
-            return Ok(s);
-        }
-        // SAFETY: handle and core_in are those passed to our init; the instance is loaded
-        // (an operation of it is running).
-        let s = unsafe { Software::new(self.handle, self.core_in) }?;
-        Ok(self.sw.get_or_init(|| s))
-    }
-
-    /// Borrows the instance behind a `provctx` pointer.
-    ///
-    /// # Safety
-    /// `p` is a provctx this provider returned from init and not yet torn down, or NULL.
-    pub unsafe fn from_ptr(p: *mut c_void) -> Result<Arc<ProvCtx>> {
-        if p.is_null() {
-            return fail(Reason::Internal, "NULL provider context");
-        }
-        let p = p as *const ProvCtx;
-        // SAFETY: p came from Arc::into_raw in init and is alive (per the contract).
-        unsafe {
-            Arc::increment_strong_count(p);
-            Ok(Arc::from_raw(p))
-        }
-    }
-}
 
 fn find_fn(mut d: *const OSSL_DISPATCH, id: c_int) -> Option<unsafe extern "C" fn()> {
     if d.is_null() {
@@ -287,7 +231,7 @@ unsafe extern "C" fn get_params(prov: *mut c_void, out: *mut OSSL_PARAM) -> c_in
             s.utf8(&stats::format(&stats::snapshot()))?;
         }
         if let Some(s) = out.slot(c"wd-config") {
-            s.utf8(&p.config.describe())?;
+            s.utf8(&p.config().describe())?;
         }
         Ok(1)
     })
@@ -350,7 +294,7 @@ unsafe extern "C" fn query_operation(
                 // SAFETY: provctx from init.
                 let p = unsafe { ProvCtx::from_ptr(prov) }?;
                 // Not in wd's own child contexts: their DRBG is the default provider's.
-                if crate::software::is_child_context(p.libctx) {
+                if crate::software::is_child_context(p.libctx()) {
                     ptr::null()
                 } else {
                     RAND_ALGS.0.as_ptr()
@@ -392,7 +336,7 @@ unsafe extern "C" fn teardown(prov: *mut c_void) {
         }
         // SAFETY: provctx from init; teardown is its last use by the core.
         let p = unsafe { Arc::from_raw(prov as *const ProvCtx) };
-        error::uninstall(p.handle);
+        error::uninstall(p.handle());
         if Arc::strong_count(&p) > 1 {
             // Keys or contexts of this instance are still alive (freed later, or never,
             // at exit): keep the instance, and its child context, valid for them.
@@ -400,24 +344,6 @@ unsafe extern "C" fn teardown(prov: *mut c_void) {
         }
     })
 }
-
-macro_rules! dispatch {
-    ($id:expr, $f:expr, $t:ty) => {
-        OSSL_DISPATCH {
-            function_id: $id,
-            // SAFETY: the core calls the function through the signature that `$id`
-            // documents, which is the one it was defined with (`$t`).
-            function: Some(unsafe { std::mem::transmute::<$t, unsafe extern "C" fn()>($f) }),
-        }
-    };
-}
-pub(crate) use dispatch;
-
-/// The end of a dispatch table.
-pub const END: OSSL_DISPATCH = OSSL_DISPATCH {
-    function_id: 0,
-    function: None,
-};
 
 static PROVIDER_DISPATCH: [OSSL_DISPATCH; 6] = [
     dispatch!(
@@ -506,14 +432,7 @@ pub unsafe extern "C" fn OSSL_provider_init(
         }
         stats::configure(config.stats_dir.clone());
         wd_core::wd_log!(Info, "wd provider loaded: {}", config.describe());
-        let ctx = Arc::new(ProvCtx {
-            handle,
-            libctx,
-            core_in,
-            config,
-            sw: OnceLock::new(),
-            sw_init: Mutex::new(()),
-        });
+        let ctx = Arc::new(ProvCtx::new(handle, libctx, core_in, config));
         if out.is_null() || provctx.is_null() {
             return fail(Reason::Internal, "NULL out pointers in provider init");
         }

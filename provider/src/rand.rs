@@ -16,9 +16,9 @@ use std::ffi::{c_int, c_uchar, c_uint, c_void, CStr};
 use std::ptr;
 use std::sync::Arc;
 
+use crate::ctx::ProvCtx;
 use crate::error::{entry, entry_void, fail, Reason, Result};
-use crate::ffi::{self, EVP_RAND_CTX, OSSL_DISPATCH, OSSL_PARAM};
-use crate::provider::{dispatch, ProvCtx, END};
+use crate::ffi::{self, dispatch, END, EVP_RAND_CTX, OSSL_DISPATCH, OSSL_PARAM};
 
 /// One wd generator: the default provider's DRBG inside, and the lock the core asks for.
 struct Drbg {

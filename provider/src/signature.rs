@@ -10,16 +10,16 @@ use std::sync::Arc;
 
 use foreign_types::ForeignType;
 
+use crate::ctx::ProvCtx;
 use crate::digestinfo;
 use crate::error::{entry, entry_void, fail, Error, Reason, Result};
-use crate::ffi::{self, bytes, OSSL_DISPATCH, OSSL_PARAM};
+use crate::ffi::{self, bytes, dispatch, END, OSSL_DISPATCH, OSSL_PARAM};
 use crate::key::RsaKey;
 use crate::keymgmt::keydata;
 use crate::offload;
 use crate::ossl::{Md, MdCtx, ParamBld, Rsa};
 use crate::padding;
 use crate::params::{self, Input, Output};
-use crate::provider::{dispatch, ProvCtx, END};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
