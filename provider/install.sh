@@ -3,7 +3,9 @@
 #
 #   provider/install.sh            build, then copy to target/ossl-modules/wd.so (or
 #                                  $CARGO_TARGET_DIR/ossl-modules) for OPENSSL_MODULES=...
-#   provider/install.sh --system   also copy into OpenSSL's MODULESDIR (`openssl version -m`)
+#   provider/install.sh --system   build the production flavour (no device model, no fake
+#                                  kernel: --no-default-features, into $target/production)
+#                                  and install it into OpenSSL's MODULESDIR (`openssl version -m`)
 #   provider/install.sh --debug    use the debug build (faster to build; for tests)
 #
 # Prints the module directory on its last line.
@@ -22,6 +24,12 @@ done
 target="${CARGO_TARGET_DIR:-$root/target}"
 flags=(-p wd-provider)
 [ "$profile" = release ] && flags+=(--release)
+if [ "$system" = 1 ]; then
+    # What a host with an accelerator runs: without the model (kept apart from the developer
+    # build so that neither overwrites the other).
+    target="$target/production"
+    flags+=(--no-default-features --target-dir "$target")
+fi
 (cd "$root" && cargo build -q "${flags[@]}")
 lib="$target/$profile/libwd_provider.so"
 [ -f "$lib" ] || { echo "install.sh: $lib was not built" >&2; exit 1; }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test of wd: formatting, clippy (warnings are errors), the whole
 # workspace's unit and end-to-end tests (device model, provider under the real openssl
-# binary, C API from C, nginx), in release mode so the timing-sensitive paths are realistic.
+# binary, C API from C, nginx), in release mode so the timing-sensitive paths are realistic;
+# then the production flavour (scripts/check-production.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -15,3 +16,5 @@ echo "== cargo build"
 cargo build --workspace --release --all-targets
 echo "== cargo test"
 cargo test --workspace --release --no-fail-fast -- --test-threads="${WD_TEST_THREADS:-2}"
+echo "== production flavour (no device model, no fake kernel)"
+bash scripts/check-production.sh

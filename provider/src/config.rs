@@ -172,8 +172,11 @@ impl Config {
         // The selection and the model's values are checked now (load time), not when the
         // model starts: a build without the model refuses `devices = model` here.
         if c.devices.needs_model() || !c.model.is_empty() {
-            let plug = select::model_plug().map_err(|e| {
-                crate::error::Error::new(Reason::Config, format!("devices = {}: {e}", c.devices))
+            let plug = select::model_plug().map_err(|_| {
+                crate::error::Error::new(
+                    Reason::Config,
+                    format!("devices = {}: {}", c.devices, select::NO_MODEL),
+                )
             })?;
             for (k, v) in &c.model {
                 (plug.check)(&[(k.clone(), v.clone())]).map_err(|e| {
@@ -263,8 +266,11 @@ impl Config {
                     .strip_prefix("model_")
                     .is_some_and(|m| model_keys().contains(&m));
             if !known && name.starts_with("model_") {
-                if let Err(e) = select::model_plug() {
-                    return fail(Reason::Config, format!("key {name:?}: {e}"));
+                if select::model_plug().is_err() {
+                    return fail(
+                        Reason::Config,
+                        format!("key {name:?}: {}", select::NO_MODEL),
+                    );
                 }
             }
             if !known {

@@ -1,6 +1,7 @@
 //! Bad input gives an OpenSSL error with wd's reason string, never a crash or a panic
 //! across the C boundary: wrong-size input, input above the modulus, malformed and
-//! inconsistent keys, missing parameters.
+//! inconsistent keys, missing parameters. The checks are wd's own, made before any device
+//! is involved: these run on `wd.cnf` (no device here), so also against the production build.
 
 mod common;
 use common::*;
@@ -9,7 +10,7 @@ use std::collections::HashMap;
 /// Runs a failing `openssl` command on wd; returns stderr after checking that no panic
 /// was caught (the guard turns one into "internal error").
 fn refused(w: &World, args: &[&str]) -> String {
-    let err = fails(w.openssl(Conf::Model, args));
+    let err = fails(w.openssl(Conf::Host, args));
     assert!(
         !err.contains("panicked") && !err.contains("internal error"),
         "{err}"
@@ -185,7 +186,7 @@ fn a_key_wd_refuses_goes_to_the_default_provider_under_a_preference() {
     bad.insert("prime1".into(), good["prime2"].clone());
     let k = der_key(&w, "pq", &bad);
     let out = ok(w.with_log().openssl(
-        Conf::Model,
+        Conf::Host,
         &[
             "pkeyutl",
             "-sign",

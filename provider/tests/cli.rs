@@ -6,7 +6,7 @@ use common::*;
 #[test]
 fn list_providers_shows_wd_active_with_its_version() {
     let w = World::new();
-    let out = ok(w.openssl(Conf::Model, &["list", "-providers", "-verbose"]));
+    let out = ok(w.openssl(Conf::Host, &["list", "-providers", "-verbose"]));
     let s = stdout(&out);
     let at = s
         .find("\n  wd\n")
@@ -65,8 +65,10 @@ fn not_loaded(c: std::process::Command) -> String {
     stderr(&out)
 }
 
-fn write_conf(w: &World, extra: &str) -> std::path::PathBuf {
-    let base = std::fs::read_to_string(root().join("openssl.cnf.d/wd-model.cnf")).unwrap();
+/// `openssl.cnf.d/<base>` with `extra` lines at the top of the wd section.
+fn write_conf(w: &World, base: &str, extra: &str) -> std::path::PathBuf {
+    let base = std::fs::read_to_string(root().join("openssl.cnf.d").join(base)).unwrap();
+    assert!(base.contains("[wd_sect]\n"));
     let conf = base.replace("[wd_sect]\n", &format!("[wd_sect]\n{extra}\n"));
     let p = w.path("test.cnf");
     std::fs::write(&p, conf).unwrap();
@@ -76,8 +78,8 @@ fn write_conf(w: &World, extra: &str) -> std::path::PathBuf {
 #[test]
 fn a_misspelt_key_fails_the_load_with_a_message() {
     let w = World::new();
-    let p = write_conf(&w, "fallbak = off");
-    let mut c = w.openssl(Conf::Model, &["list", "-providers"]);
+    let p = write_conf(&w, "wd.cnf", "fallbak = off");
+    let mut c = w.openssl(Conf::Host, &["list", "-providers"]);
     c.env("OPENSSL_CONF", &p);
     let err = not_loaded(c);
     assert!(err.contains("unknown key \"fallbak\""), "{err}");
@@ -87,13 +89,18 @@ fn a_misspelt_key_fails_the_load_with_a_message() {
 #[test]
 fn a_bad_value_fails_the_load_with_a_message() {
     let w = World::new();
-    let p = write_conf(&w, "min_bits = lots");
-    let mut c = w.openssl(Conf::Model, &["list", "-providers"]);
+    let p = write_conf(&w, "wd.cnf", "min_bits = lots");
+    let mut c = w.openssl(Conf::Host, &["list", "-providers"]);
     c.env("OPENSSL_CONF", &p);
     let err = not_loaded(c);
     assert!(err.contains("invalid value \"lots\" for min_bits"), "{err}");
+}
 
-    let p = write_conf(&w, "model_error_ratio = 2");
+#[cfg(feature = "model")]
+#[test]
+fn a_bad_model_value_fails_the_load_with_a_message() {
+    let w = World::new();
+    let p = write_conf(&w, "wd-model.cnf", "model_error_ratio = 2");
     let mut c = w.openssl(Conf::Model, &["list", "-providers"]);
     c.env("OPENSSL_CONF", &p);
     let err = not_loaded(c);
@@ -103,7 +110,7 @@ fn a_bad_value_fails_the_load_with_a_message() {
 #[test]
 fn a_bad_environment_override_fails_the_load() {
     let w = World::new().with("WD_FALLBACK", "perhaps");
-    let err = not_loaded(w.openssl(Conf::Model, &["list", "-providers"]));
+    let err = not_loaded(w.openssl(Conf::Host, &["list", "-providers"]));
     assert!(err.contains("WD_FALLBACK"), "{err}");
     // Loaded on the command line, the failure is fatal and the reason is on the error queue.
     let err = fails(w.openssl(Conf::Default, &["list", "-providers", "-provider", "wd"]));
@@ -113,6 +120,23 @@ fn a_bad_environment_override_fails_the_load() {
     );
 }
 
+#[cfg(not(feature = "model"))]
+#[test]
+fn a_build_without_the_model_refuses_it_with_a_message() {
+    let w = World::new();
+    let err = not_loaded(w.openssl(Conf::Model, &["list", "-providers"]));
+    assert!(err.contains("no device model"), "{err}");
+    let p = write_conf(&w, "wd.cnf", "model_queues = 4");
+    let mut c = w.openssl(Conf::Host, &["list", "-providers"]);
+    c.env("OPENSSL_CONF", &p);
+    let err = not_loaded(c);
+    assert!(
+        err.contains("model_queues") && err.contains("no device model"),
+        "{err}"
+    );
+}
+
+#[cfg(feature = "model")]
 #[test]
 fn wd_stats_command_sums_processes() {
     let w = World::new();

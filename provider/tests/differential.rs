@@ -2,7 +2,9 @@
 //! PKCS#1 v1.5 signatures byte-identical; PSS and OAEP (and PKCS#1 v1.5 encryption)
 //! cross-verified and cross-decrypted both ways; raw RSA identical. 1024–4096-bit keys run
 //! on the device model, 512, 1536 and 8192 through the software fallback; the counters
-//! prove each route.
+//! prove each route. On a host without devices (`wd.cnf`, `devices = auto`, an empty sysfs
+//! tree) every operation runs in software with the same results: that part needs no device
+//! model and also runs against the production build (`scripts/check-production.sh`).
 
 mod common;
 use common::*;
@@ -10,6 +12,8 @@ use std::path::Path;
 
 struct Case {
     w: World,
+    /// The configuration of wd's side.
+    wd: Conf,
     key: String,
     public: String,
     md: &'static str,
@@ -37,6 +41,7 @@ impl Case {
         let md = if bits < 1024 { "sha1" } else { "sha256" };
         Case {
             w,
+            wd: Conf::Model,
             key,
             public,
             md,
@@ -125,26 +130,26 @@ impl Case {
     /// Everything, both directions.
     fn all(&self) {
         // PKCS#1 v1.5 signatures: deterministic, so byte-identical.
-        self.sign(Conf::Model, "sig.wd", &[]);
+        self.sign(self.wd, "sig.wd", &[]);
         self.sign(Conf::Default, "sig.def", &[]);
         assert_eq!(
             self.read("sig.wd"),
             self.read("sig.def"),
             "PKCS#1 v1.5 signatures differ"
         );
-        self.verify(Conf::Model, "sig.def", &[]);
+        self.verify(self.wd, "sig.def", &[]);
 
         // PSS, salt = digest length and salt = max; each verified by the other side.
         for (tag, salt) in [("d", "digest"), ("m", "max")] {
             let opts = ["rsa_padding_mode:pss", &format!("rsa_pss_saltlen:{salt}")];
             let opts: Vec<&str> = opts.iter().map(|s| s.as_ref()).collect();
-            self.sign(Conf::Model, &format!("pss{tag}.wd"), &opts);
+            self.sign(self.wd, &format!("pss{tag}.wd"), &opts);
             self.sign(Conf::Default, &format!("pss{tag}.def"), &opts);
             self.verify(Conf::Default, &format!("pss{tag}.wd"), &opts);
-            self.verify(Conf::Model, &format!("pss{tag}.def"), &opts);
+            self.verify(self.wd, &format!("pss{tag}.def"), &opts);
             // And with the salt length recovered automatically.
             self.verify(
-                Conf::Model,
+                self.wd,
                 &format!("pss{tag}.def"),
                 &["rsa_padding_mode:pss", "rsa_pss_saltlen:auto"],
             );
@@ -170,7 +175,7 @@ impl Case {
                 opts,
             );
             self.pkeyutl(
-                Conf::Model,
+                self.wd,
                 "-decrypt",
                 false,
                 &format!("{tag}.ct.def"),
@@ -183,7 +188,7 @@ impl Case {
                 "{tag}: wd decrypt"
             );
             self.pkeyutl(
-                Conf::Model,
+                self.wd,
                 "-encrypt",
                 true,
                 "secret",
@@ -213,7 +218,7 @@ impl Case {
         }
         std::fs::write(self.w.path("raw"), &raw).unwrap();
         let none = ["rsa_padding_mode:none"];
-        self.pkeyutl(Conf::Model, "-decrypt", false, "raw", "raw.priv.wd", &none);
+        self.pkeyutl(self.wd, "-decrypt", false, "raw", "raw.priv.wd", &none);
         self.pkeyutl(
             Conf::Default,
             "-decrypt",
@@ -227,7 +232,7 @@ impl Case {
             self.read("raw.priv.def"),
             "raw private op"
         );
-        self.pkeyutl(Conf::Model, "-encrypt", true, "raw", "raw.pub.wd", &none);
+        self.pkeyutl(self.wd, "-encrypt", true, "raw", "raw.pub.wd", &none);
         self.pkeyutl(Conf::Default, "-encrypt", true, "raw", "raw.pub.def", &none);
         assert_eq!(
             self.read("raw.pub.wd"),
@@ -237,6 +242,18 @@ impl Case {
     }
 }
 
+/// A case whose wd side is `wd.cnf` (real devices only) on a host with none.
+fn on_a_host_without_devices(bits: u32) -> Case {
+    let mut c = Case::new(bits, &[]);
+    let empty = c.w.path("no-sysfs");
+    std::fs::create_dir_all(&empty).unwrap();
+    c.w.env
+        .push(("WD_SYSFS_ROOT".into(), empty.to_str().unwrap().into()));
+    c.wd = Conf::Host;
+    c
+}
+
+#[cfg(feature = "model")]
 fn on_device(bits: u32, extra: &[(&str, &str)]) {
     let c = Case::new(bits, extra);
     c.all();
@@ -260,6 +277,7 @@ fn on_device(bits: u32, extra: &[(&str, &str)]) {
     assert_eq!(w.counter("fault_guard_trips"), 0);
 }
 
+#[cfg(feature = "model")]
 fn in_software(bits: u32) {
     let c = Case::new(bits, &[]);
     c.all();
@@ -278,45 +296,74 @@ fn in_software(bits: u32) {
 }
 
 #[test]
+fn every_operation_in_software_on_a_host_without_devices() {
+    for bits in [1024, 2048] {
+        let c = on_a_host_without_devices(bits);
+        c.all();
+        let w = &c.w;
+        assert_eq!(
+            w.counter("offload_private") + w.counter("offload_public"),
+            0,
+            "{}",
+            stats::format(&w.counters())
+        );
+        assert!(
+            w.counter("fallback_no_device") >= 14,
+            "{}",
+            stats::format(&w.counters())
+        );
+    }
+}
+
+#[cfg(feature = "model")]
+#[test]
 fn rsa1024_on_the_device() {
     on_device(1024, &[]);
 }
 
+#[cfg(feature = "model")]
 #[test]
 fn rsa2048_on_the_device() {
     on_device(2048, &[]);
 }
 
+#[cfg(feature = "model")]
 #[test]
 fn rsa2048_on_a_v3_device() {
     on_device(2048, &[("WD_MODEL_API", "v3")]);
 }
 
+#[cfg(feature = "model")]
 #[test]
 fn rsa3072_on_the_device() {
     on_device(3072, &[]);
 }
 
+#[cfg(feature = "model")]
 #[test]
 fn rsa4096_on_the_device() {
     on_device(4096, &[]);
 }
 
+#[cfg(feature = "model")]
 #[test]
 fn rsa512_through_fallback() {
     in_software(512);
 }
 
+#[cfg(feature = "model")]
 #[test]
 fn rsa1536_through_fallback() {
     in_software(1536);
 }
 
+#[cfg(feature = "model")]
 #[test]
 fn rsa8192_through_fallback() {
     in_software(8192);
 }
 
+#[cfg(feature = "model")]
 #[test]
 fn keys_made_by_wd_work_everywhere() {
     // Key generation is delegated to the default provider in the child context and the
@@ -365,6 +412,7 @@ fn keys_made_by_wd_work_everywhere() {
     assert!(Path::new(&sig_wd).exists());
 }
 
+#[cfg(feature = "model")]
 #[test]
 fn certificates_signed_through_wd_verify_with_the_default_provider() {
     // X.509 signing needs the signature's algorithm-id (PKCS#1 v1.5 and PSS parameters).

@@ -2,6 +2,9 @@
 //! default provider), every device error counted, no wait past the configured timeout; and
 //! the fallback policy.
 
+// These tests drive the device model; the production flavour has none.
+#![cfg(feature = "model")]
+
 mod common;
 use common::*;
 use std::time::{Duration, Instant};

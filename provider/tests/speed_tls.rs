@@ -1,6 +1,9 @@
 //! `openssl speed` and TLS handshakes through wd on the device model, with the counters
 //! proving the offload.
 
+// These tests drive the device model; the production flavour has none.
+#![cfg(feature = "model")]
+
 mod common;
 use common::*;
 use std::io::{BufRead, BufReader};

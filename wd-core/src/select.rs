@@ -120,15 +120,13 @@ pub fn plug_model(plug: ModelPlug) {
     let _ = PLUG.set(plug);
 }
 
+/// Why a build has no model to start.
+pub const NO_MODEL: &str = "this build of wd carries no device model (it was built without \
+                            the `model` feature); use real devices (auto, uacce) or none";
+
 /// The plugged-in model, or why there is none.
 pub fn model_plug() -> Result<&'static ModelPlug> {
-    PLUG.get().ok_or_else(|| {
-        Error::Unsupported(
-            "this build of wd carries no device model (it was built without the `model` \
-             feature); use real devices (auto, uacce) or none"
-                .into(),
-        )
-    })
+    PLUG.get().ok_or_else(|| Error::Config(NO_MODEL.into()))
 }
 
 /// The model settings given by the environment: `WD_MODEL_<KEY>` for every key of the
@@ -172,7 +170,9 @@ pub fn activate(devices: &Devices, model: &ModelSettings) -> Result<&'static [&'
         Devices::FakeUacce(dir) => Started::FakeUacce(dir.clone()),
         _ => return Ok(devices.backends()),
     };
-    let plug = model_plug().map_err(|e| Error::Unsupported(format!("devices = {devices}: {e}")))?;
+    let plug = PLUG
+        .get()
+        .ok_or_else(|| Error::Config(format!("devices = {devices}: {NO_MODEL}")))?;
     let mut started = STARTED.lock().unwrap_or_else(|e| e.into_inner());
     let same_kind = started
         .iter()

@@ -33,6 +33,16 @@ fn release_flag() -> Vec<&'static str> {
     }
 }
 
+/// The feature flags these tests were built with, for the nested `cargo build`s (a build
+/// with other features would overwrite the provider's cdylib under the tests' feet).
+fn feature_flags() -> Vec<&'static str> {
+    if cfg!(feature = "model") {
+        Vec::new()
+    } else {
+        vec!["--no-default-features"]
+    }
+}
+
 /// A directory holding the provider built with these tests, as `wd.so`.
 pub fn modules() -> PathBuf {
     static ONCE: Once = Once::new();
@@ -60,6 +70,7 @@ pub fn modules() -> PathBuf {
             let st = Command::new(env!("CARGO"))
                 .args(["build", "-q", "-p", "wd-provider", "--lib"])
                 .args(release_flag())
+                .args(feature_flags())
                 .current_dir(root())
                 .status()
                 .unwrap();
@@ -81,6 +92,7 @@ pub fn example(name: &str) -> PathBuf {
         let st = Command::new(env!("CARGO"))
             .args(["build", "-q", "-p", "wd-provider", "--examples"])
             .args(release_flag())
+            .args(feature_flags())
             .current_dir(root())
             .status()
             .unwrap();
