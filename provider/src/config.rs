@@ -62,7 +62,7 @@ pub const KEYS: &[KeyDoc] = &[
     KeyDoc { key: "log_level", env: "WD_LOG", default: "off",
         doc: "off | error | warn | info | debug: diagnostics on stderr" },
     KeyDoc { key: "stats_dir", env: "WD_STATS_DIR", default: "",
-        doc: "directory for per-process counter files <pid>.stats read by wd-stats (empty = in memory only)" },
+        doc: "directory for per-process counter files <pid>.stats, read by `wd stats` (empty = in memory only)" },
 ];
 
 /// The parsed configuration.
@@ -96,23 +96,29 @@ pub struct Config {
     pub model: Vec<(String, String)>,
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
+impl Config {
+    /// The defaults, from [`KEYS`] (the one place they are written), parsed as a value in
+    /// openssl.cnf would be.
+    pub fn defaults() -> Result<Config> {
+        let mut c = Config {
             devices: Devices::Auto,
             fallback: true,
-            min_bits: 1024,
-            max_bits: 4096,
+            min_bits: 0,
+            max_bits: 0,
             offload_public: false,
-            timeout: Duration::from_millis(5000),
+            timeout: Duration::ZERO,
             poll_mode: WaitMode::Hybrid,
-            poll_spin: Duration::from_micros(50),
-            poll_margin: Duration::from_micros(25),
-            queues: 64,
+            poll_spin: Duration::ZERO,
+            poll_margin: Duration::ZERO,
+            queues: 0,
             log_level: None,
             stats_dir: None,
             model: Vec::new(),
+        };
+        for k in KEYS {
+            c.apply(k.key, "the built-in default", k.default)?;
         }
+        Ok(c)
     }
 }
 
@@ -151,7 +157,7 @@ impl Config {
         section: impl Fn(&str) -> Option<String>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Config> {
-        let mut c = Config::default();
+        let mut c = Config::defaults()?;
         let model: Vec<(String, String)> = model_keys()
             .iter()
             .map(|k| (format!("model_{k}"), select::model_env_var(k)))
@@ -304,6 +310,60 @@ impl Config {
     }
 }
 
+/// What the documentation says of the `model_<key>` keys.
+const MODEL_KEYS_DOC: &str = "device model settings, in builds that carry the model (api, queues, \
+                              engines, latency_us, error_every, error_ratio, stall, dir, ...)";
+
+/// The keys as the Markdown table of `provider/README-snippet.md` (checked by a test).
+pub fn markdown_table() -> String {
+    let mut out = String::from("| key | env | default | meaning |\n|---|---|---|---|\n");
+    for k in KEYS {
+        let default = if k.default.is_empty() {
+            "unset".to_string()
+        } else {
+            format!("`{}`", k.default)
+        };
+        let doc = k.doc.replace('|', "\\|");
+        out += &format!("| `{}` | `{}` | {default} | {doc} |\n", k.key, k.env);
+    }
+    out += &format!("| `model_<key>` | `WD_MODEL_<KEY>` | the model's | {MODEL_KEYS_DOC} |\n");
+    out
+}
+
+/// The keys as the comment block of `openssl.cnf.d/wd.cnf` (checked by a test): each key
+/// with its default and environment variable, then its meaning wrapped to 92 columns.
+pub fn cnf_comments() -> String {
+    let mut out = String::new();
+    let mut entry = |head: String, doc: &str| {
+        out += &format!("#   {head}\n");
+        let mut line = String::from("#       ");
+        for word in doc.split_whitespace() {
+            if line.len() + word.len() + 1 > 92 && line.trim_end() != "#" {
+                out += line.trim_end();
+                out.push('\n');
+                line = String::from("#       ");
+            }
+            line += word;
+            line.push(' ');
+        }
+        out += line.trim_end();
+        out.push('\n');
+    };
+    for k in KEYS {
+        let default = if k.default.is_empty() {
+            "(unset)"
+        } else {
+            k.default
+        };
+        entry(format!("{} = {default}   [{}]", k.key, k.env), k.doc);
+    }
+    entry(
+        "model_<key> = value   [WD_MODEL_<KEY>]".into(),
+        MODEL_KEYS_DOC,
+    );
+    out
+}
+
 /// The keys of the plugged-in device model (none in a build without it).
 fn model_keys() -> &'static [&'static str] {
     select::model_plug().map_or(&[], |p| p.keys)
@@ -407,6 +467,69 @@ mod tests {
             assert!(e.msg.contains(k), "{e}");
         }
         assert!(load(&[("min_bits", "4096"), ("max_bits", "2048")], &[]).is_err());
+    }
+
+    #[test]
+    fn the_defaults_are_those_of_the_table() {
+        let c = Config::defaults().unwrap();
+        assert_eq!(c.devices, Devices::Auto);
+        assert!(c.fallback);
+        assert_eq!((c.min_bits, c.max_bits), (1024, 4096));
+        assert!(!c.offload_public);
+        assert_eq!(c.timeout, Duration::from_millis(5000));
+        assert_eq!(c.poll_mode, WaitMode::Hybrid);
+        assert_eq!(c.queues, 64);
+        assert_eq!(c.stats_dir, None);
+        for k in KEYS {
+            assert!(k.env.starts_with("WD_"), "{}", k.key);
+            assert!(!k.doc.is_empty(), "{}", k.key);
+        }
+    }
+
+    /// The documentation's copies of the table are generated from [`KEYS`]: between the
+    /// markers, provider/README-snippet.md holds [`markdown_table`] and openssl.cnf.d/wd.cnf
+    /// holds [`cnf_comments`]. `WD_BLESS=1 cargo test -p wd-provider` rewrites them.
+    #[test]
+    fn the_documented_keys_are_generated_from_the_table() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let docs = [
+            (
+                root.join("provider/README-snippet.md"),
+                "<!-- keys: generated from provider/src/config.rs KEYS -->\n",
+                "<!-- keys: end -->\n",
+                markdown_table(),
+            ),
+            (
+                root.join("openssl.cnf.d/wd.cnf"),
+                "# -- keys of [wd_sect]: generated from provider/src/config.rs KEYS --\n",
+                "# -- end of keys --\n",
+                cnf_comments(),
+            ),
+        ];
+        let bless = std::env::var_os("WD_BLESS").is_some();
+        for (path, begin, end, want) in docs {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let a = text
+                .find(begin)
+                .unwrap_or_else(|| panic!("{}: no {begin:?}", path.display()));
+            let b = text[a..]
+                .find(end)
+                .map(|i| a + i)
+                .unwrap_or_else(|| panic!("{}: no {end:?}", path.display()));
+            let have = &text[a + begin.len()..b];
+            if have != want {
+                if bless {
+                    let new = format!("{}{begin}{want}{}", &text[..a], &text[b..]);
+                    std::fs::write(&path, new).unwrap();
+                } else {
+                    panic!(
+                        "{} is out of date with config::KEYS (WD_BLESS=1 cargo test -p \
+                         wd-provider regenerates it); expected:\n{want}",
+                        path.display()
+                    );
+                }
+            }
+        }
     }
 
     #[test]
