@@ -37,7 +37,7 @@ fn libwd_dir() -> PathBuf {
 }
 
 #[test]
-fn c_stream_api_interoperates_with_zlib_on_the_model_and_in_software() {
+fn c_stream_api_interoperates_with_zlib_on_the_model_the_fake_kernel_and_in_software() {
     let lib = libwd_dir();
     let tmp = tempfile::tempdir().unwrap();
     let exe = tmp.path().join("zip_stream");
@@ -54,7 +54,16 @@ fn c_stream_api_interoperates_with_zlib_on_the_model_and_in_software() {
         .status()
         .expect("running cc");
     assert!(st.success(), "cc zip_stream.c failed");
-    for (mode, devices) in [("model", "model"), ("software", "none")] {
+    // The same WD_DEVICES values as the queue API (queue.h) takes, fake kernel included.
+    let fake = format!(
+        "fake-uacce:{}",
+        root().join("tests/fixtures/uacce/kunpeng920").display()
+    );
+    for (mode, devices) in [
+        ("model", "model"),
+        ("fake", fake.as_str()),
+        ("software", "none"),
+    ] {
         let out = Command::new(&exe)
             .arg(mode)
             .env("WD_DEVICES", devices)
