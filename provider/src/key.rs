@@ -333,33 +333,23 @@ impl RsaKey {
 
     /// The key's parameters for export or for building the software key.
     pub fn to_params(&self, private: bool) -> Result<Params> {
-        let bld = ParamBld::new()?;
-        let mut keep: Vec<Bn> = Vec::new();
-        let mut push = |k: &'static CStr, v: &[u8]| -> Result<()> {
-            let b = Bn::from_be(v)?;
-            bld.push_bn(k, &b)?;
-            keep.push(b);
-            Ok(())
-        };
-        push(c"n", &self.n)?;
-        push(c"e", &self.e)?;
+        let mut bld = ParamBld::new()?;
+        bld.push_be(c"n", &self.n)?;
+        bld.push_be(c"e", &self.e)?;
         if private {
             if let Some(p) = &self.private {
-                push(c"d", p.d.bytes())?;
-                for (k, v) in FACTORS.iter().zip(&p.factors) {
-                    push(k, v.bytes())?;
-                }
-                for (k, v) in EXPONENTS.iter().zip(&p.exponents) {
-                    push(k, v.bytes())?;
-                }
-                for (k, v) in COEFFICIENTS.iter().zip(&p.coefficients) {
-                    push(k, v.bytes())?;
+                bld.push_be(c"d", p.d.bytes())?;
+                let crt = FACTORS
+                    .iter()
+                    .zip(&p.factors)
+                    .chain(EXPONENTS.iter().zip(&p.exponents))
+                    .chain(COEFFICIENTS.iter().zip(&p.coefficients));
+                for (k, v) in crt {
+                    bld.push_be(k, v.bytes())?;
                 }
             }
         }
-        let params = bld.to_params()?;
-        drop(keep);
-        Ok(params)
+        bld.to_params()
     }
 
     /// The same key in the software (default provider) path, built once.

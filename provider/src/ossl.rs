@@ -2,7 +2,7 @@
 //! bignum and parameter helpers the provider needs. Every libcrypto call the provider
 //! makes outside the FFI module goes through here or through the operation files.
 
-use std::ffi::{c_int, CStr, CString};
+use std::ffi::{c_int, c_uint, CStr, CString};
 use std::ptr;
 
 use foreign_types::{foreign_type, ForeignType, ForeignTypeRef};
@@ -82,15 +82,6 @@ foreign_type! {
     pub struct Rsa;
     /// Borrowed [`Rsa`].
     pub struct RsaRef;
-}
-
-foreign_type! {
-    type CType = sys::OSSL_PARAM_BLD;
-    fn drop = sys::OSSL_PARAM_BLD_free;
-    /// A parameter list builder.
-    pub struct ParamBld;
-    /// Borrowed [`ParamBld`].
-    pub struct ParamBldRef;
 }
 
 foreign_type! {
@@ -502,30 +493,162 @@ impl MdCtxRef {
     }
 }
 
+/// A parameter list to hand to libcrypto (`OSSL_PARAM_BLD`), built from Rust values.
+///
+/// The builder keeps pointers to what is pushed until [`ParamBld::to_params`] copies it out,
+/// so it owns a copy of every bignum, string and byte string pushed; keys are `'static` (the
+/// finished list points at them).
+pub struct ParamBld {
+    /// The builder, owned (freed on drop).
+    raw: *mut sys::OSSL_PARAM_BLD,
+    bns: Vec<Bn>,
+    strings: Vec<CString>,
+    octets: Vec<Vec<u8>>,
+}
+
 impl ParamBld {
     /// A new builder.
     pub fn new() -> Result<ParamBld> {
-        // SAFETY: constructor.
+        // SAFETY: a constructor without arguments.
         let p = unsafe { sys::OSSL_PARAM_BLD_new() };
-        // SAFETY: fresh, owned.
-        Ok(unsafe { ParamBld::from_ptr(nonnull(p, "OSSL_PARAM_BLD_new")?) })
+        Ok(ParamBld {
+            raw: nonnull(p, "OSSL_PARAM_BLD_new")?,
+            bns: Vec::new(),
+            strings: Vec::new(),
+            octets: Vec::new(),
+        })
     }
 
-    /// Adds a bignum (copied by the builder only when `to_params` runs: `bn` must live
-    /// until then).
-    pub fn push_bn(&self, key: &'static CStr, bn: &BnRef) -> Result<()> {
-        // SAFETY: key is a static C string, bn outlives the builder's use (see above).
+    /// Adds a bignum (kept by the builder until the list is made).
+    pub fn push_bn(&mut self, key: &'static CStr, bn: Bn) -> Result<()> {
         check(
-            unsafe { sys::OSSL_PARAM_BLD_push_BN(self.as_ptr(), key.as_ptr(), bn.as_ptr()) },
+            // SAFETY: a valid builder; `key` is 'static; `bn` is moved into `self.bns` below,
+            // so it lives (at an unchanged heap address) until `to_params` reads it.
+            unsafe { sys::OSSL_PARAM_BLD_push_BN(self.raw, key.as_ptr(), bn.as_ptr()) },
             "OSSL_PARAM_BLD_push_BN",
+        )?;
+        self.bns.push(bn);
+        Ok(())
+    }
+
+    /// Adds a bignum given as big-endian bytes.
+    pub fn push_be(&mut self, key: &'static CStr, bytes: &[u8]) -> Result<()> {
+        self.push_bn(key, Bn::from_be(bytes)?)
+    }
+
+    /// Adds a C `int`.
+    pub fn push_int(&mut self, key: &'static CStr, v: c_int) -> Result<()> {
+        check(
+            // SAFETY: a valid builder; `key` is 'static; the value is copied at once.
+            unsafe { sys::OSSL_PARAM_BLD_push_int(self.raw, key.as_ptr(), v) },
+            "OSSL_PARAM_BLD_push_int",
         )
     }
 
-    /// The finished parameter list.
-    pub fn to_params(&self) -> Result<Params> {
-        // SAFETY: valid builder.
-        let p = unsafe { sys::OSSL_PARAM_BLD_to_param(self.as_ptr()) };
-        // SAFETY: fresh, owned, freed by OSSL_PARAM_free.
+    /// Adds a C `unsigned int`.
+    pub fn push_uint(&mut self, key: &'static CStr, v: c_uint) -> Result<()> {
+        check(
+            // SAFETY: a valid builder; `key` is 'static; the value is copied at once.
+            unsafe { sys::OSSL_PARAM_BLD_push_uint(self.raw, key.as_ptr(), v) },
+            "OSSL_PARAM_BLD_push_uint",
+        )
+    }
+
+    /// Adds a `size_t`.
+    pub fn push_size(&mut self, key: &'static CStr, v: usize) -> Result<()> {
+        check(
+            // SAFETY: a valid builder; `key` is 'static; the value is copied at once.
+            unsafe { sys::OSSL_PARAM_BLD_push_size_t(self.raw, key.as_ptr(), v) },
+            "OSSL_PARAM_BLD_push_size_t",
+        )
+    }
+
+    /// Adds a UTF-8 string (copied; kept by the builder until the list is made).
+    pub fn push_utf8(&mut self, key: &'static CStr, v: &str) -> Result<()> {
+        let c = cstr(v)?;
+        check(
+            // SAFETY: a valid builder; `key` is 'static; `c` is NUL-terminated (length 0
+            // asks libcrypto to measure it) and moved into `self.strings` below, its heap
+            // buffer unmoved, so it lives until `to_params` copies it.
+            unsafe { sys::OSSL_PARAM_BLD_push_utf8_string(self.raw, key.as_ptr(), c.as_ptr(), 0) },
+            "OSSL_PARAM_BLD_push_utf8_string",
+        )?;
+        self.strings.push(c);
+        Ok(())
+    }
+
+    /// Adds an octet string (copied; kept by the builder until the list is made).
+    pub fn push_octets(&mut self, key: &'static CStr, v: &[u8]) -> Result<()> {
+        let v = v.to_vec();
+        check(
+            // SAFETY: a valid builder; `key` is 'static; `v` is readable for its length and
+            // moved into `self.octets` below, its heap buffer unmoved, so it lives until
+            // `to_params` copies it.
+            unsafe {
+                sys::OSSL_PARAM_BLD_push_octet_string(
+                    self.raw,
+                    key.as_ptr(),
+                    v.as_ptr().cast(),
+                    v.len(),
+                )
+            },
+            "OSSL_PARAM_BLD_push_octet_string",
+        )?;
+        self.octets.push(v);
+        Ok(())
+    }
+
+    /// The finished parameter list (a copy of everything pushed: the builder and what it
+    /// kept are freed).
+    pub fn to_params(self) -> Result<Params> {
+        // SAFETY: a valid builder whose pushed values are all alive in `self`.
+        let p = unsafe { sys::OSSL_PARAM_BLD_to_param(self.raw) };
+        // SAFETY: a fresh list that nothing else owns; `Params` frees it once with
+        // OSSL_PARAM_free. It points only at its own copies and at the 'static keys.
         Ok(unsafe { Params::from_ptr(nonnull(p, "OSSL_PARAM_BLD_to_param")?) })
+    }
+}
+
+impl Drop for ParamBld {
+    fn drop(&mut self) {
+        // SAFETY: `raw` is the builder `new` made, owned by this value alone and freed only
+        // here; the values it points at are dropped after it (fields drop after `drop`).
+        unsafe { sys::OSSL_PARAM_BLD_free(self.raw) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::input_of;
+
+    #[test]
+    fn param_builder_round_trips_every_kind_it_takes() {
+        let mut b = ParamBld::new().unwrap();
+        b.push_int(c"i", -7).unwrap();
+        b.push_uint(c"u", 7).unwrap();
+        b.push_size(c"z", 1 << 40).unwrap();
+        b.push_utf8(c"s", "pkcs1-tls").unwrap();
+        b.push_octets(c"o", &[1, 2, 3]).unwrap();
+        b.push_be(c"n", &[0x01, 0x00, 0x01]).unwrap();
+        // Pushed values are owned by the builder: nothing of the caller's need outlive it.
+        let params = {
+            let s = String::from("SHA256");
+            b.push_utf8(c"d", &s).unwrap();
+            drop(s);
+            b.to_params().unwrap()
+        };
+        let p = input_of(&params);
+        assert_eq!(p.get(c"i").unwrap().int().unwrap(), -7);
+        assert_eq!(p.get(c"u").unwrap().uint().unwrap(), 7);
+        assert_eq!(p.get(c"z").unwrap().size().unwrap(), 1 << 40);
+        assert_eq!(p.get(c"s").unwrap().utf8().unwrap(), "pkcs1-tls");
+        assert_eq!(p.get(c"d").unwrap().utf8().unwrap(), "SHA256");
+        assert_eq!(p.get(c"o").unwrap().octets().unwrap(), [1, 2, 3]);
+        assert_eq!(
+            p.get(c"n").unwrap().bn().unwrap().to_be(),
+            [0x01, 0x00, 0x01]
+        );
+        assert!(p.get(c"absent").is_none());
     }
 }

@@ -3,7 +3,7 @@
 //! new`); after that access is safe.
 
 use std::cell::RefCell;
-use std::ffi::{c_char, c_int, c_uint, CStr, CString};
+use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
 use std::ptr;
 
 use foreign_types::{ForeignType, ForeignTypeRef};
@@ -302,6 +302,133 @@ impl Slot {
     }
 }
 
+/// The asking side of a get call (the core's `get_params`, `EVP_PKEY_CTX_get_params`): a
+/// terminated list of the parameters wanted, each entry owning the place its answer is
+/// written into, read back after [`Request::ask`].
+pub struct Request {
+    keys: Vec<CString>,
+    kinds: Vec<Answer>,
+    /// Where UTF8_PTR answers (pointers to the answerer's strings) are written.
+    ptrs: Vec<*const c_char>,
+    /// Where OCTET_STRING answers are copied.
+    bufs: Vec<Vec<u8>>,
+    /// The list as last handed out, terminated (its `return_size`s are the answers).
+    list: Vec<OSSL_PARAM>,
+}
+
+#[derive(Clone, Copy)]
+enum Answer {
+    Ptr(usize),
+    Octets(usize),
+}
+
+fn terminator() -> OSSL_PARAM {
+    OSSL_PARAM {
+        key: ptr::null(),
+        data_type: 0,
+        data: ptr::null_mut(),
+        data_size: 0,
+        return_size: 0,
+    }
+}
+
+impl Request {
+    /// An empty list.
+    pub fn new() -> Request {
+        Request {
+            keys: Vec::new(),
+            kinds: Vec::new(),
+            ptrs: Vec::new(),
+            bufs: Vec::new(),
+            list: Vec::new(),
+        }
+    }
+
+    /// Asks for UTF-8 string `key` as a pointer to the answerer's string; returns its index.
+    pub fn utf8_ptr(&mut self, key: &str) -> usize {
+        self.ptrs.push(ptr::null());
+        self.keys.push(CString::new(key).unwrap_or_default());
+        self.kinds.push(Answer::Ptr(self.ptrs.len() - 1));
+        self.kinds.len() - 1
+    }
+
+    /// Asks for octet string `key`, copied into a buffer of `cap` bytes; returns its index.
+    pub fn octets(&mut self, key: &CStr, cap: usize) -> usize {
+        self.bufs.push(vec![0u8; cap]);
+        self.keys.push(key.to_owned());
+        self.kinds.push(Answer::Octets(self.bufs.len() - 1));
+        self.kinds.len() - 1
+    }
+
+    /// Hands the terminated list to `get` and returns its answer. The list's pointers are
+    /// valid during the call only.
+    ///
+    /// # Safety
+    /// `get` answers the list as a get_params function does: it writes each entry's `data`
+    /// only within `data_size` and as `data_type` says, sets `return_size`, and UTF8_PTR
+    /// answers point at NUL-terminated strings that live as long as this `Request` is read.
+    pub unsafe fn ask<R>(&mut self, get: impl FnOnce(*mut OSSL_PARAM) -> R) -> R {
+        let mut list = Vec::with_capacity(self.kinds.len() + 1);
+        for (key, kind) in self.keys.iter().zip(&self.kinds) {
+            let (data_type, data, data_size): (c_uint, *mut c_void, usize) = match *kind {
+                Answer::Ptr(n) => (
+                    ffi::OSSL_PARAM_UTF8_PTR,
+                    (&mut self.ptrs[n] as *mut *const c_char).cast(),
+                    std::mem::size_of::<*const c_char>(),
+                ),
+                Answer::Octets(n) => (
+                    ffi::OSSL_PARAM_OCTET_STRING,
+                    self.bufs[n].as_mut_ptr().cast(),
+                    self.bufs[n].len(),
+                ),
+            };
+            list.push(OSSL_PARAM {
+                key: key.as_ptr(),
+                data_type,
+                data,
+                data_size,
+                return_size: UNMODIFIED,
+            });
+        }
+        list.push(terminator());
+        self.list = list;
+        get(self.list.as_mut_ptr())
+    }
+
+    /// Whether entry `i` was answered.
+    fn answered(&self, i: usize) -> Option<usize> {
+        let n = self.list.get(i)?.return_size;
+        (n != UNMODIFIED).then_some(n)
+    }
+
+    /// The `i`-th answer, if entry `i` asked for a UTF-8 pointer and got a string.
+    pub fn utf8(&self, i: usize) -> Option<String> {
+        let Some(Answer::Ptr(n)) = self.kinds.get(i).copied() else {
+            return None;
+        };
+        self.answered(i)?;
+        let s = self.ptrs[n];
+        // SAFETY: the entry was answered (return_size set), so per `ask`'s contract the slot
+        // holds a pointer to a NUL-terminated string that is still alive, or NULL (checked).
+        (!s.is_null()).then(|| unsafe { CStr::from_ptr(s) }.to_string_lossy().into_owned())
+    }
+
+    /// The `i`-th answer, if entry `i` asked for an octet string and the answer fitted.
+    pub fn octets_answer(&self, i: usize) -> Option<&[u8]> {
+        let Some(Answer::Octets(n)) = self.kinds.get(i).copied() else {
+            return None;
+        };
+        let len = self.answered(i)?;
+        self.bufs[n].get(..len)
+    }
+}
+
+impl Default for Request {
+    fn default() -> Self {
+        Request::new()
+    }
+}
+
 /// A static, terminated descriptor list (what `*_gettable_params` / `*_settable_params`
 /// return). Built once from (name, type) pairs.
 pub struct Descriptors {
@@ -327,13 +454,7 @@ impl Descriptors {
                 return_size: usize::MAX,
             })
             .collect();
-        list.push(OSSL_PARAM {
-            key: ptr::null(),
-            data_type: 0,
-            data: ptr::null_mut(),
-            data_size: 0,
-            return_size: 0,
-        });
+        list.push(terminator());
         Descriptors {
             list,
             _names: items.iter().map(|(k, _)| *k).collect(),
@@ -410,4 +531,46 @@ pub const OCTETS: c_uint = ffi::OSSL_PARAM_OCTET_STRING;
 pub fn input_of(p: &crate::ossl::ParamsRef) -> Input<'_> {
     // SAFETY: a builder-made list is terminated and lives as long as the borrow.
     unsafe { Input::new(p.as_ptr()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_reads_back_what_a_get_answered() {
+        let mut req = Request::new();
+        let name = req.utf8_ptr("name");
+        let aid = req.octets(c"algorithm-id", 4);
+        let big = req.octets(c"too-big", 2);
+        let unasked = req.utf8_ptr("unanswered");
+        // SAFETY: the closure answers as a get_params does: through libcrypto's own
+        // setters, within each entry's size, with a 'static string for the pointer.
+        let r = unsafe {
+            req.ask(|list| {
+                let p = sys::OSSL_PARAM_locate(list, c"name".as_ptr());
+                assert_eq!(ffi::OSSL_PARAM_set_utf8_ptr(p, c"wd".as_ptr()), 1);
+                let p = sys::OSSL_PARAM_locate(list, c"algorithm-id".as_ptr());
+                assert_eq!(
+                    ffi::OSSL_PARAM_set_octet_string(p, [9u8, 8].as_ptr().cast(), 2),
+                    1
+                );
+                // Too long for its buffer: libcrypto says how much it needed.
+                let p = sys::OSSL_PARAM_locate(list, c"too-big".as_ptr());
+                assert_eq!(
+                    ffi::OSSL_PARAM_set_octet_string(p, [1u8; 3].as_ptr().cast(), 3),
+                    0
+                );
+                1
+            })
+        };
+        assert_eq!(r, 1);
+        assert_eq!(req.utf8(name).as_deref(), Some("wd"));
+        assert_eq!(req.octets_answer(aid), Some(&[9u8, 8][..]));
+        assert_eq!(req.octets_answer(big), None);
+        assert_eq!(req.utf8(unasked), None);
+        // An index of the other kind answers nothing.
+        assert_eq!(req.utf8(aid), None);
+        assert_eq!(req.octets_answer(name), None);
+    }
 }

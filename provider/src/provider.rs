@@ -38,46 +38,18 @@ fn core_strings(
     handle: *const ffi::OSSL_CORE_HANDLE,
     keys: &[&str],
 ) -> Vec<Option<String>> {
-    let names: Vec<CString> = keys
-        .iter()
-        .map(|k| CString::new(*k).unwrap_or_default())
-        .collect();
-    let mut values: Vec<*const c_char> = vec![ptr::null(); keys.len()];
-    let mut list: Vec<OSSL_PARAM> = names
-        .iter()
-        .zip(values.iter_mut())
-        .map(|(n, v)| OSSL_PARAM {
-            key: n.as_ptr(),
-            data_type: ffi::OSSL_PARAM_UTF8_PTR,
-            data: (v as *mut *const c_char).cast(),
-            data_size: std::mem::size_of::<*const c_char>(),
-            return_size: params::UNMODIFIED,
-        })
-        .collect();
-    list.push(OSSL_PARAM {
-        key: ptr::null(),
-        data_type: 0,
-        data: ptr::null_mut(),
-        data_size: 0,
-        return_size: 0,
-    });
-    // SAFETY: a terminated list of UTF8_PTR parameters pointing at live slots.
-    let ok = unsafe { get(handle, list.as_mut_ptr()) };
+    let mut req = params::Request::new();
+    for k in keys {
+        req.utf8_ptr(k);
+    }
+    // SAFETY: `get` is the core's get_params (found under its id in the core's table) and
+    // `handle` our instance's: it answers a terminated list of UTF8_PTR entries with
+    // pointers to strings the core keeps for the instance's life, as `ask` requires.
+    let ok = unsafe { req.ask(|list| get(handle, list)) };
     if ok != 1 {
         return vec![None; keys.len()];
     }
-    list.truncate(keys.len());
-    list.iter()
-        .map(|p| {
-            if p.return_size == params::UNMODIFIED {
-                return None;
-            }
-            // SAFETY: data points at our slot, written with a core-owned string pointer.
-            let s = unsafe { *(p.data as *const *const c_char) };
-            // SAFETY: a NUL-terminated string owned by the core.
-            (!s.is_null()).then(|| unsafe { CStr::from_ptr(s) }.to_string_lossy().into_owned())
-        })
-        .collect()
+    (0..keys.len()).map(|i| req.utf8(i)).collect()
 }
 
 /// Keys of provider section `name` in the configuration file libcrypto loaded by default

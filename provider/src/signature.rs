@@ -394,47 +394,13 @@ impl SigCtx {
 
     fn algorithm_id(&mut self) -> Result<Vec<u8>> {
         let key = self.key()?.clone();
-        let bld = ParamBld::new()?;
-        let pad = self.pad;
-        let md = self.md_name.clone().unwrap_or_else(|| "SHA1".into());
-        let mgf1 = self.mgf1_name.clone();
-        let salt = self.salt.as_int();
-        let mdc = crate::ossl::cstr(&md)?;
-        let mgfc = match &mgf1 {
-            Some(m) => Some(crate::ossl::cstr(m)?),
-            None => None,
-        };
-        // SAFETY: valid builder; static keys; value strings live until to_params.
-        unsafe {
-            crate::ossl::check(
-                openssl_sys::OSSL_PARAM_BLD_push_int(bld.as_ptr(), c"pad-mode".as_ptr(), pad),
-                "push",
-            )?;
-            crate::ossl::check(
-                openssl_sys::OSSL_PARAM_BLD_push_utf8_string(
-                    bld.as_ptr(),
-                    c"digest".as_ptr(),
-                    mdc.as_ptr(),
-                    0,
-                ),
-                "push",
-            )?;
-            if pad == ffi::RSA_PKCS1_PSS_PADDING {
-                crate::ossl::check(
-                    openssl_sys::OSSL_PARAM_BLD_push_int(bld.as_ptr(), c"saltlen".as_ptr(), salt),
-                    "push",
-                )?;
-                if let Some(m) = &mgfc {
-                    crate::ossl::check(
-                        openssl_sys::OSSL_PARAM_BLD_push_utf8_string(
-                            bld.as_ptr(),
-                            c"mgf1-digest".as_ptr(),
-                            m.as_ptr(),
-                            0,
-                        ),
-                        "push",
-                    )?;
-                }
+        let mut bld = ParamBld::new()?;
+        bld.push_int(c"pad-mode", self.pad)?;
+        bld.push_utf8(c"digest", self.md_name.as_deref().unwrap_or("SHA1"))?;
+        if self.pad == ffi::RSA_PKCS1_PSS_PADDING {
+            bld.push_int(c"saltlen", self.salt.as_int())?;
+            if let Some(m) = &self.mgf1_name {
+                bld.push_utf8(c"mgf1-digest", m)?;
             }
         }
         let settings = bld.to_params()?;

@@ -12,6 +12,7 @@ use openssl_sys as sys;
 use crate::error::{fail, Reason, Result};
 use crate::ffi;
 use crate::ossl::{check, cstr, nonnull, Md, ParamBld, ParamsRef, Pkey, PkeyCtx, PkeyRef};
+use crate::params::Request;
 
 /// Every fetch of the software path.
 pub const PROPQ: &CStr = c"provider=default";
@@ -213,35 +214,10 @@ impl Software {
             unsafe { sys::EVP_PKEY_decrypt_init(ctx.as_ptr()) },
             "EVP_PKEY_decrypt_init",
         )?;
-        let bld = ParamBld::new()?;
-        // SAFETY: valid builder; static keys.
-        unsafe {
-            check(
-                sys::OSSL_PARAM_BLD_push_utf8_string(
-                    bld.as_ptr(),
-                    c"pad-mode".as_ptr(),
-                    c"pkcs1-tls".as_ptr(),
-                    0,
-                ),
-                "push pad-mode",
-            )?;
-            check(
-                sys::OSSL_PARAM_BLD_push_uint(
-                    bld.as_ptr(),
-                    c"tls-client-version".as_ptr(),
-                    client_version,
-                ),
-                "push tls-client-version",
-            )?;
-            check(
-                sys::OSSL_PARAM_BLD_push_uint(
-                    bld.as_ptr(),
-                    c"tls-negotiated-version".as_ptr(),
-                    negotiated_version,
-                ),
-                "push tls-negotiated-version",
-            )?;
-        }
+        let mut bld = ParamBld::new()?;
+        bld.push_utf8(c"pad-mode", "pkcs1-tls")?;
+        bld.push_uint(c"tls-client-version", client_version)?;
+        bld.push_uint(c"tls-negotiated-version", negotiated_version)?;
         let params = bld.to_params()?;
         // SAFETY: valid context and list.
         check(
@@ -273,24 +249,11 @@ impl Software {
             unsafe { sys::EVP_PKEY_keygen_init(ctx.as_ptr()) },
             "EVP_PKEY_keygen_init",
         )?;
-        let bld = ParamBld::new()?;
-        let ebn = match e {
-            Some(e) => Some(crate::ossl::Bn::from_be(e)?),
-            None => None,
-        };
-        // SAFETY: valid builder, static keys; ebn lives until to_params below.
-        unsafe {
-            check(
-                sys::OSSL_PARAM_BLD_push_size_t(bld.as_ptr(), c"bits".as_ptr(), bits as usize),
-                "push bits",
-            )?;
-            check(
-                sys::OSSL_PARAM_BLD_push_size_t(bld.as_ptr(), c"primes".as_ptr(), primes as usize),
-                "push primes",
-            )?;
-        }
-        if let Some(b) = &ebn {
-            bld.push_bn(c"e", b)?;
+        let mut bld = ParamBld::new()?;
+        bld.push_size(c"bits", bits as usize)?;
+        bld.push_size(c"primes", primes as usize)?;
+        if let Some(e) = e {
+            bld.push_be(c"e", e)?;
         }
         let params = bld.to_params()?;
         // SAFETY: valid context and list.
@@ -349,38 +312,19 @@ impl Software {
             unsafe { sys::EVP_PKEY_CTX_set_params(ctx.as_ptr(), settings.as_ptr()) },
             "EVP_PKEY_CTX_set_params",
         )?;
-        let mut buf = vec![0u8; 1024];
-        let mut params = [
-            sys::OSSL_PARAM {
-                key: name.as_ptr(),
-                data_type: ffi::OSSL_PARAM_OCTET_STRING,
-                data: buf.as_mut_ptr().cast(),
-                data_size: buf.len(),
-                return_size: crate::params::UNMODIFIED,
-            },
-            sys::OSSL_PARAM {
-                key: ptr::null(),
-                data_type: 0,
-                data: ptr::null_mut(),
-                data_size: 0,
-                return_size: 0,
-            },
-        ];
-        // SAFETY: valid context; params terminated, buffer writable.
-        check(
-            // SAFETY: valid context; params terminated, buffer writable.
-            unsafe { sys::EVP_PKEY_CTX_get_params(ctx.as_ptr(), params.as_mut_ptr()) },
-            "EVP_PKEY_CTX_get_params",
-        )?;
-        let n = params[0].return_size;
-        if n == crate::params::UNMODIFIED || n > buf.len() {
-            return fail(
+        let mut req = Request::new();
+        let i = req.octets(name, 1024);
+        // SAFETY: a valid context; EVP_PKEY_CTX_get_params answers a terminated list as a
+        // get_params does (octet strings copied within each entry's size), as `ask` needs.
+        let r = unsafe { req.ask(|list| sys::EVP_PKEY_CTX_get_params(ctx.as_ptr(), list)) };
+        check(r, "EVP_PKEY_CTX_get_params")?;
+        match req.octets_answer(i) {
+            Some(v) => Ok(v.to_vec()),
+            None => fail(
                 Reason::Software,
                 format!("default provider gave no {}", name.to_string_lossy()),
-            );
+            ),
         }
-        buf.truncate(n);
-        Ok(buf)
     }
 }
 
