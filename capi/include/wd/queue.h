@@ -10,8 +10,11 @@
  *
  * Where queues come from: the WD_DEVICES environment variable, read once per process:
  *   auto, uacce (default)  the kernel's uacce devices (/dev/hisi_hpre-N; see docs/hardware.md)
- *   model                  the device model, in threads of this process (WD_MODEL_* knobs)
+ *   model                  the device model, in threads of this process (WD_MODEL_* knobs);
+ *                          only in a libwd.so built with the model (the default developer
+ *                          build; a production build refuses it: wd_request_queue -EINVAL)
  *   none                   no devices (every wd_request_queue fails with -ENODEV)
+ * The same values, with the same meaning, select the devices of comp.h and of the provider.
  *
  * Errors are negative errno values:
  *   -EINVAL      NULL or malformed argument; nothing in flight for wd_recv_sync
