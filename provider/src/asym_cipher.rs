@@ -1,7 +1,7 @@
 //! RSA asymmetric cipher: encrypt and decrypt with PKCS#1 v1.5, OAEP (digest, MGF1 digest,
 //! label) or no padding; TLS RSA key exchange (`pkcs1-tls`) is handed whole to the default
 //! provider, whose implicit rejection must stay constant time. Padding through libcrypto,
-//! the exponentiation through `offload::raw`.
+//! the exponentiation through `policy::raw`.
 
 use std::ffi::{c_int, c_uchar, c_void};
 use std::ptr;
@@ -10,12 +10,12 @@ use std::sync::Arc;
 use crate::ctx::ProvCtx;
 use crate::error::{entry, entry_void, fail, Error, Reason, Result};
 use crate::ffi::{self, bytes, dispatch, END, OSSL_DISPATCH, OSSL_PARAM};
-use crate::key::RsaKey;
+use crate::key::KeyMaterial;
 use crate::keymgmt::keydata;
-use crate::offload;
 use crate::ossl::Md;
 use crate::padding;
 use crate::params::{self, Input, Output};
+use crate::policy;
 use crate::stats::{self, Counter};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +28,7 @@ enum Op {
 #[derive(Clone)]
 struct CipherCtx {
     prov: Arc<ProvCtx>,
-    key: Option<Arc<RsaKey>>,
+    key: Option<Arc<KeyMaterial>>,
     op: Op,
     pad: c_int,
     md: Option<(String, Md)>,
@@ -39,7 +39,7 @@ struct CipherCtx {
 }
 
 impl CipherCtx {
-    fn key(&self) -> Result<&Arc<RsaKey>> {
+    fn key(&self) -> Result<&Arc<KeyMaterial>> {
         self.key
             .as_ref()
             .ok_or_else(|| Error::new(Reason::NotInitialized, "cipher operation not initialized"))
@@ -153,7 +153,7 @@ impl CipherCtx {
             }
             other => return fail(Reason::Unsupported, format!("pad-mode {other}")),
         };
-        offload::raw(&key, false, &em)
+        policy::raw(&key, false, &em)
     }
 
     fn decrypt(&mut self, ct: &[u8], out: &mut [u8]) -> Result<usize> {
@@ -179,7 +179,7 @@ impl CipherCtx {
                 out,
             );
         }
-        let em = offload::raw(&key, true, ct)?;
+        let em = policy::raw(&key, true, ct)?;
         let msg = match self.pad {
             ffi::RSA_NO_PADDING => em,
             ffi::RSA_PKCS1_PADDING => padding::check_type2(&em)?,

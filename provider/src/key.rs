@@ -1,16 +1,18 @@
-//! The RSA key object of the provider: numbers as big-endian magnitudes (secrets cleansed on
-//! drop), checked for consistency at import, with lazily built helpers: the software key in
-//! the child library context and the public-exponent check of the fault-attack guard.
+//! The RSA key material of the provider: numbers as big-endian magnitudes (secrets cleansed
+//! on drop), checked for consistency at import, with lazily built helpers: the software key
+//! in the child library context and the key's fault-attack guard (guard.rs).
+
+#![forbid(unsafe_code)]
 
 use std::ffi::CStr;
 use std::sync::{Arc, OnceLock};
 
-use foreign_types::ForeignType;
-
 use crate::ctx::ProvCtx;
 use crate::error::{fail, Error, Reason, Result};
 use crate::ffi;
-use crate::ossl::{self, Bn, BnCtx, BnRef, Mont, MontModulus, ParamBld, Params, Pkey};
+use crate::guard::FaultGuard;
+use crate::magnitude::{be_cmp, is_odd, strip};
+use crate::ossl::{self, Bn, ParamBld, Params, Pkey};
 use crate::params::Input;
 
 /// Secret bytes, wiped when dropped.
@@ -26,8 +28,7 @@ impl Secret {
 impl Drop for Secret {
     fn drop(&mut self) {
         if !self.0.is_empty() {
-            // SAFETY: the vector's buffer is writable for its length.
-            unsafe { ffi::OPENSSL_cleanse(self.0.as_mut_ptr().cast(), self.0.len()) };
+            ossl::cleanse(&mut self.0);
         }
     }
 }
@@ -51,83 +52,8 @@ pub struct Private {
     pub coefficients: Vec<Secret>,
 }
 
-/// What the fault-attack guard needs: n, e and Montgomery contexts — of p and q for a
-/// two-prime key (the check is then done modulo each prime: half the work of one check
-/// modulo n, and by the CRT exactly as strong), else of n.
-pub struct GuardCtx {
-    pub n: Bn,
-    /// n, big-endian, minimal (for the range checks).
-    n_be: Vec<u8>,
-    pub e: Bn,
-    pub mont: Mont,
-    primes: Option<[MontModulus; 2]>,
-}
-
-impl GuardCtx {
-    /// The guard of the public key (n, e), big-endian.
-    pub fn new(n: &[u8], e: &[u8]) -> Result<GuardCtx> {
-        let n = Bn::from_be(n)?;
-        let e = Bn::from_be(e)?;
-        let mont = Mont::new(&n)?;
-        Ok(GuardCtx {
-            n_be: n.to_be(),
-            n,
-            e,
-            mont,
-            primes: None,
-        })
-    }
-
-    /// The guard of a two-prime key whose primes `p`, `q` (with p·q = n, checked at import)
-    /// are known: checks modulo p and modulo q.
-    pub fn with_primes(n: &[u8], e: &[u8], p: &[u8], q: &[u8]) -> Result<GuardCtx> {
-        let mut g = GuardCtx::new(n, e)?;
-        let (p, q) = (
-            MontModulus::new(Bn::from_be(p)?)?,
-            MontModulus::new(Bn::from_be(q)?)?,
-        );
-        // A number below n = p·q is below p·R when q < R (and likewise for q): then one
-        // Montgomery reduction takes it modulo p, no division. Always so for balanced
-        // primes; otherwise the check stays modulo n.
-        if q.modulus().bits() <= p.r_bits() && p.modulus().bits() <= q.r_bits() {
-            g.primes = Some([p, q]);
-        }
-        Ok(g)
-    }
-
-    /// True if `result^e mod n == input`: `result` is what the device returned for the
-    /// private operation on `input`.
-    pub fn checks_out(&self, input: &[u8], result: &[u8]) -> Result<bool> {
-        if be_cmp(result, &self.n_be).is_ge() || be_cmp(input, &self.n_be).is_ge() {
-            return Ok(false);
-        }
-        let r = Bn::from_be(result)?;
-        let want = Bn::from_be(input)?;
-        let ctx = BnCtx::new()?;
-        match &self.primes {
-            // r^e ≡ input (mod p) and (mod q) ⇔ r^e ≡ input (mod n), p ≠ q primes;
-            // compared in Montgomery form, where both sides are reduced.
-            Some(primes) => {
-                for m in primes {
-                    let rm = m.to_mont_wide(&r, &ctx)?;
-                    let back = m.pow_public(&rm, &self.e, &ctx)?;
-                    let wm = m.to_mont_wide(&want, &ctx)?;
-                    if !ossl::bn_eq(&back, &wm) {
-                        return Ok(false);
-                    }
-                }
-                Ok(true)
-            }
-            None => {
-                let back = ossl::mod_exp(&r, &self.e, &self.n, &self.mont)?;
-                Ok(ossl::bn_eq(&back, &want))
-            }
-        }
-    }
-}
-
-/// An RSA key as the provider holds it.
-pub struct RsaKey {
+/// An RSA key as the provider holds it: its numbers and the helpers built from them.
+pub struct KeyMaterial {
     /// The provider instance.
     pub prov: Arc<ProvCtx>,
     /// Modulus.
@@ -139,7 +65,7 @@ pub struct RsaKey {
     /// Private parts, if any.
     pub private: Option<Private>,
     sw: OnceLock<Pkey>,
-    guard: OnceLock<GuardCtx>,
+    guard: OnceLock<FaultGuard>,
 }
 
 const FACTORS: [&CStr; 10] = [
@@ -190,33 +116,16 @@ pub fn param_names(private: bool) -> Vec<&'static CStr> {
     v
 }
 
-fn is_odd(b: &[u8]) -> bool {
-    b.last().is_some_and(|x| x & 1 == 1)
-}
-
-fn strip(mut b: Vec<u8>) -> Vec<u8> {
-    let z = b.iter().take_while(|x| **x == 0).count();
-    b.drain(..z);
-    b
-}
-
-/// Big-endian magnitude comparison.
-pub fn be_cmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
-    let a = &a[a.iter().take_while(|x| **x == 0).count()..];
-    let b = &b[b.iter().take_while(|x| **x == 0).count()..];
-    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
-}
-
-impl RsaKey {
+impl KeyMaterial {
     /// An empty key is not representable: keys are made by import or generation.
     pub fn from_parts(
         prov: Arc<ProvCtx>,
         n: Vec<u8>,
         e: Vec<u8>,
         private: Option<Private>,
-    ) -> Result<RsaKey> {
-        let n = strip(n);
-        let e = strip(e);
+    ) -> Result<KeyMaterial> {
+        let n = strip(&n).to_vec();
+        let e = strip(&e).to_vec();
         let nb = Bn::from_be(&n)?;
         let bits = nb.bits();
         if bits < 16 || !is_odd(&n) {
@@ -265,7 +174,7 @@ impl RsaKey {
                 }
             }
         }
-        Ok(RsaKey {
+        Ok(KeyMaterial {
             prov,
             n,
             e,
@@ -277,7 +186,7 @@ impl RsaKey {
     }
 
     /// Imports from core parameters (`selection` as in keymgmt import).
-    pub fn import(prov: Arc<ProvCtx>, selection: i32, params: Input<'_>) -> Result<RsaKey> {
+    pub fn import(prov: Arc<ProvCtx>, selection: i32, params: Input<'_>) -> Result<KeyMaterial> {
         let need = |k: &CStr| -> Result<Vec<u8>> {
             match params.get(k) {
                 Some(p) => Ok(p.bn()?.to_be()),
@@ -310,7 +219,7 @@ impl RsaKey {
                 });
             }
         }
-        RsaKey::from_parts(prov, n, e, private)
+        KeyMaterial::from_parts(prov, n, e, private)
     }
 
     /// Modulus length in bytes.
@@ -320,8 +229,7 @@ impl RsaKey {
 
     /// Security strength in bits.
     pub fn security_bits(&self) -> i32 {
-        // SAFETY: pure function of two integers.
-        unsafe { ffi::BN_security_bits(self.bits as i32, -1) }
+        ossl::security_bits(self.bits)
     }
 
     /// True for a two-prime CRT key.
@@ -365,28 +273,21 @@ impl RsaKey {
         Ok(self.sw.get_or_init(|| pkey))
     }
 
-    /// The fault-attack guard's numbers, built once.
-    pub fn guard(&self) -> Result<&GuardCtx> {
+    /// The key's fault-attack guard, built once.
+    pub fn fault_guard(&self) -> Result<&FaultGuard> {
         if let Some(g) = self.guard.get() {
             return Ok(g);
         }
-        let g = match self.crt2() {
-            Some(p) => {
-                GuardCtx::with_primes(&self.n, &self.e, p.factors[0].bytes(), p.factors[1].bytes())?
-            }
-            None => GuardCtx::new(&self.n, &self.e)?,
-        };
+        let primes = self
+            .crt2()
+            .map(|p| (p.factors[0].bytes(), p.factors[1].bytes()));
+        let g = FaultGuard::of_key(&self.n, &self.e, primes)?;
         Ok(self.guard.get_or_init(|| g))
     }
 
-    /// Fault-attack guard: true if `result^e mod n == input`.
-    pub fn result_checks_out(&self, input: &[u8], result: &[u8]) -> Result<bool> {
-        self.guard()?.checks_out(input, result)
-    }
-
     /// Copies the key (same provider, same numbers; helpers are rebuilt lazily).
-    pub fn duplicate(&self, private: bool) -> Result<RsaKey> {
-        Ok(RsaKey {
+    pub fn duplicate(&self, private: bool) -> Result<KeyMaterial> {
+        Ok(KeyMaterial {
             prov: self.prov.clone(),
             n: self.n.clone(),
             e: self.e.clone(),
@@ -398,19 +299,8 @@ impl RsaKey {
     }
 
     /// Builds a key from a software key (after generation).
-    pub fn from_software(prov: Arc<ProvCtx>, pkey: Pkey) -> Result<RsaKey> {
-        let get = |k: &CStr| -> Result<Option<Vec<u8>>> {
-            let mut b: *mut openssl_sys::BIGNUM = std::ptr::null_mut();
-            // SAFETY: valid key; on success b is a new BIGNUM we own.
-            let r =
-                unsafe { openssl_sys::EVP_PKEY_get_bn_param(pkey.as_ptr(), k.as_ptr(), &mut b) };
-            if r != 1 || b.is_null() {
-                return Ok(None);
-            }
-            // SAFETY: fresh, owned.
-            let b = unsafe { Bn::from_ptr(b) };
-            Ok(Some(BnRef::to_be(&b)))
-        };
+    pub fn from_software(prov: Arc<ProvCtx>, pkey: Pkey) -> Result<KeyMaterial> {
+        let get = |k: &CStr| -> Result<Option<Vec<u8>>> { Ok(pkey.bn_param(k)) };
         let n = get(c"n")?.ok_or_else(|| Error::new(Reason::Software, "generated key has no n"))?;
         let e = get(c"e")?.ok_or_else(|| Error::new(Reason::Software, "generated key has no e"))?;
         let private = match get(c"d")? {
@@ -434,84 +324,8 @@ impl RsaKey {
             }
             None => None,
         };
-        let key = RsaKey::from_parts(prov, n, e, private)?;
+        let key = KeyMaterial::from_parts(prov, n, e, private)?;
         let _ = key.sw.set(pkey);
         Ok(key)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn guard_accepts_a_right_result_and_rejects_a_faulty_one() {
-        // n = 61 * 53 = 3233, e = 17, d = 2753: 65^17 mod n = 2790, so the private
-        // operation on 2790 gives 65.
-        let g = GuardCtx::new(&3233u16.to_be_bytes(), &[17]).unwrap();
-        let input = 2790u16.to_be_bytes();
-        assert!(g.checks_out(&input, &[65]).unwrap());
-        assert!(!g.checks_out(&input, &[66]).unwrap());
-        assert!(!g.checks_out(&input, &[0]).unwrap());
-        // A result not below n is rejected before any arithmetic.
-        assert!(!g.checks_out(&input, &3233u16.to_be_bytes()).unwrap());
-    }
-
-    #[test]
-    fn prime_wise_guard_catches_a_result_wrong_modulo_one_prime_only() {
-        let g = GuardCtx::with_primes(&3233u16.to_be_bytes(), &[17], &[61], &[53]).unwrap();
-        let input = 2790u16.to_be_bytes();
-        assert!(g.checks_out(&input, &[65]).unwrap());
-        // 118 ≡ 65 (mod 53) but not (mod 61); 126 ≡ 65 (mod 61) but not (mod 53): the
-        // faulty half of a CRT computation (Bellcore) is caught either way.
-        assert!(!g.checks_out(&input, &[118]).unwrap());
-        assert!(!g.checks_out(&input, &[126]).unwrap());
-        assert!(!g.checks_out(&input, &3233u16.to_be_bytes()).unwrap());
-    }
-
-    /// The prime-wise check (Montgomery reductions, no division) against a plain
-    /// `result^e mod n` on real keys: right results pass, and a result off by one, or wrong
-    /// modulo one prime only, fails.
-    #[test]
-    fn prime_wise_guard_agrees_with_the_check_modulo_n_on_real_keys() {
-        for bits in [1024u32, 2048, 3072] {
-            let rsa = openssl::rsa::Rsa::generate(bits).unwrap();
-            let (n, e) = (rsa.n().to_vec(), rsa.e().to_vec());
-            let (p, q) = (rsa.p().unwrap(), rsa.q().unwrap());
-            let g = GuardCtx::with_primes(&n, &e, &p.to_vec(), &q.to_vec()).unwrap();
-            assert!(g.primes.is_some(), "{bits}-bit key: balanced primes");
-            let plain = GuardCtx::new(&n, &e).unwrap();
-            let mut ctx = openssl::bn::BigNumContext::new().unwrap();
-            for _ in 0..8 {
-                let mut m = openssl::bn::BigNum::new().unwrap();
-                rsa.n().rand_range(&mut m).unwrap();
-                let mut s = openssl::bn::BigNum::new().unwrap();
-                s.mod_exp(&m, rsa.d(), rsa.n(), &mut ctx).unwrap();
-                let input = m.to_vec();
-                assert!(g.checks_out(&input, &s.to_vec()).unwrap());
-                assert!(plain.checks_out(&input, &s.to_vec()).unwrap());
-                // Off by one: wrong modulo both primes.
-                let mut s1 = openssl::bn::BigNum::new().unwrap();
-                s1.checked_add(&s, &openssl::bn::BigNum::from_u32(1).unwrap())
-                    .unwrap();
-                if s1 < *rsa.n() {
-                    assert!(!g.checks_out(&input, &s1.to_vec()).unwrap());
-                }
-                // Wrong modulo p only: s + q is ≡ s (mod q), not (mod p).
-                let mut sq = openssl::bn::BigNum::new().unwrap();
-                sq.checked_add(&s, q).unwrap();
-                if sq < *rsa.n() {
-                    assert!(!g.checks_out(&input, &sq.to_vec()).unwrap());
-                    assert!(!plain.checks_out(&input, &sq.to_vec()).unwrap());
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn be_cmp_ignores_leading_zeros() {
-        assert!(be_cmp(&[0, 0, 5], &[5]).is_eq());
-        assert!(be_cmp(&[1, 0], &[0xff]).is_gt());
-        assert!(be_cmp(&[], &[0]).is_eq());
     }
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 use crate::ctx::ProvCtx;
 use crate::error::{entry, entry_void, fail, Error, Reason, Result};
 use crate::ffi::{self, dispatch, END, OSSL_CALLBACK, OSSL_DISPATCH, OSSL_PARAM};
-use crate::key::{self, RsaKey};
+use crate::key::{self, KeyMaterial};
 use crate::ossl::Bn;
 use crate::params::{self, Descriptors, Input, Output};
 
@@ -17,16 +17,16 @@ use crate::params::{self, Descriptors, Input, Output};
 /// generation.
 pub struct KeyData {
     prov: Arc<ProvCtx>,
-    key: RwLock<Option<Arc<RsaKey>>>,
+    key: RwLock<Option<Arc<KeyMaterial>>>,
 }
 
 impl KeyData {
     /// The key, if it has been filled.
-    pub fn key(&self) -> Option<Arc<RsaKey>> {
+    pub fn key(&self) -> Option<Arc<KeyMaterial>> {
         self.key.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    fn into_raw(prov: Arc<ProvCtx>, key: Option<RsaKey>) -> *mut c_void {
+    fn into_raw(prov: Arc<ProvCtx>, key: Option<KeyMaterial>) -> *mut c_void {
         Box::into_raw(Box::new(KeyData {
             prov,
             key: RwLock::new(key.map(Arc::new)),
@@ -62,7 +62,7 @@ unsafe extern "C" fn rsa_free(kd: *mut c_void) {
     })
 }
 
-fn has(k: Option<&RsaKey>, selection: c_int) -> bool {
+fn has(k: Option<&KeyMaterial>, selection: c_int) -> bool {
     let Some(k) = k else {
         // An empty key has only what needs nothing.
         return selection & ffi::OSSL_KEYMGMT_SELECT_KEYPAIR == 0;
@@ -136,7 +136,7 @@ unsafe extern "C" fn rsa_import(kd: *mut c_void, selection: c_int, p: *const OSS
             // RSA has no domain parameters; nothing to import.
             return Ok(1);
         }
-        let k = RsaKey::import(kd.prov.clone(), selection, input)?;
+        let k = KeyMaterial::import(kd.prov.clone(), selection, input)?;
         *kd.key.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(k));
         Ok(1)
     })
@@ -361,7 +361,7 @@ unsafe extern "C" fn rsa_gen(
             .prov
             .software()?
             .generate(g.bits, g.primes, g.e.as_deref())?;
-        let k = RsaKey::from_software(g.prov.clone(), pkey)?;
+        let k = KeyMaterial::from_software(g.prov.clone(), pkey)?;
         Ok(KeyData::into_raw(g.prov.clone(), Some(k)))
     })
 }

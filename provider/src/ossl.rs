@@ -158,28 +158,67 @@ pub fn check(r: c_int, what: &str) -> Result<()> {
 }
 
 impl Bn {
+    /// A new bignum, zero.
+    pub fn new() -> Result<Bn> {
+        // SAFETY: a constructor without arguments.
+        let p = unsafe { sys::BN_new() };
+        // SAFETY: a fresh BIGNUM that nothing else owns; `Bn` frees it once.
+        Ok(unsafe { Bn::from_ptr(nonnull(p, "BN_new")?) })
+    }
+
     /// A bignum from big-endian bytes.
     pub fn from_be(bytes: &[u8]) -> Result<Bn> {
         let len = c_int::try_from(bytes.len())
             .map_err(|_| Error::new(Reason::InvalidParameter, "number too long"))?;
-        // SAFETY: bytes is readable for len bytes; a NULL `ret` asks for a new BIGNUM.
+        // SAFETY: `bytes` is readable for `len` bytes; a NULL `ret` asks for a new BIGNUM.
         let p = unsafe { sys::BN_bin2bn(bytes.as_ptr(), len, ptr::null_mut()) };
-        // SAFETY: a fresh BIGNUM we own.
+        // SAFETY: a fresh BIGNUM that nothing else owns; `Bn` frees it once.
         Ok(unsafe { Bn::from_ptr(nonnull(p, "BN_bin2bn")?) })
+    }
+
+    /// 2^`bit`.
+    pub fn power_of_two(bit: u32) -> Result<Bn> {
+        let r = Bn::new()?;
+        let bit = c_int::try_from(bit)
+            .map_err(|_| Error::new(Reason::Internal, "bit index too large"))?;
+        check(
+            // SAFETY: a valid, owned BIGNUM; BN_set_bit grows it as needed for any
+            // non-negative index (and fails cleanly without memory).
+            unsafe { sys::BN_set_bit(r.as_ptr(), bit) },
+            "BN_set_bit",
+        )?;
+        Ok(r)
     }
 }
 
 impl BnRef {
     /// Significant bits.
     pub fn bits(&self) -> u32 {
-        // SAFETY: valid BIGNUM.
+        // SAFETY: reads a valid BIGNUM.
         unsafe { sys::BN_num_bits(self.as_ptr()) as u32 }
+    }
+
+    /// Whether bit `i` is set (false beyond the number's length).
+    pub fn bit(&self, i: u32) -> bool {
+        let Ok(i) = c_int::try_from(i) else {
+            return false;
+        };
+        // SAFETY: reads a valid BIGNUM; any index is allowed (out of range reads as 0).
+        unsafe { sys::BN_is_bit_set(self.as_ptr(), i) == 1 }
+    }
+
+    /// A copy.
+    pub fn dup(&self) -> Result<Bn> {
+        // SAFETY: reads a valid BIGNUM into a new one.
+        let p = unsafe { ffi::BN_dup(self.as_ptr()) };
+        // SAFETY: a fresh BIGNUM that nothing else owns; `Bn` frees it once.
+        Ok(unsafe { Bn::from_ptr(nonnull(p, "BN_dup")?) })
     }
 
     /// Minimal big-endian bytes (empty for zero).
     pub fn to_be(&self) -> Vec<u8> {
         let mut v = vec![0u8; self.bits().div_ceil(8) as usize];
-        // SAFETY: v has room for BN_num_bytes bytes.
+        // SAFETY: BN_bn2bin writes BN_num_bytes(self) bytes, which is `v`'s length.
         let n = unsafe { sys::BN_bn2bin(self.as_ptr(), v.as_mut_ptr()) };
         v.truncate(n.max(0) as usize);
         v
@@ -187,9 +226,12 @@ impl BnRef {
 
     /// Big-endian bytes left-padded to `len`.
     pub fn to_be_padded(&self, len: usize) -> Result<Vec<u8>> {
+        let tolen =
+            c_int::try_from(len).map_err(|_| Error::new(Reason::Internal, "field too long"))?;
         let mut v = vec![0u8; len];
-        // SAFETY: v is writable for len bytes.
-        let n = unsafe { sys::BN_bn2binpad(self.as_ptr(), v.as_mut_ptr(), len as c_int) };
+        // SAFETY: BN_bn2binpad writes exactly `tolen` = `v.len()` bytes, or nothing (and
+        // -1) when the number does not fit.
+        let n = unsafe { sys::BN_bn2binpad(self.as_ptr(), v.as_mut_ptr(), tolen) };
         if n < 0 {
             return fail(Reason::Internal, "number longer than its field");
         }
@@ -200,9 +242,9 @@ impl BnRef {
 impl BnCtx {
     /// A new scratch context.
     pub fn new() -> Result<BnCtx> {
-        // SAFETY: plain constructor.
+        // SAFETY: a constructor without arguments.
         let p = unsafe { sys::BN_CTX_new() };
-        // SAFETY: fresh, owned.
+        // SAFETY: a fresh BN_CTX that nothing else owns; `BnCtx` frees it once.
         Ok(unsafe { BnCtx::from_ptr(nonnull(p, "BN_CTX_new")?) })
     }
 }
@@ -211,13 +253,13 @@ impl Mont {
     /// The Montgomery context of odd modulus `m`.
     pub fn new(m: &BnRef) -> Result<Mont> {
         let ctx = BnCtx::new()?;
-        // SAFETY: plain constructor.
+        // SAFETY: a constructor without arguments.
         let p = unsafe { ffi::BN_MONT_CTX_new() };
-        // SAFETY: fresh, owned.
+        // SAFETY: a fresh BN_MONT_CTX that nothing else owns; `Mont` frees it once.
         let mont = unsafe { Mont::from_ptr(nonnull(p, "BN_MONT_CTX_new")?) };
-        // SAFETY: all three objects are valid; m is odd (checked at key import).
         check(
-            // SAFETY: all three objects are valid; m is odd (checked at key import).
+            // SAFETY: three valid objects, `mont` not yet shared; an even or zero `m` makes
+            // BN_MONT_CTX_set fail, not misbehave.
             unsafe { ffi::BN_MONT_CTX_set(mont.as_ptr(), m.as_ptr(), ctx.as_ptr()) },
             "BN_MONT_CTX_set",
         )?;
@@ -225,14 +267,46 @@ impl Mont {
     }
 }
 
-/// `base^exp mod m` with a cached Montgomery context of `m`.
+impl MontRef {
+    /// `r = a·b·R⁻¹ mod m` (a Montgomery product modulo this context's `m`); `r` may be `a`
+    /// or `b`, as libcrypto's own squarings do.
+    pub fn mul_into(&self, r: &BnRef, a: &BnRef, b: &BnRef, ctx: &BnCtxRef) -> Result<()> {
+        check(
+            // SAFETY: valid bignums and contexts; BN_mod_mul_montgomery allows `r` to be `a`
+            // or `b` and only reads the Montgomery context (which may be shared).
+            unsafe {
+                ffi::BN_mod_mul_montgomery(
+                    r.as_ptr(),
+                    a.as_ptr(),
+                    b.as_ptr(),
+                    self.as_ptr(),
+                    ctx.as_ptr(),
+                )
+            },
+            "BN_mod_mul_montgomery",
+        )
+    }
+
+    /// `r = x·R⁻¹ mod m`, one Montgomery reduction (exact for `x < m·R`).
+    pub fn reduce_into(&self, r: &BnRef, x: &BnRef, ctx: &BnCtxRef) -> Result<()> {
+        check(
+            // SAFETY: valid bignums and contexts, `r` distinct from `x` or not (both are
+            // allowed); the Montgomery context is only read. A wider `x` gives a wrong
+            // number, not a memory error (libcrypto sizes its buffers from `x`).
+            unsafe { ffi::BN_from_montgomery(r.as_ptr(), x.as_ptr(), self.as_ptr(), ctx.as_ptr()) },
+            "BN_from_montgomery",
+        )
+    }
+}
+
+/// `base^exp mod m` with `mont`, the Montgomery context of `m`.
 pub fn mod_exp(base: &BnRef, exp: &BnRef, m: &BnRef, mont: &MontRef) -> Result<Bn> {
     let ctx = BnCtx::new()?;
-    // SAFETY: constructor.
-    let r = unsafe { Bn::from_ptr(nonnull(sys::BN_new(), "BN_new")?) };
-    // SAFETY: all pointers valid; mont belongs to m and is only read.
+    let r = Bn::new()?;
     check(
-        // SAFETY: all pointers valid; mont belongs to m and is only read.
+        // SAFETY: valid bignums and contexts, `r` our own; BN_mod_exp_mont only reads the
+        // Montgomery context, which the caller made for `m` (a wrong one gives a wrong
+        // number, not a memory error).
         unsafe {
             ffi::BN_mod_exp_mont(
                 r.as_ptr(),
@@ -248,124 +322,12 @@ pub fn mod_exp(base: &BnRef, exp: &BnRef, m: &BnRef, mont: &MontRef) -> Result<B
     Ok(r)
 }
 
-fn new_bn() -> Result<Bn> {
-    // SAFETY: constructor.
-    Ok(unsafe { Bn::from_ptr(nonnull(sys::BN_new(), "BN_new")?) })
-}
-
-/// Arithmetic modulo an odd modulus in Montgomery form, without divisions: what the
-/// fault-attack guard needs per request, kept with the key.
-pub struct MontModulus {
-    m: Bn,
-    mont: Mont,
-    /// Bits of Montgomery's radix R (the modulus's bit length rounded up to whole words).
-    r_bits: u32,
-    /// R³ mod m: turns x·R⁻¹ (what a Montgomery reduction gives) into x·R.
-    r3: Bn,
-}
-
-impl MontModulus {
-    /// Sets up arithmetic modulo odd `m`.
-    pub fn new(m: Bn) -> Result<MontModulus> {
-        let mont = Mont::new(&m)?;
-        let word = 8 * std::mem::size_of::<sys::BN_ULONG>() as u32;
-        let r_bits = m.bits().div_ceil(word) * word;
-        let ctx = BnCtx::new()?;
-        let r2 = new_bn()?;
-        // SAFETY: a valid bignum; the bit index is non-negative and small.
-        check(
-            // SAFETY: as above.
-            unsafe { sys::BN_set_bit(r2.as_ptr(), (2 * r_bits) as c_int) },
-            "BN_set_bit",
-        )?;
-        let r2 = nnmod(&r2, &m)?;
-        let mm = MontModulus {
-            m,
-            mont,
-            r_bits,
-            r3: new_bn()?,
-        };
-        // R²·R²·R⁻¹ = R³.
-        mm.mul_into(&mm.r3, &r2, &r2, &ctx)?;
-        Ok(mm)
-    }
-
-    /// The modulus.
-    pub fn modulus(&self) -> &BnRef {
-        &self.m
-    }
-
-    /// Bits of Montgomery's radix R.
-    pub fn r_bits(&self) -> u32 {
-        self.r_bits
-    }
-
-    /// `r = a·b·R⁻¹ mod m`; `r` may be `a` or `b` (libcrypto squares in place the same way).
-    fn mul_into(&self, r: &BnRef, a: &BnRef, b: &BnRef, ctx: &BnCtxRef) -> Result<()> {
-        check(
-            // SAFETY: valid bignums and contexts (r may alias a or b, which
-            // BN_mod_mul_montgomery allows); the Montgomery context is only read.
-            unsafe {
-                ffi::BN_mod_mul_montgomery(
-                    r.as_ptr(),
-                    a.as_ptr(),
-                    b.as_ptr(),
-                    self.mont.as_ptr(),
-                    ctx.as_ptr(),
-                )
-            },
-            "BN_mod_mul_montgomery",
-        )
-    }
-
-    /// `x·R mod m`, the Montgomery form of `x mod m`, for any `x < m·R` (a number up to
-    /// twice the modulus's width): one reduction and one product, no division.
-    pub fn to_mont_wide(&self, x: &BnRef, ctx: &BnCtxRef) -> Result<Bn> {
-        if x.bits() > 2 * self.r_bits {
-            return fail(
-                Reason::Internal,
-                "number too wide for a Montgomery reduction",
-            );
-        }
-        let t = new_bn()?;
-        check(
-            // SAFETY: valid bignums and contexts; x has at most twice R's words.
-            unsafe {
-                ffi::BN_from_montgomery(t.as_ptr(), x.as_ptr(), self.mont.as_ptr(), ctx.as_ptr())
-            },
-            "BN_from_montgomery",
-        )?;
-        self.mul_into(&t, &t, &self.r3, ctx)?;
-        Ok(t)
-    }
-
-    /// `xm^e` in Montgomery form, for `xm` in Montgomery form and a public exponent `e`
-    /// (square and multiply; not constant time, for public values only).
-    pub fn pow_public(&self, xm: &BnRef, e: &BnRef, ctx: &BnCtxRef) -> Result<Bn> {
-        let bits = e.bits();
-        if bits == 0 {
-            return fail(Reason::InvalidKey, "zero public exponent");
-        }
-        // SAFETY: copies a valid bignum into a fresh one we own.
-        let acc = unsafe { Bn::from_ptr(nonnull(ffi::BN_dup(xm.as_ptr()), "BN_dup")?) };
-        for i in (0..bits - 1).rev() {
-            self.mul_into(&acc, &acc, &acc, ctx)?;
-            // SAFETY: a valid bignum and a bit index below its length.
-            if unsafe { sys::BN_is_bit_set(e.as_ptr(), i as c_int) } == 1 {
-                self.mul_into(&acc, &acc, xm, ctx)?;
-            }
-        }
-        Ok(acc)
-    }
-}
-
 /// `a mod m`, non-negative.
 pub fn nnmod(a: &BnRef, m: &BnRef) -> Result<Bn> {
     let ctx = BnCtx::new()?;
-    // SAFETY: constructor.
-    let r = unsafe { Bn::from_ptr(nonnull(sys::BN_new(), "BN_new")?) };
+    let r = Bn::new()?;
     check(
-        // SAFETY: valid bignums and context; m is non-zero (a prime of an imported key).
+        // SAFETY: valid bignums and context, `r` our own; a zero `m` makes BN_nnmod fail.
         unsafe { sys::BN_nnmod(r.as_ptr(), a.as_ptr(), m.as_ptr(), ctx.as_ptr()) },
         "BN_nnmod",
     )?;
@@ -375,11 +337,9 @@ pub fn nnmod(a: &BnRef, m: &BnRef) -> Result<Bn> {
 /// `a * b`.
 pub fn mul(a: &BnRef, b: &BnRef) -> Result<Bn> {
     let ctx = BnCtx::new()?;
-    // SAFETY: constructor.
-    let r = unsafe { Bn::from_ptr(nonnull(sys::BN_new(), "BN_new")?) };
-    // SAFETY: valid bignums and context.
+    let r = Bn::new()?;
     check(
-        // SAFETY: valid bignums and context.
+        // SAFETY: valid bignums and context, `r` our own and distinct from `a` and `b`.
         unsafe { sys::BN_mul(r.as_ptr(), a.as_ptr(), b.as_ptr(), ctx.as_ptr()) },
         "BN_mul",
     )?;
@@ -388,8 +348,23 @@ pub fn mul(a: &BnRef, b: &BnRef) -> Result<Bn> {
 
 /// `a == b`.
 pub fn bn_eq(a: &BnRef, b: &BnRef) -> bool {
-    // SAFETY: valid bignums.
+    // SAFETY: reads two valid bignums.
     unsafe { sys::BN_cmp(a.as_ptr(), b.as_ptr()) == 0 }
+}
+
+/// Wipes `buf` (a write the compiler may not drop, as libcrypto wipes its own secrets).
+pub fn cleanse(buf: &mut [u8]) {
+    if !buf.is_empty() {
+        // SAFETY: `buf` is writable for its length.
+        unsafe { ffi::OPENSSL_cleanse(buf.as_mut_ptr().cast(), buf.len()) }
+    }
+}
+
+/// The security strength in bits of an RSA (or finite-field) key of `bits` bits.
+pub fn security_bits(bits: u32) -> i32 {
+    let bits = c_int::try_from(bits).unwrap_or(c_int::MAX);
+    // SAFETY: a pure function of two integers.
+    unsafe { ffi::BN_security_bits(bits, -1) }
 }
 
 /// A C string for libcrypto from Rust text.
@@ -413,6 +388,22 @@ impl Rsa {
         std::mem::forget(n);
         std::mem::forget(e);
         Ok(r)
+    }
+}
+
+impl PkeyRef {
+    /// The key's bignum parameter `name` (big-endian, minimal), if it has one.
+    pub fn bn_param(&self, name: &CStr) -> Option<Vec<u8>> {
+        let mut b: *mut sys::BIGNUM = ptr::null_mut();
+        // SAFETY: a valid key and NUL-terminated name; `b` is a live local that receives a
+        // new BIGNUM only on success.
+        let r = unsafe { sys::EVP_PKEY_get_bn_param(self.as_ptr(), name.as_ptr(), &mut b) };
+        if r != 1 || b.is_null() {
+            return None;
+        }
+        // SAFETY: a fresh BIGNUM that EVP_PKEY_get_bn_param handed over; `Bn` frees it once.
+        let b = unsafe { Bn::from_ptr(b) };
+        Some(b.to_be())
     }
 }
 

@@ -2,7 +2,7 @@
 //! v1.5, PSS (salt length as a number or `digest`, `max`, `auto`, `auto-digestmax`) and no
 //! padding; the context parameters of OpenSSL's own RSA signature (digest, properties,
 //! pad-mode, saltlen, mgf1-digest, mgf1-properties; algorithm-id to get). Padding through
-//! libcrypto, the exponentiation through `offload::raw`.
+//! libcrypto, the exponentiation through `policy::raw`.
 
 use std::ffi::{c_int, c_uchar, c_void, CStr};
 use std::ptr;
@@ -14,12 +14,12 @@ use crate::ctx::ProvCtx;
 use crate::digestinfo;
 use crate::error::{entry, entry_void, fail, Error, Reason, Result};
 use crate::ffi::{self, bytes, dispatch, END, OSSL_DISPATCH, OSSL_PARAM};
-use crate::key::RsaKey;
+use crate::key::KeyMaterial;
 use crate::keymgmt::keydata;
-use crate::offload;
 use crate::ossl::{Md, MdCtx, ParamBld, Rsa};
 use crate::padding;
 use crate::params::{self, Input, Output};
+use crate::policy;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
@@ -97,7 +97,7 @@ impl Salt {
 
 struct SigCtx {
     prov: Arc<ProvCtx>,
-    key: Option<Arc<RsaKey>>,
+    key: Option<Arc<KeyMaterial>>,
     rsa: Option<Arc<Rsa>>,
     op: Op,
     pad: c_int,
@@ -110,7 +110,7 @@ struct SigCtx {
 }
 
 impl SigCtx {
-    fn key(&self) -> Result<&Arc<RsaKey>> {
+    fn key(&self) -> Result<&Arc<KeyMaterial>> {
         self.key.as_ref().ok_or_else(|| {
             Error::new(
                 Reason::NotInitialized,
@@ -312,7 +312,7 @@ impl SigCtx {
         }
         let em = self.encode(tbs)?;
         let key = self.key()?.clone();
-        offload::raw(&key, true, &em)
+        policy::raw(&key, true, &em)
     }
 
     fn recover(&self, sig: &[u8]) -> Result<Vec<u8>> {
@@ -326,7 +326,7 @@ impl SigCtx {
         }
         let mut s = vec![0u8; k - sig.len()];
         s.extend_from_slice(sig);
-        offload::raw(key, false, &s)
+        policy::raw(key, false, &s)
     }
 
     fn verify(&mut self, sig: &[u8], tbs: &[u8]) -> Result<bool> {

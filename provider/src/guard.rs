@@ -1,0 +1,256 @@
+//! The fault-attack guard: every private-key result the device returns is checked with the
+//! public exponent (`result^e ≡ input (mod n)`) before it is used, so that a faulty
+//! computation (Bellcore: one wrong CRT half gives away a prime) never leaves the provider.
+//! A rejected result is counted and redone in software (see policy.rs).
+//!
+//! For a two-prime key with balanced primes the check is done modulo p and modulo q (by the
+//! CRT exactly as strong as modulo n, and half the work), in Montgomery form and without a
+//! division: a number below n = p·q is below p·R when q < R, so one Montgomery reduction and
+//! one product with R³ bring it into Montgomery form modulo p. Otherwise it is done modulo n.
+//! The numbers are built once per key (cached by the key, see key.rs).
+
+#![forbid(unsafe_code)]
+
+use crate::error::{fail, Reason, Result};
+use crate::magnitude::be_cmp;
+use crate::ossl::{self, Bn, BnCtx, BnCtxRef, BnRef, Mont};
+use crate::stats::{self, Counter};
+
+/// The guard of one key: n, e and Montgomery contexts — of p and q for a two-prime key with
+/// balanced primes, else of n.
+pub struct FaultGuard {
+    n: Bn,
+    /// n, big-endian, minimal (for the range checks).
+    n_be: Vec<u8>,
+    e: Bn,
+    mont: Mont,
+    primes: Option<[MontModulus; 2]>,
+}
+
+impl FaultGuard {
+    /// The guard of the key (n, e, and its two primes if it is a two-prime key),
+    /// big-endian: prime-wise when the primes allow it, else modulo n.
+    pub fn of_key(n: &[u8], e: &[u8], primes: Option<(&[u8], &[u8])>) -> Result<FaultGuard> {
+        match primes {
+            Some((p, q)) => FaultGuard::with_primes(n, e, p, q),
+            None => FaultGuard::modulo_n(n, e),
+        }
+    }
+
+    /// The guard of the public key (n, e): checks modulo n.
+    pub fn modulo_n(n: &[u8], e: &[u8]) -> Result<FaultGuard> {
+        let n = Bn::from_be(n)?;
+        let e = Bn::from_be(e)?;
+        let mont = Mont::new(&n)?;
+        Ok(FaultGuard {
+            n_be: n.to_be(),
+            n,
+            e,
+            mont,
+            primes: None,
+        })
+    }
+
+    /// The guard of a two-prime key whose primes `p`, `q` (with p·q = n, checked at import)
+    /// are known: checks modulo p and modulo q when both are below the other's R.
+    pub fn with_primes(n: &[u8], e: &[u8], p: &[u8], q: &[u8]) -> Result<FaultGuard> {
+        let mut g = FaultGuard::modulo_n(n, e)?;
+        let (p, q) = (
+            MontModulus::new(Bn::from_be(p)?)?,
+            MontModulus::new(Bn::from_be(q)?)?,
+        );
+        // A number below n = p·q is below p·R when q < R (and likewise for q): then one
+        // Montgomery reduction takes it modulo p, no division. Always so for balanced
+        // primes; otherwise the check stays modulo n.
+        if q.m.bits() <= p.r_bits && p.m.bits() <= q.r_bits {
+            g.primes = Some([p, q]);
+        }
+        Ok(g)
+    }
+
+    /// True if `result^e mod n == input`: `result` is what the device returned for the
+    /// private operation on `input`.
+    pub fn checks_out(&self, input: &[u8], result: &[u8]) -> Result<bool> {
+        if be_cmp(result, &self.n_be).is_ge() || be_cmp(input, &self.n_be).is_ge() {
+            return Ok(false);
+        }
+        let r = Bn::from_be(result)?;
+        let want = Bn::from_be(input)?;
+        let ctx = BnCtx::new()?;
+        match &self.primes {
+            // r^e ≡ input (mod p) and (mod q) ⇔ r^e ≡ input (mod n), p ≠ q primes;
+            // compared in Montgomery form, where both sides are reduced.
+            Some(primes) => {
+                for m in primes {
+                    let rm = m.to_mont_wide(&r, &ctx)?;
+                    let back = m.pow_public(&rm, &self.e, &ctx)?;
+                    let wm = m.to_mont_wide(&want, &ctx)?;
+                    if !ossl::bn_eq(&back, &wm) {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            None => {
+                let back = ossl::mod_exp(&r, &self.e, &self.n, &self.mont)?;
+                Ok(ossl::bn_eq(&back, &want))
+            }
+        }
+    }
+
+    /// Whether the device's `result` for the private operation on `input` may be used. A
+    /// rejection is counted (`fault_guard_trips`, `device_errors`) and logged.
+    pub fn admit(&self, input: &[u8], result: &[u8]) -> Result<bool> {
+        let ok = self.checks_out(input, result)?;
+        if !ok {
+            stats::bump(Counter::FaultGuardTrips);
+            stats::bump(Counter::DeviceErrors);
+            wd_core::wd_log!(Warn, "wd provider: fault guard rejected a device result");
+        }
+        Ok(ok)
+    }
+}
+
+/// Arithmetic modulo an odd modulus in Montgomery form, without divisions: what the guard
+/// needs per request.
+struct MontModulus {
+    m: Bn,
+    mont: Mont,
+    /// Bits of Montgomery's radix R (the modulus's bit length rounded up to whole words).
+    r_bits: u32,
+    /// R³ mod m: turns x·R⁻¹ (what a Montgomery reduction gives) into x·R.
+    r3: Bn,
+}
+
+impl MontModulus {
+    /// Sets up arithmetic modulo odd `m`.
+    fn new(m: Bn) -> Result<MontModulus> {
+        let mont = Mont::new(&m)?;
+        let word = 8 * std::mem::size_of::<openssl_sys::BN_ULONG>() as u32;
+        let r_bits = m.bits().div_ceil(word) * word;
+        let ctx = BnCtx::new()?;
+        let r2 = Bn::power_of_two(2 * r_bits)?;
+        let r2 = ossl::nnmod(&r2, &m)?;
+        let r3 = Bn::new()?;
+        // R²·R²·R⁻¹ = R³.
+        mont.mul_into(&r3, &r2, &r2, &ctx)?;
+        Ok(MontModulus {
+            m,
+            mont,
+            r_bits,
+            r3,
+        })
+    }
+
+    /// `x·R mod m`, the Montgomery form of `x mod m`, for any `x < m·R` (a number up to
+    /// twice the modulus's width): one reduction and one product, no division.
+    fn to_mont_wide(&self, x: &BnRef, ctx: &BnCtxRef) -> Result<Bn> {
+        if x.bits() > 2 * self.r_bits {
+            return fail(
+                Reason::Internal,
+                "number too wide for a Montgomery reduction",
+            );
+        }
+        let t = Bn::new()?;
+        self.mont.reduce_into(&t, x, ctx)?;
+        self.mont.mul_into(&t, &t, &self.r3, ctx)?;
+        Ok(t)
+    }
+
+    /// `xm^e` in Montgomery form, for `xm` in Montgomery form and a public exponent `e`
+    /// (square and multiply; not constant time, for public values only).
+    fn pow_public(&self, xm: &BnRef, e: &BnRef, ctx: &BnCtxRef) -> Result<Bn> {
+        let bits = e.bits();
+        if bits == 0 {
+            return fail(Reason::InvalidKey, "zero public exponent");
+        }
+        let acc = xm.dup()?;
+        for i in (0..bits - 1).rev() {
+            self.mont.mul_into(&acc, &acc, &acc, ctx)?;
+            if e.bit(i) {
+                self.mont.mul_into(&acc, &acc, xm, ctx)?;
+            }
+        }
+        Ok(acc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guard_accepts_a_right_result_and_rejects_a_faulty_one() {
+        // n = 61 * 53 = 3233, e = 17, d = 2753: 65^17 mod n = 2790, so the private
+        // operation on 2790 gives 65.
+        let g = FaultGuard::modulo_n(&3233u16.to_be_bytes(), &[17]).unwrap();
+        let input = 2790u16.to_be_bytes();
+        assert!(g.checks_out(&input, &[65]).unwrap());
+        assert!(!g.checks_out(&input, &[66]).unwrap());
+        assert!(!g.checks_out(&input, &[0]).unwrap());
+        // A result not below n is rejected before any arithmetic.
+        assert!(!g.checks_out(&input, &3233u16.to_be_bytes()).unwrap());
+    }
+
+    #[test]
+    fn prime_wise_guard_catches_a_result_wrong_modulo_one_prime_only() {
+        let g = FaultGuard::with_primes(&3233u16.to_be_bytes(), &[17], &[61], &[53]).unwrap();
+        let input = 2790u16.to_be_bytes();
+        assert!(g.checks_out(&input, &[65]).unwrap());
+        // 118 ≡ 65 (mod 53) but not (mod 61); 126 ≡ 65 (mod 61) but not (mod 53): the
+        // faulty half of a CRT computation (Bellcore) is caught either way.
+        assert!(!g.checks_out(&input, &[118]).unwrap());
+        assert!(!g.checks_out(&input, &[126]).unwrap());
+        assert!(!g.checks_out(&input, &3233u16.to_be_bytes()).unwrap());
+    }
+
+    /// The prime-wise check (Montgomery reductions, no division) against a plain
+    /// `result^e mod n` on real keys: right results pass, and a result off by one, or wrong
+    /// modulo one prime only, fails.
+    #[test]
+    fn prime_wise_guard_agrees_with_the_check_modulo_n_on_real_keys() {
+        for bits in [1024u32, 2048, 3072] {
+            let rsa = openssl::rsa::Rsa::generate(bits).unwrap();
+            let (n, e) = (rsa.n().to_vec(), rsa.e().to_vec());
+            let (p, q) = (rsa.p().unwrap(), rsa.q().unwrap());
+            let g = FaultGuard::with_primes(&n, &e, &p.to_vec(), &q.to_vec()).unwrap();
+            assert!(g.primes.is_some(), "{bits}-bit key: balanced primes");
+            let plain = FaultGuard::modulo_n(&n, &e).unwrap();
+            let mut ctx = openssl::bn::BigNumContext::new().unwrap();
+            for _ in 0..8 {
+                let mut m = openssl::bn::BigNum::new().unwrap();
+                rsa.n().rand_range(&mut m).unwrap();
+                let mut s = openssl::bn::BigNum::new().unwrap();
+                s.mod_exp(&m, rsa.d(), rsa.n(), &mut ctx).unwrap();
+                let input = m.to_vec();
+                assert!(g.checks_out(&input, &s.to_vec()).unwrap());
+                assert!(plain.checks_out(&input, &s.to_vec()).unwrap());
+                // Off by one: wrong modulo both primes.
+                let mut s1 = openssl::bn::BigNum::new().unwrap();
+                s1.checked_add(&s, &openssl::bn::BigNum::from_u32(1).unwrap())
+                    .unwrap();
+                if s1 < *rsa.n() {
+                    assert!(!g.checks_out(&input, &s1.to_vec()).unwrap());
+                }
+                // Wrong modulo p only: s + q is ≡ s (mod q), not (mod p).
+                let mut sq = openssl::bn::BigNum::new().unwrap();
+                sq.checked_add(&s, q).unwrap();
+                if sq < *rsa.n() {
+                    assert!(!g.checks_out(&input, &sq.to_vec()).unwrap());
+                    assert!(!plain.checks_out(&input, &sq.to_vec()).unwrap());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_rejected_result_is_counted() {
+        let g = FaultGuard::modulo_n(&3233u16.to_be_bytes(), &[17]).unwrap();
+        let input = 2790u16.to_be_bytes();
+        let trips = || stats::snapshot()[Counter::FaultGuardTrips as usize];
+        let before = trips();
+        assert!(g.admit(&input, &[65]).unwrap());
+        assert!(!g.admit(&input, &[66]).unwrap());
+        assert!(trips() > before);
+    }
+}
