@@ -52,6 +52,8 @@ struct State {
     out: Vec<u8>,
     pos: usize,
     finished: bool,
+    /// Decompression: the end of the input was declared (finish called).
+    finished_input: bool,
 }
 
 fn format_of(f: i32) -> Option<Format> {
@@ -68,6 +70,7 @@ fn errno_of(e: &io::Error) -> i32 {
         io::ErrorKind::InvalidData => -libc::EBADMSG,
         io::ErrorKind::UnexpectedEof => -libc::ENODATA,
         io::ErrorKind::InvalidInput => -libc::EINVAL,
+        io::ErrorKind::OutOfMemory => -libc::ENOMEM,
         _ => -libc::EIO,
     }
 }
@@ -99,6 +102,7 @@ fn init(s: *mut WdStream, kind: io::Result<Kind>, format: Format) -> i32 {
                 out: Vec::new(),
                 pos: 0,
                 finished: false,
+                finished_input: false,
             });
             strm.total_in = 0;
             strm.total_out = 0;
@@ -168,24 +172,71 @@ fn drain(s: &mut WdStream, st: &mut State) {
     }
 }
 
-/// Takes all available input.
+/// Takes up to `max` bytes of the available input.
 ///
 /// # Safety
 /// `next_in` must hold `avail_in` readable bytes.
-unsafe fn take_input<'a>(s: &mut WdStream) -> Option<&'a [u8]> {
+unsafe fn take_input<'a>(s: &mut WdStream, max: usize) -> Option<&'a [u8]> {
     if s.avail_in == 0 {
         return Some(&[]);
     }
     if s.next_in.is_null() {
         return None;
     }
-    // SAFETY: the caller promised `avail_in` readable bytes at `next_in`.
-    let input = unsafe { std::slice::from_raw_parts(s.next_in, s.avail_in) };
-    // SAFETY: advancing by the whole length stays one past the end of the buffer.
-    s.next_in = unsafe { s.next_in.add(s.avail_in) };
-    s.total_in += s.avail_in as u64;
-    s.avail_in = 0;
+    let n = s.avail_in.min(max);
+    // SAFETY: the caller promised `avail_in` readable bytes at `next_in`; n ≤ avail_in.
+    let input = unsafe { std::slice::from_raw_parts(s.next_in, n) };
+    // SAFETY: advancing by n ≤ avail_in stays within (or one past) the buffer.
+    s.next_in = unsafe { s.next_in.add(n) };
+    s.total_in += n as u64;
+    s.avail_in -= n;
     Some(input)
+}
+
+/// Input a decompression step takes at a time: with the decompressor's output budget
+/// this bounds the stream's memory whatever the input's expansion ratio.
+const INFLATE_FEED: usize = 1 << 20;
+
+/// One `wd_inflate` call: input is taken a piece at a time, and only while no output is
+/// waiting, so what the stream holds is bounded (about `OUT_BUDGET` plus one piece of
+/// input) however much the input expands.
+fn inflate_step(s: &mut WdStream, st: &mut State, flush: i32) -> io::Result<()> {
+    loop {
+        drain(s, st);
+        if !st.out.is_empty() {
+            return Ok(());
+        }
+        let Kind::Decomp(d) = &mut st.kind else {
+            return Ok(());
+        };
+        if d.output_pending() {
+            if st.finished_input {
+                d.finish(&mut st.out)?;
+                st.finished = !d.output_pending();
+            } else {
+                d.decompress(&[], &mut st.out)?;
+            }
+            continue;
+        }
+        if s.avail_in > 0 {
+            // SAFETY: the caller promised `avail_in` readable bytes at `next_in`.
+            let Some(input) = (unsafe { take_input(s, INFLATE_FEED) }) else {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "next_in is NULL",
+                ));
+            };
+            d.decompress(input, &mut st.out)?;
+            continue;
+        }
+        if flush == WD_FINISH && !st.finished && !st.finished_input {
+            st.finished_input = true;
+            d.finish(&mut st.out)?;
+            st.finished = !d.output_pending();
+            continue;
+        }
+        return Ok(());
+    }
 }
 
 fn step(s: *mut WdStream, flush: i32, want_comp: bool) -> i32 {
@@ -202,13 +253,32 @@ fn step(s: *mut WdStream, flush: i32, want_comp: bool) -> i32 {
     if matches!(st.kind, Kind::Comp(_)) != want_comp {
         return -libc::EINVAL;
     }
+    if s.avail_in > 0 && s.next_in.is_null() {
+        return -libc::EINVAL;
+    }
+    if !want_comp {
+        if let Err(e) = inflate_step(s, st, flush) {
+            return errno_of(&e);
+        }
+        return match &st.kind {
+            Kind::Decomp(d)
+                if st.out.is_empty()
+                    && s.avail_in == 0
+                    && d.is_complete()
+                    && (st.finished || st.format != Format::Gzip) =>
+            {
+                WD_STREAM_END
+            }
+            _ => WD_OK,
+        };
+    }
     // Deliver what is pending first; take no input while output is waiting.
     drain(s, st);
     if !st.out.is_empty() {
         return WD_OK;
     }
     // SAFETY: the caller promised `avail_in` readable bytes at `next_in`.
-    let Some(input) = (unsafe { take_input(s) }) else {
+    let Some(input) = (unsafe { take_input(s, usize::MAX) }) else {
         return -libc::EINVAL;
     };
     let r = match &mut st.kind {
@@ -234,24 +304,13 @@ fn step(s: *mut WdStream, flush: i32, want_comp: bool) -> i32 {
                 r
             }
         }
-        Kind::Decomp(d) => {
-            let mut r = d.decompress(input, &mut st.out);
-            if r.is_ok() && flush == WD_FINISH && !st.finished {
-                r = d.finish(&mut st.out);
-                st.finished = r.is_ok();
-            }
-            r
-        }
+        Kind::Decomp(_) => Ok(()),
     };
     if let Err(e) = r {
         return errno_of(&e);
     }
     drain(s, st);
-    let complete = match &st.kind {
-        Kind::Comp(_) => st.finished,
-        Kind::Decomp(d) => d.is_complete() && (st.finished || st.format != Format::Gzip),
-    };
-    if complete && st.out.is_empty() {
+    if st.finished && st.out.is_empty() {
         WD_STREAM_END
     } else {
         WD_OK

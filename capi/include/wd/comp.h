@@ -18,10 +18,13 @@
  *     } while (rc == WD_OK);                        // WD_STREAM_END: done
  *     wd_deflate_end(&s);
  *
- * Every call takes ALL of avail_in (next_in advances, avail_in becomes 0) unless output
+ * wd_deflate takes ALL of avail_in (next_in advances, avail_in becomes 0) unless output
  * from earlier input is still waiting: then it only delivers that output and takes no
- * input (call again, with more room). Output the caller has no room for is kept inside
- * the stream; output buffers of any size (even 1 byte) work.
+ * input (call again, with more room). wd_inflate takes input only as far as the output it
+ * makes fits a fixed internal budget (a few MiB): input it has not taken stays in
+ * next_in/avail_in, so memory is bounded whatever the expansion ratio; call again (as
+ * with zlib) until WD_STREAM_END. Output the caller has no room for is kept inside the
+ * stream; output buffers of any size (even 1 byte) work.
  *
  * Return values: WD_OK (0) progress, call again as needed; WD_STREAM_END (1) the stream
  * is complete and all output delivered; negative errno on failure:
@@ -30,12 +33,14 @@
  *   -EBADMSG  corrupt input: bad header, bad deflate data, checksum or length mismatch,
  *             trailing garbage after the stream
  *   -ENODATA  WD_FINISH given but the input ended inside the stream (truncated)
+ *   -ENOMEM   out of memory (never an abort)
  *   -EIO      the device failed and could not recover; internal error
  * After an error the stream can only be ended. No output of a failed stream should be
  * taken as valid.
  *
  * Decompression of gzip reads any number of members; WD_STREAM_END then comes only with
- * WD_FINISH (more members could follow). For zlib and deflate it comes when the stream
+ * WD_FINISH (more members could follow). Zero bytes after the last member (tape and block
+ * device padding) are ignored, as gzip(1) does; other trailing bytes are -EBADMSG. For zlib and deflate it comes when the stream
  * ends; input after that is an error (-EBADMSG).
  *
  * Levels: 0..9, -1 = 6. 1..6 run on the device (whose effort is fixed); 0 and 7..9 in

@@ -91,6 +91,26 @@ pub(crate) fn invalid(msg: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.into())
 }
 
+/// Room for `n` more bytes in `v`, or an [`io::ErrorKind::OutOfMemory`] error (never an
+/// abort): every buffer whose size depends on the input grows through this.
+pub(crate) fn try_grow(v: &mut Vec<u8>, n: usize) -> io::Result<()> {
+    v.try_reserve(n).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::OutOfMemory,
+            format!(
+                "out of memory (growing a {} byte buffer by {n} bytes)",
+                v.len()
+            ),
+        )
+    })
+}
+
+/// Output one [`Decompressor`] call produces at most before it stops taking input (it
+/// may overshoot by one engine step: one device request, at most 8 MiB, or one software
+/// step of at most this much). Whatever the expansion ratio of the input, a caller that
+/// drains the output between calls holds at most about twice this plus its input chunk.
+pub const OUT_BUDGET: usize = 4 << 20;
+
 fn check_level(level: u32) -> io::Result<()> {
     if level > 9 {
         return Err(io::Error::new(
@@ -297,10 +317,27 @@ enum DState {
     Body,
     Trailer,
     MemberEnd,
+    /// Zero bytes after the last gzip member (tape and block-device padding).
+    Padding,
+    /// Trailing garbage being ignored (see [`Decompressor::ignore_trailing_garbage`]).
+    Garbage,
 }
 
-/// A streaming decompressor: feed compressed input, take output. gzip input may hold
-/// several members; anything after the last one that is not a member is an error.
+/// A streaming decompressor: feed compressed input, take output.
+///
+/// Output is bounded: one call produces about [`OUT_BUDGET`] bytes at most and keeps the
+/// rest of its input; while [`Decompressor::output_pending`] is true, call
+/// [`Decompressor::decompress`] with empty input (or [`Decompressor::finish`] again) to
+/// get more. Buffers that grow with the input are allocated fallibly: running out of
+/// memory is an [`io::ErrorKind::OutOfMemory`] error.
+///
+/// gzip input may hold several members. What follows the last member follows gzip(1)'s
+/// rules: zero bytes (padding) are accepted and ignored ([`Decompressor::trailing_zeros`]);
+/// other bytes are an error (as Python's `gzip` module does; a checking library should
+/// not call a file with unknown content good) unless
+/// [`Decompressor::ignore_trailing_garbage`] asks for gzip(1)'s "decompression OK,
+/// trailing garbage ignored" ([`Decompressor::trailing_garbage`] then counts them).
+/// zlib and raw deflate streams take nothing after their end.
 pub struct Decompressor {
     format: Format,
     engine: Engine<SoftInflate, HwStream>,
@@ -310,6 +347,10 @@ pub struct Decompressor {
     members: u64,
     reason: Option<Reason>,
     header: Option<GzHeader>,
+    more: bool,
+    ignore_garbage: bool,
+    zeros: u64,
+    garbage: u64,
 }
 
 impl fmt::Debug for Decompressor {
@@ -357,6 +398,10 @@ impl Decompressor {
             members: 0,
             reason,
             header: None,
+            more: false,
+            ignore_garbage: false,
+            zeros: 0,
+            garbage: 0,
         })
     }
 
@@ -370,6 +415,30 @@ impl Decompressor {
         self.reason
     }
 
+    /// gzip: bytes after the last member that are neither a member nor zero padding are
+    /// ignored (counted by [`Decompressor::trailing_garbage`]) instead of an error, as
+    /// gzip(1) does.
+    pub fn ignore_trailing_garbage(&mut self, yes: bool) {
+        self.ignore_garbage = yes;
+    }
+
+    /// gzip: zero bytes seen after the last member (ignored).
+    pub fn trailing_zeros(&self) -> u64 {
+        self.zeros
+    }
+
+    /// gzip: bytes of trailing garbage ignored (with [`Decompressor::ignore_trailing_garbage`]).
+    pub fn trailing_garbage(&self) -> u64 {
+        self.garbage
+    }
+
+    /// True when the last call stopped at the output budget with input left: call
+    /// [`Decompressor::decompress`] with empty input (or [`Decompressor::finish`] again,
+    /// after the end of the input) for more output.
+    pub fn output_pending(&self) -> bool {
+        self.more
+    }
+
     /// The header of the (last) gzip member read.
     pub fn gzip_header(&self) -> Option<&GzHeader> {
         self.header.as_ref()
@@ -380,26 +449,39 @@ impl Decompressor {
         self.members
     }
 
-    /// True when the input so far ends exactly after a complete stream (or member).
+    /// True when the input so far ends exactly after a complete stream (or member, or
+    /// the zero padding or ignored garbage after the last member).
     pub fn is_complete(&self) -> bool {
-        self.state == DState::MemberEnd && self.start == self.inbuf.len()
+        matches!(
+            self.state,
+            DState::MemberEnd | DState::Padding | DState::Garbage
+        ) && self.start == self.inbuf.len()
+            && !self.more
     }
 
-    /// Decompresses `input`, appending output to `out`.
+    /// Decompresses `input`, appending output to `out` (about [`OUT_BUDGET`] bytes at
+    /// most; see [`Decompressor::output_pending`]).
     pub fn decompress(&mut self, input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
-        if self.start > 0 && self.start == self.inbuf.len() {
-            self.inbuf.clear();
-            self.start = 0;
+        if !input.is_empty() {
+            if self.start > 0 {
+                self.inbuf.drain(..self.start);
+                self.start = 0;
+            }
+            try_grow(&mut self.inbuf, input.len())?;
+            self.inbuf.extend_from_slice(input);
         }
-        self.inbuf.extend_from_slice(input);
         self.run(out, false)
     }
 
-    /// Declares the end of the input: fails if the stream is incomplete.
+    /// Declares the end of the input: fails if the stream is incomplete. Bounded like
+    /// [`Decompressor::decompress`]: while [`Decompressor::output_pending`], call it again.
     pub fn finish(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
         self.run(out, true)?;
+        if self.more {
+            return Ok(());
+        }
         match self.state {
-            DState::MemberEnd => Ok(()),
+            DState::MemberEnd | DState::Padding | DState::Garbage => Ok(()),
             DState::Header if self.members > 0 && self.start == self.inbuf.len() => Ok(()),
             _ => Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -419,8 +501,30 @@ impl Decompressor {
         }
     }
 
+    /// gzip: `n` bytes after the last member are garbage.
+    fn trailing(&mut self) -> io::Result<()> {
+        let n = self.avail().len();
+        if self.ignore_garbage {
+            self.garbage += n as u64;
+            self.start += n;
+            self.state = DState::Garbage;
+            return Ok(());
+        }
+        Err(invalid(format!(
+            "trailing garbage after the {} stream ({n} bytes)",
+            self.format
+        )))
+    }
+
     fn run(&mut self, out: &mut Vec<u8>, eof: bool) -> io::Result<()> {
+        self.more = false;
+        let base = out.len();
         loop {
+            let produced = out.len() - base;
+            if produced >= OUT_BUDGET {
+                self.more = true;
+                return Ok(());
+            }
             match self.state {
                 DState::Header => {
                     if self.avail().is_empty() && (self.members > 0 || !eof) {
@@ -459,9 +563,10 @@ impl Decompressor {
                 DState::Body => {
                     let step = {
                         let input = &self.inbuf[self.start..];
+                        let limit = OUT_BUDGET - produced;
                         match &mut self.engine {
-                            Engine::Soft(s) => s.inflate(input, out)?,
-                            Engine::Hw(h) => h.inflate(input, out)?,
+                            Engine::Soft(s) => s.inflate(input, out, limit)?,
+                            Engine::Hw(h) => h.inflate(input, out, limit)?,
                         }
                     };
                     self.start += step.consumed;
@@ -502,18 +607,44 @@ impl Decompressor {
                     self.state = DState::MemberEnd;
                 }
                 DState::MemberEnd => {
+                    // gzip(1)'s rules for what follows a member: its magic starts another
+                    // member; zeros to the end are padding; anything else is garbage.
+                    let a = self.avail();
+                    if a.is_empty() {
+                        return Ok(());
+                    }
+                    if self.format != Format::Gzip {
+                        return Err(invalid(format!(
+                            "trailing garbage after the {} stream ({} bytes)",
+                            self.format,
+                            a.len()
+                        )));
+                    }
+                    match a {
+                        [0x1f] if !eof => return Ok(()),
+                        // A lone 0x1f at the end: a truncated member (gzip says so too).
+                        [0x1f] => self.state = DState::Header,
+                        [0x1f, 0x8b, ..] => self.state = DState::Header,
+                        [0, ..] => self.state = DState::Padding,
+                        _ => self.trailing()?,
+                    }
+                }
+                DState::Padding => {
+                    let a = self.avail();
+                    let z = a.iter().position(|&b| b != 0).unwrap_or(a.len());
+                    self.zeros += z as u64;
+                    self.start += z;
                     if self.avail().is_empty() {
                         return Ok(());
                     }
-                    if self.format == Format::Gzip && self.avail()[0] == header::GZIP_MAGIC[0] {
-                        self.state = DState::Header;
-                        continue;
-                    }
-                    return Err(invalid(format!(
-                        "trailing garbage after the {} stream ({} bytes)",
-                        self.format,
-                        self.avail().len()
-                    )));
+                    // Zeros, then something else: all of it is garbage to gzip, even a
+                    // member's magic.
+                    self.trailing()?;
+                }
+                DState::Garbage => {
+                    self.garbage += self.avail().len() as u64;
+                    self.start = self.inbuf.len();
+                    return Ok(());
                 }
             }
         }
@@ -560,13 +691,29 @@ pub fn decompress(format: Format, data: &[u8]) -> io::Result<Vec<u8>> {
 /// [`decompress`] with an offload choice.
 pub fn decompress_with(format: Format, data: &[u8], offload: Offload) -> io::Result<Vec<u8>> {
     let mut d = Decompressor::with_offload(format, offload)?;
-    let mut out = Vec::with_capacity(data.len() * 3);
-    let r = d
-        .decompress(data, &mut out)
-        .and_then(|()| d.finish(&mut out));
+    let mut out = Vec::new();
+    // A hint only: the output grows fallibly as it comes.
+    let _ = out.try_reserve(data.len().saturating_mul(3).min(64 << 20));
+    let r = (|| -> io::Result<()> {
+        d.decompress(data, &mut out)?;
+        while d.output_pending() {
+            d.decompress(&[], &mut out)?;
+        }
+        d.finish(&mut out)?;
+        while d.output_pending() {
+            d.finish(&mut out)?;
+        }
+        Ok(())
+    })();
     match r {
         Ok(()) => Ok(out),
-        Err(e) if d.is_offloaded() && e.kind() != io::ErrorKind::UnexpectedEof => {
+        Err(e)
+            if d.is_offloaded()
+                && !matches!(
+                    e.kind(),
+                    io::ErrorKind::UnexpectedEof | io::ErrorKind::OutOfMemory
+                ) =>
+        {
             // The device may have failed rather than the data: software decides.
             wd_core::wd_log!(
                 Debug,

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use wd_core::pool::{is_queue_fatal, QueuePool};
 use wd_core::{DmaBuf, DriverQueue, Error, Result};
 
-use crate::codec::{invalid, InflateStep};
+use crate::codec::{invalid, try_grow, InflateStep};
 use crate::driver::{Zip, CTX_SIZE, MAX_REQUEST};
 use crate::header::{gzip_trailer, zlib_trailer};
 use crate::job::{JobParams, JobResult, ZipJob};
@@ -207,8 +207,10 @@ impl HwStream {
             let last = *done + len == input.len();
             cur.prepare(self.params(len, finish && last), Some(ctx))?;
             q.send(cur).map_err(|e| e.error)?;
+            // Out of memory is reported once the request in flight is back.
+            let mut copied = Ok(());
             if to_copy > 0 {
-                copy_output(spare.as_ref(), to_copy, out);
+                copied = copy_output(spare.as_ref(), to_copy, out);
                 to_copy = 0;
             }
             let (noff, nlen) = (*done + len, (input.len() - *done - len).min(MAX_REQUEST));
@@ -221,6 +223,9 @@ impl HwStream {
                 }
             }
             cur = q.recv_sync()?;
+            if let Err(e) = copied {
+                return Ok(Err(e));
+            }
             let r = *cur
                 .result()
                 .ok_or_else(|| Error::Protocol("no result".into()))?;
@@ -228,8 +233,7 @@ impl HwStream {
                 self.accept(&r);
                 *done += len;
                 if nlen == 0 {
-                    copy_output(Some(&cur), r.produced, out);
-                    return Ok(Ok(()));
+                    return Ok(copy_output(Some(&cur), r.produced, out));
                 }
                 let Some(s) = spare.as_mut() else {
                     return Err(Error::Protocol("spare job missing".into()));
@@ -258,14 +262,21 @@ impl HwStream {
     }
 
     /// Decompresses from `input` (deflate payload, then the trailer for zlib/gzip) until
-    /// the input is used up as far as the device can go, the stream ends, or it needs
-    /// more input. Output is appended to `out`.
-    pub fn inflate(&mut self, input: &[u8], out: &mut Vec<u8>) -> io::Result<InflateStep> {
+    /// the input is used up as far as the device can go, the stream ends, it needs more
+    /// input, or `limit` output bytes are out (overshooting by one request's output, 8 MiB
+    /// at most). Output is appended to `out`. What the device has not consumed is left for
+    /// the next call, which resumes from the stream context in DMA memory.
+    pub fn inflate(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        limit: usize,
+    ) -> io::Result<InflateStep> {
         let mut step = InflateStep::default();
         if self.ended || input.is_empty() {
             return Ok(step);
         }
-        self.on_queue(|s, q| s.inflate_on(q, input, &mut step, out))?;
+        self.on_queue(|s, q| s.inflate_on(q, input, &mut step, out, limit))?;
         Ok(step)
     }
 
@@ -275,6 +286,7 @@ impl HwStream {
         input: &[u8],
         step: &mut InflateStep,
         out: &mut Vec<u8>,
+        limit: usize,
     ) -> Result<io::Result<()>> {
         let ctx = self.ctx_on(q.driver())?;
         let mut cur = ZipJob::new(q.driver())?;
@@ -289,17 +301,21 @@ impl HwStream {
             let pos = step.consumed;
             let len = (input.len() - pos).min(cap);
             if len == 0 {
-                copy_output(spare.as_ref(), to_copy, out);
-                return Ok(Ok(()));
+                return Ok(copy_output(spare.as_ref(), to_copy, out));
             }
             cur.write_input(0, &input[pos..pos + len])?;
             cur.prepare(self.params(len, false), Some(ctx))?;
             q.send(cur).map_err(|e| e.error)?;
+            // Out of memory is reported once the request in flight is back.
+            let mut copied = Ok(());
             if to_copy > 0 {
-                copy_output(spare.as_ref(), to_copy, out);
+                copied = copy_output(spare.as_ref(), to_copy, out);
                 to_copy = 0;
             }
             cur = q.recv_sync()?;
+            if let Err(e) = copied {
+                return Ok(Err(e));
+            }
             let r = *cur
                 .result()
                 .ok_or_else(|| Error::Protocol("no result".into()))?;
@@ -313,8 +329,7 @@ impl HwStream {
                     step.ended = true;
                     step.trailer_checked =
                         self.req == req::DEFLATE || r.ctx_words[0] & 0xf != ctx_st::NO_CRC;
-                    copy_output(Some(&cur), r.produced, out);
-                    return Ok(Ok(()));
+                    return Ok(copy_output(Some(&cur), r.produced, out));
                 }
                 if r.consumed == 0 && r.produced == 0 {
                     if len < (input.len() - pos).min(MAX_REQUEST) {
@@ -338,6 +353,11 @@ impl HwStream {
                 };
                 std::mem::swap(&mut cur, s);
                 to_copy = r.produced;
+                if step.produced >= limit {
+                    // The output budget is full: the rest of the input waits for the next
+                    // call, which resumes from the context (words and DMA block).
+                    return Ok(copy_output(spare.as_ref(), to_copy, out));
+                }
             } else if r.status == status::CRC_ERROR {
                 return Ok(Err(invalid(
                     "checksum mismatch: the data is corrupt (device reported a CRC error)",
@@ -364,10 +384,13 @@ impl HwStream {
 /// Input bytes of a decompression request before it has to grow (see `inflate_on`).
 const INFLATE_CHUNK: usize = 1 << 20;
 
-fn copy_output(job: Option<&ZipJob>, n: usize, out: &mut Vec<u8>) {
-    let Some(job) = job else { return };
+/// Appends `n` output bytes of `job` to `out`, growing it fallibly.
+fn copy_output(job: Option<&ZipJob>, n: usize, out: &mut Vec<u8>) -> io::Result<()> {
+    let Some(job) = job else { return Ok(()) };
     if n == 0 {
-        return;
+        return Ok(());
     }
+    try_grow(out, n)?;
     job.append_output(n, out);
+    Ok(())
 }

@@ -127,6 +127,7 @@ pub struct WdDecoder<R: Read> {
     chunk: Vec<u8>,
     out: Vec<u8>,
     pos: usize,
+    eof: bool,
     done: bool,
 }
 
@@ -152,6 +153,7 @@ impl<R: Read> WdDecoder<R> {
             chunk: vec![0; READ_CHUNK],
             out: Vec::new(),
             pos: 0,
+            eof: false,
             done: false,
         })
     }
@@ -159,6 +161,12 @@ impl<R: Read> WdDecoder<R> {
     /// The decompressor (offload state, gzip header).
     pub fn decompressor(&self) -> &Decompressor {
         &self.d
+    }
+
+    /// The decompressor, to set options such as
+    /// [`Decompressor::ignore_trailing_garbage`] before reading.
+    pub fn decompressor_mut(&mut self) -> &mut Decompressor {
+        &mut self.d
     }
 
     /// The inner reader.
@@ -186,14 +194,26 @@ impl<R: Read> Read for WdDecoder<R> {
             }
             self.out.clear();
             self.pos = 0;
+            // Output comes in pieces of about OUT_BUDGET: what the last call left is taken
+            // before more input is read, so memory stays bounded whatever the ratio.
+            if self.d.output_pending() {
+                if self.eof {
+                    self.d.finish(&mut self.out)?;
+                    self.done = !self.d.output_pending();
+                } else {
+                    self.d.decompress(&[], &mut self.out)?;
+                }
+                continue;
+            }
             let n = match self.inner.read(&mut self.chunk) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
             if n == 0 {
+                self.eof = true;
                 self.d.finish(&mut self.out)?;
-                self.done = true;
+                self.done = !self.d.output_pending();
             } else {
                 self.d.decompress(&self.chunk[..n], &mut self.out)?;
             }

@@ -9,7 +9,7 @@ use std::io;
 
 use zlib_rs::{Deflate, DeflateFlush, Inflate, InflateFlush, Status};
 
-use crate::codec::{invalid, Flush, InflateStep};
+use crate::codec::{invalid, try_grow, Flush, InflateStep};
 use crate::sqe::req;
 
 /// Running checksum of `req` over `data`.
@@ -121,14 +121,26 @@ impl SoftInflate {
         self.isize = 0;
     }
 
-    /// Decodes as much of `input` as the stream takes, appending output to `out`.
-    pub fn inflate(&mut self, input: &[u8], out: &mut Vec<u8>) -> io::Result<InflateStep> {
+    /// Decodes as much of `input` as the stream takes, appending output to `out`; stops
+    /// once `limit` bytes are out (overshooting by at most `limit`, and 64 KiB at least).
+    /// Input it stops before is left for the next call; zlib-rs keeps its own state.
+    pub fn inflate(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        limit: usize,
+    ) -> io::Result<InflateStep> {
         let mut pos = 0;
         let start_out = out.len();
         let mut step = InflateStep::default();
+        let max_room = limit.clamp(64 << 10, 16 << 20);
         loop {
-            let room = ((input.len() - pos) * 4).clamp(64 << 10, 16 << 20);
+            if out.len() - start_out >= limit {
+                break;
+            }
+            let room = ((input.len() - pos) * 4).clamp(64 << 10, max_room);
             let base = out.len();
+            try_grow(out, room)?;
             out.resize(base + room, 0);
             let before_in = self.i.total_in();
             let before_out = self.i.total_out();
