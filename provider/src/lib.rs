@@ -23,6 +23,7 @@ pub mod key;
 pub mod keymgmt;
 pub mod magnitude;
 pub mod offload;
+pub mod outbuf;
 pub mod ossl;
 pub mod padding;
 pub mod params;

@@ -85,6 +85,15 @@ foreign_type! {
 }
 
 foreign_type! {
+    type CType = ffi::EVP_RAND_CTX;
+    fn drop = ffi::EVP_RAND_CTX_free;
+    /// A random generator instance (of the software path's DRBG).
+    pub struct RandCtx;
+    /// Borrowed [`RandCtx`].
+    pub struct RandCtxRef;
+}
+
+foreign_type! {
     type CType = sys::OSSL_PARAM;
     fn drop = sys::OSSL_PARAM_free;
     /// A parameter list made by [`ParamBld`].

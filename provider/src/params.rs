@@ -39,6 +39,14 @@ impl<'a> Input<'a> {
         }
     }
 
+    /// An empty list.
+    pub fn empty() -> Self {
+        Input {
+            ptr: ptr::null(),
+            _life: std::marker::PhantomData,
+        }
+    }
+
     /// The parameter named `key`, if present.
     pub fn get(&self, key: &CStr) -> Option<Param<'a>> {
         if self.ptr.is_null() {

@@ -229,15 +229,15 @@ macro_rules! algorithms {
     };
 }
 
-algorithms!(KEYMGMT_ALGS, crate::keymgmt::DISPATCH);
-algorithms!(SIGNATURE_ALGS, crate::signature::DISPATCH);
-algorithms!(ASYM_CIPHER_ALGS, crate::asym_cipher::DISPATCH);
+algorithms!(KEYMGMT_ALGS, crate::keymgmt::ffi::DISPATCH);
+algorithms!(SIGNATURE_ALGS, crate::signature::ffi::DISPATCH);
+algorithms!(ASYM_CIPHER_ALGS, crate::asym_cipher::ffi::DISPATCH);
 
 static RAND_ALGS: Table<[OSSL_ALGORITHM; 2]> = Table([
     OSSL_ALGORITHM {
         algorithm_names: c"CTR-DRBG".as_ptr(),
         property_definition: c"provider=wd".as_ptr(),
-        implementation: crate::rand::DISPATCH.as_ptr(),
+        implementation: crate::rand::ffi::DISPATCH.as_ptr(),
         algorithm_description: c"the default provider's CTR-DRBG, for wd loaded alone".as_ptr(),
     },
     OSSL_ALGORITHM {

@@ -11,7 +11,7 @@ use openssl_sys as sys;
 
 use crate::error::{fail, Reason, Result};
 use crate::ffi;
-use crate::ossl::{check, cstr, nonnull, Md, ParamBld, ParamsRef, Pkey, PkeyCtx, PkeyRef};
+use crate::ossl::{check, cstr, nonnull, Md, ParamBld, ParamsRef, Pkey, PkeyCtx, PkeyRef, RandCtx};
 use crate::params::Request;
 
 /// Every fetch of the software path.
@@ -335,10 +335,11 @@ pub struct Rand(*mut ffi::EVP_RAND);
 impl Rand {
     /// A new, uninstantiated generator of this kind with no parent: it seeds itself from
     /// the operating system.
-    pub fn new_ctx(&self) -> Result<*mut ffi::EVP_RAND_CTX> {
+    pub fn new_ctx(&self) -> Result<RandCtx> {
         // SAFETY: a valid fetched method; a NULL parent is allowed.
         let c = unsafe { ffi::EVP_RAND_CTX_new(self.0, ptr::null_mut()) };
-        nonnull(c, "EVP_RAND_CTX_new")
+        // SAFETY: a fresh generator that nothing else owns; `RandCtx` frees it once.
+        Ok(unsafe { RandCtx::from_ptr(nonnull(c, "EVP_RAND_CTX_new")?) })
     }
 
     /// The generator's gettable context parameters (static in the default provider).

@@ -1,44 +1,19 @@
-//! The random generator `CTR-DRBG`, offered so that wd can be an application's only
-//! provider (`openssl speed -provider wd rsa2048`, `openssl rand -provider wd`): libcrypto
-//! itself draws random numbers from a CTR-DRBG of the application's library context, and
-//! without a provider offering one it cannot even start.
-//!
-//! wd has no random-number hardware to offer, so each wd generator is the default
-//! provider's own CTR-DRBG (NIST SP 800-90A, AES-256-CTR unless configured otherwise),
-//! created in wd's child library context and used through public `EVP_RAND` calls only.
-//! Every parameter the core sets or asks for is passed to it unchanged. It seeds itself from
-//! the operating system rather than from a parent generator, and it can seed children of its
-//! own (`get_seed`). wd's copies inside its child contexts do not offer it (see
-//! `software::is_child_context`), so nothing here comes back into wd.
+//! The C side of the random generator: the entry points the core calls, each behind the
+//! `entry` panic guard, handing the call and the caller's buffers and parameters to the
+//! inner generator unchanged; and the dispatch table.
 
-use std::cell::UnsafeCell;
+// The operation's C side: raw pointers in, safe values out (mod.rs denies unsafe code).
+#![allow(unsafe_code)]
+
 use std::ffi::{c_int, c_uchar, c_uint, c_void, CStr};
 use std::ptr;
-use std::sync::Arc;
 
+use foreign_types::ForeignTypeRef;
+
+use super::{seed_len, Drbg};
 use crate::ctx::ProvCtx;
 use crate::error::{entry, entry_void, fail, Reason, Result};
 use crate::ffi::{self, dispatch, END, EVP_RAND_CTX, OSSL_DISPATCH, OSSL_PARAM};
-
-/// One wd generator: the default provider's DRBG inside, and the lock the core asks for.
-struct Drbg {
-    inner: *mut EVP_RAND_CTX,
-    lock: Box<UnsafeCell<libc::pthread_mutex_t>>,
-    /// Keeps the provider instance, and with it the child context `inner` lives in, alive
-    /// until the generator is freed, whatever order the core tears things down in.
-    _prov: Arc<ProvCtx>,
-}
-
-impl Drop for Drbg {
-    fn drop(&mut self) {
-        // SAFETY: inner is ours and freed once; the mutex is initialised and unlocked
-        // (the core frees a generator only when no call on it is running).
-        unsafe {
-            ffi::EVP_RAND_CTX_free(self.inner);
-            libc::pthread_mutex_destroy(self.lock.get());
-        }
-    }
-}
 
 /// Borrows the generator behind a context pointer of ours.
 ///
@@ -48,7 +23,8 @@ unsafe fn drbg<'a>(p: *mut c_void) -> Result<&'a Drbg> {
     if p.is_null() {
         return fail(Reason::Internal, "NULL random generator context");
     }
-    // SAFETY: per the contract.
+    // SAFETY: non-NULL, so per the contract a live, aligned `Drbg` from `Box::into_raw`;
+    // only borrowed shared (concurrent calls are the core's to lock, see `lock`).
     Ok(unsafe { &*(p as *const Drbg) })
 }
 
@@ -71,7 +47,7 @@ unsafe fn forward(
     entry(func, 0, || {
         // SAFETY: per this function's contract.
         let d = unsafe { drbg(ctx) }?;
-        checked(call(d.inner), what)
+        checked(call(d.inner.as_ptr()), what)
     })
 }
 
@@ -81,15 +57,9 @@ type PP = *const OSSL_PARAM;
 
 unsafe extern "C" fn newctx(provctx: P, _parent: P, _parent_calls: *const OSSL_DISPATCH) -> P {
     entry(c"wd_rand_newctx", ptr::null_mut(), || {
-        // SAFETY: provctx from our init.
+        // SAFETY: the core passes the provctx our init returned, alive while it calls us.
         let prov = unsafe { ProvCtx::from_ptr(provctx) }?;
-        let inner = prov.software()?.drbg()?.new_ctx()?;
-        let lock = Box::new(UnsafeCell::new(libc::PTHREAD_MUTEX_INITIALIZER));
-        Ok(Box::into_raw(Box::new(Drbg {
-            inner,
-            lock,
-            _prov: prov,
-        })) as P)
+        Ok(Box::into_raw(Box::new(Drbg::new(prov)?)) as P)
     })
 }
 
@@ -162,7 +132,7 @@ unsafe extern "C" fn generate(
             let d = drbg(ctx)?;
             checked(
                 ffi::EVP_RAND_generate(
-                    d.inner,
+                    d.inner.as_ptr(),
                     out,
                     outlen,
                     strength,
@@ -208,21 +178,17 @@ unsafe extern "C" fn enable_locking(ctx: P) -> c_int {
 
 unsafe extern "C" fn lock(ctx: P) -> c_int {
     entry(c"wd_rand_lock", 0, || {
-        // SAFETY: ctx from newctx; the mutex is initialised and lives as long as it.
-        let r = unsafe { libc::pthread_mutex_lock(drbg(ctx)?.lock.get()) };
-        if r != 0 {
-            return fail(Reason::Internal, format!("pthread_mutex_lock: error {r}"));
-        }
+        // SAFETY: the core passes NULL or one of our live generators.
+        unsafe { drbg(ctx) }?.lock.lock();
         Ok(1)
     })
 }
 
 unsafe extern "C" fn unlock(ctx: P) {
     entry_void(c"wd_rand_unlock", || {
-        // SAFETY: ctx from newctx; the core unlocks only what it locked.
+        // SAFETY: the core passes NULL or one of our live generators.
         if let Ok(d) = unsafe { drbg(ctx) } {
-            // SAFETY: as above.
-            unsafe { libc::pthread_mutex_unlock(d.lock.get()) };
+            d.lock.unlock();
         }
     })
 }
@@ -273,7 +239,7 @@ unsafe extern "C" fn set_ctx_params(ctx: P, params: PP) -> c_int {
 unsafe extern "C" fn verify_zeroization(ctx: P) -> c_int {
     entry(c"wd_rand_verify_zeroization", 0, || {
         // SAFETY: ctx from newctx.
-        Ok(unsafe { ffi::EVP_RAND_verify_zeroization(drbg(ctx)?.inner) })
+        Ok(unsafe { ffi::EVP_RAND_verify_zeroization(drbg(ctx)?.inner.as_ptr()) })
     })
 }
 
@@ -293,28 +259,22 @@ unsafe extern "C" fn get_seed(
         if pout.is_null() {
             return fail(Reason::InvalidParameter, "NULL seed pointer");
         }
-        let want = usize::try_from(entropy.max(0)).unwrap_or(0).div_ceil(8);
-        let len = want.max(min_len);
-        if len > max_len || len == 0 {
-            return fail(
-                Reason::InvalidParameter,
-                format!("seed of {len} bytes asked for within {min_len}..={max_len}"),
-            );
-        }
+        let len = seed_len(entropy, min_len, max_len)?;
         // SAFETY: ctx from newctx; buf is freshly allocated for len bytes and handed to
         // the caller, who returns it through clear_seed; adin is the caller's.
         unsafe {
             let d = drbg(ctx)?;
-            let buf = openssl_sys::CRYPTO_malloc(len, c"rand.rs".as_ptr(), line!() as c_int)
+            let buf = openssl_sys::CRYPTO_malloc(len, c"rand/ffi.rs".as_ptr(), line!() as c_int)
                 as *mut c_uchar;
             if buf.is_null() {
                 return fail(Reason::Internal, "out of memory for a seed");
             }
+            let inner = d.inner.as_ptr();
             let r =
-                ffi::EVP_RAND_generate(d.inner, buf, len, 0, prediction_resistance, adin, adin_len);
+                ffi::EVP_RAND_generate(inner, buf, len, 0, prediction_resistance, adin, adin_len);
             if r != 1 {
                 ffi::OPENSSL_cleanse(buf.cast(), len);
-                ffi::CRYPTO_free(buf.cast(), c"rand.rs".as_ptr(), line!() as c_int);
+                ffi::CRYPTO_free(buf.cast(), c"rand/ffi.rs".as_ptr(), line!() as c_int);
                 checked(r, "EVP_RAND_generate (seed)")?;
             }
             *pout = buf;
@@ -331,7 +291,7 @@ unsafe extern "C" fn clear_seed(_ctx: P, out: *mut c_uchar, outlen: usize) {
         // SAFETY: a buffer of outlen bytes that get_seed allocated.
         unsafe {
             ffi::OPENSSL_cleanse(out.cast(), outlen);
-            ffi::CRYPTO_free(out.cast(), c"rand.rs".as_ptr(), line!() as c_int);
+            ffi::CRYPTO_free(out.cast(), c"rand/ffi.rs".as_ptr(), line!() as c_int);
         }
     })
 }
