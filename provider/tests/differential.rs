@@ -277,41 +277,29 @@ fn on_device(bits: u32, extra: &[(&str, &str)]) {
     assert_eq!(w.counter("fault_guard_trips"), 0);
 }
 
-#[cfg(feature = "model")]
-fn in_software(bits: u32) {
-    let c = Case::new(bits, &[]);
+/// Runs every operation of `c` and checks that all of them ran in software, at least 14
+/// counted under `reason`.
+fn all_in_software(c: &Case, reason: &str) {
     c.all();
     let w = &c.w;
+    let counters = stats::format(&w.counters());
     assert_eq!(
         w.counter("offload_private") + w.counter("offload_public"),
         0,
-        "{}",
-        stats::format(&w.counters())
+        "{counters}"
     );
-    assert!(
-        w.counter("fallback_key_size") >= 14,
-        "{}",
-        stats::format(&w.counters())
-    );
+    assert!(w.counter(reason) >= 14, "{counters}");
+}
+
+#[cfg(feature = "model")]
+fn in_software(bits: u32) {
+    all_in_software(&Case::new(bits, &[]), "fallback_key_size");
 }
 
 #[test]
 fn every_operation_in_software_on_a_host_without_devices() {
     for bits in [1024, 2048] {
-        let c = on_a_host_without_devices(bits);
-        c.all();
-        let w = &c.w;
-        assert_eq!(
-            w.counter("offload_private") + w.counter("offload_public"),
-            0,
-            "{}",
-            stats::format(&w.counters())
-        );
-        assert!(
-            w.counter("fallback_no_device") >= 14,
-            "{}",
-            stats::format(&w.counters())
-        );
+        all_in_software(&on_a_host_without_devices(bits), "fallback_no_device");
     }
 }
 

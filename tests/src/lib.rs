@@ -1,7 +1,8 @@
 //! Support for wd's end-to-end tests and benchmarks: locating the built provider, running
-//! stock nginx as a fixture, reading the provider's per-process counters.
+//! stock nginx as a fixture, reading the provider's per-process counters, test data.
 //!
 //! The tests themselves live in `tests/tests/*.rs`.
 
+pub mod corpus;
 pub mod nginx;
 pub mod ossl;

@@ -6,50 +6,12 @@ use zlib_rs::{Inflate, InflateFlush, Status};
 
 use hisi_zip::*;
 use wd_core::select::{self, Devices};
+use wd_tests::corpus::{random, text};
 
 fn model() {
     hisi_model::plug();
     select::set_process(Devices::Model);
     select::activate_process().expect("device model");
-}
-
-fn text(n: usize, seed: u64) -> Vec<u8> {
-    let words = [
-        "accelerator ",
-        "queue ",
-        "deflate ",
-        "zlib ",
-        "gzip ",
-        "window ",
-        "kunpeng ",
-        "hisilicon ",
-        "doorbell ",
-        "\n",
-        "0123 ",
-        "stream ",
-    ];
-    let mut x = seed | 1;
-    let mut v = Vec::with_capacity(n + 16);
-    while v.len() < n {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.extend_from_slice(words[(x % words.len() as u64) as usize].as_bytes());
-    }
-    v.truncate(n);
-    v
-}
-
-fn random(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
 }
 
 /// zlib-rs's own decoder with the wrapper of `format` (reference).

@@ -9,6 +9,7 @@ use std::sync::Once;
 
 use hisi_zip::{compress, decompress, Format, Offload};
 use wd_core::select::{self, Devices};
+use wd_tests::corpus::{random, text};
 
 fn model() {
     static ONCE: Once = Once::new();
@@ -19,44 +20,6 @@ fn model() {
         select::set_process(Devices::Model);
         select::activate_process().expect("device model");
     });
-}
-
-fn text(n: usize, seed: u64) -> Vec<u8> {
-    let words: [&[u8]; 10] = [
-        b"accelerator ",
-        b"queue ",
-        b"deflate ",
-        b"zlib ",
-        b"gzip ",
-        b"window\n",
-        b"kunpeng ",
-        b"0123456789 ",
-        b"doorbell ",
-        b"\x00\x01\x02\x03",
-    ];
-    let mut x = seed | 1;
-    let mut v = Vec::with_capacity(n + 16);
-    while v.len() < n {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.extend_from_slice(words[(x % 10) as usize]);
-    }
-    v.truncate(n);
-    v
-}
-
-fn random(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    let mut v = vec![0u8; n];
-    for c in v.chunks_mut(8) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let b = x.to_le_bytes();
-        c.copy_from_slice(&b[..c.len()]);
-    }
-    v
 }
 
 fn gzip(args: &[&str], input: &[u8]) -> (bool, Vec<u8>) {
