@@ -68,9 +68,12 @@ struct ZipArgs {
     /// Print compression counters to stderr at the end.
     #[arg(long)]
     stats: bool,
-    /// Never show a progress bar.
+    /// Never show a progress bar; no warnings (as gzip -q).
     #[arg(short = 'q', long = "quiet")]
     quiet: bool,
+    /// Verbose: also warn about trailing zero padding (as gzip -v).
+    #[arg(short = 'v', long = "verbose")]
+    verbose: bool,
     #[arg(short = '1', hide = true)]
     l1: bool,
     #[arg(short = '2', hide = true)]
@@ -258,18 +261,29 @@ fn zip(a: &ZipArgs) -> ExitCode {
     } else {
         a.files.clone()
     };
-    let mut status = ExitCode::SUCCESS;
+    // gzip's exit statuses: 1 error, 2 warning (an error wins).
+    let (mut failed, mut warned) = (false, false);
     for f in &files {
         let r = if a.decompress {
             decompress_one(a, f)
         } else {
-            compress_one(a, f)
+            compress_one(a, f).map(|()| false)
         };
-        if let Err(e) = r {
-            eprintln!("wd zip: {}: {e}", f.display());
-            status = ExitCode::FAILURE;
+        match r {
+            Ok(w) => warned |= w,
+            Err(e) => {
+                eprintln!("wd zip: {}: {e}", f.display());
+                failed = true;
+            }
         }
     }
+    let status = if failed {
+        ExitCode::FAILURE
+    } else if warned {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    };
     if a.stats {
         print_zip_stats();
         eprintln!("elapsed:     {:.3} s", start.elapsed().as_secs_f64());
@@ -396,7 +410,11 @@ fn compress_one(a: &ZipArgs, f: &Path) -> io::Result<()> {
     finish(a, f, sink, r)
 }
 
-fn decompress_one(a: &ZipArgs, f: &Path) -> io::Result<()> {
+/// Decompresses one file; `Ok(true)`: done with a warning (gzip's exit status 2).
+/// What follows the last member follows gzip(1): zeros are ignored (a warning with -v),
+/// other bytes are ignored with a warning, except a single one, which gzip calls an
+/// unexpected end of file.
+fn decompress_one(a: &ZipArgs, f: &Path) -> io::Result<bool> {
     let (input, len, _) = open_input(f)?;
     let stdin = f == Path::new("-");
     let out = if a.stdout || stdin {
@@ -418,8 +436,10 @@ fn decompress_one(a: &ZipArgs, f: &Path) -> io::Result<()> {
         pb: pb.clone(),
         n: 0,
     };
+    let mut warned = false;
     let r = (|| -> io::Result<()> {
         let mut d = WdDecoder::new(counted, Format::Gzip)?;
+        d.decompressor_mut().ignore_trailing_garbage(true);
         let mut buf = vec![0u8; 1 << 20];
         loop {
             let n = d.read(&mut buf)?;
@@ -428,12 +448,39 @@ fn decompress_one(a: &ZipArgs, f: &Path) -> io::Result<()> {
             }
             sink.write_all(&buf[..n])?;
         }
-        sink.flush()
+        sink.flush()?;
+        let (zeros, garbage) = (
+            d.decompressor().trailing_zeros(),
+            d.decompressor().trailing_garbage(),
+        );
+        let name = if f == Path::new("-") {
+            "stdin".into()
+        } else {
+            f.display().to_string()
+        };
+        if zeros + garbage == 1 && garbage == 1 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "unexpected end of file",
+            ));
+        }
+        if garbage > 0 {
+            warned = true;
+            if !a.quiet {
+                eprintln!("wd zip: {name}: decompression OK, trailing garbage ignored");
+            }
+        } else if zeros > 0 && a.verbose {
+            warned = true;
+            if !a.quiet {
+                eprintln!("wd zip: {name}: decompression OK, trailing zero bytes ignored");
+            }
+        }
+        Ok(())
     })();
     if let Some(pb) = pb {
         pb.finish_and_clear();
     }
-    finish(a, f, sink, r)
+    finish(a, f, sink, r).map(|()| warned)
 }
 
 /// A reader that moves the progress bar.
