@@ -120,10 +120,12 @@ pub struct CoreErr {
     pub vset_error: ffi::CoreVsetErrorFn,
 }
 
-// SAFETY: the handle is an opaque token the core hands out for the provider's life and its
-// upcalls are thread-safe (they write the calling thread's error queue).
+// SAFETY: the handle is an opaque token the core hands out for the instance's life, never
+// dereferenced by us, and the three upcalls may be called from any thread (each writes the
+// calling thread's error queue).
 unsafe impl Send for CoreErr {}
-// SAFETY: as above.
+// SAFETY: a `CoreErr` is plain copyable data that is never written after it is made; shared
+// use only copies it or calls the thread-safe upcalls (see `Send`).
 unsafe impl Sync for CoreErr {}
 
 /// The upcalls errors are raised through. The first provider instance sets them; its

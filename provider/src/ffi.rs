@@ -65,10 +65,12 @@ pub struct OSSL_ALGORITHM {
 /// point only at other statics).
 #[repr(transparent)]
 pub struct Table<T>(pub T);
-// SAFETY: a `Table` only wraps immutable statics whose pointers refer to other immutable
-// statics ('static C strings and dispatch arrays); nothing is ever written through them.
+// SAFETY: a `Table` wraps C tables (algorithm and reason lists) that are never written after
+// they are made and whose pointers refer only to 'static data (C strings, dispatch arrays);
+// shared use only reads them.
 unsafe impl<T> Sync for Table<T> {}
-// SAFETY: as above: immutable data that may be handed to any thread.
+// SAFETY: the same tables have no tie to the thread that made them: the pointers inside
+// refer to 'static data, valid from any thread.
 unsafe impl<T> Send for Table<T> {}
 
 // OSSL_PARAM data types.
@@ -402,12 +404,14 @@ extern "C" {
 /// A view of the caller's bytes (NULL or zero length is an empty slice).
 ///
 /// # Safety
-/// `p` is readable for `len` bytes, or NULL, or `len` is 0.
+/// `p` is NULL, or `len` is 0, or `p` is readable for `len` bytes that nothing writes for
+/// `'a`.
 pub unsafe fn bytes<'a>(p: *const std::ffi::c_uchar, len: usize) -> &'a [u8] {
     if p.is_null() || len == 0 {
         &[]
     } else {
-        // SAFETY: per the contract.
+        // SAFETY: non-NULL and `len` > 0, so per the contract readable for `len` bytes and
+        // unchanged for 'a (a `u8` needs no alignment).
         unsafe { std::slice::from_raw_parts(p, len) }
     }
 }

@@ -131,9 +131,8 @@ impl MontModulus {
         let ctx = BnCtx::new()?;
         let r2 = Bn::power_of_two(2 * r_bits)?;
         let r2 = ossl::nnmod(&r2, &m)?;
-        let r3 = Bn::new()?;
         // R²·R²·R⁻¹ = R³.
-        mont.mul_into(&r3, &r2, &r2, &ctx)?;
+        let r3 = mont.mul(&r2, &r2, &ctx)?;
         Ok(MontModulus {
             m,
             mont,
@@ -151,9 +150,8 @@ impl MontModulus {
                 "number too wide for a Montgomery reduction",
             );
         }
-        let t = Bn::new()?;
-        self.mont.reduce_into(&t, x, ctx)?;
-        self.mont.mul_into(&t, &t, &self.r3, ctx)?;
+        let mut t = self.mont.reduce(x, ctx)?;
+        self.mont.mul_in_place(&mut t, &self.r3, ctx)?;
         Ok(t)
     }
 
@@ -164,11 +162,11 @@ impl MontModulus {
         if bits == 0 {
             return fail(Reason::InvalidKey, "zero public exponent");
         }
-        let acc = xm.dup()?;
+        let mut acc = xm.dup()?;
         for i in (0..bits - 1).rev() {
-            self.mont.mul_into(&acc, &acc, &acc, ctx)?;
+            self.mont.square_in_place(&mut acc, ctx)?;
             if e.bit(i) {
-                self.mont.mul_into(&acc, &acc, xm, ctx)?;
+                self.mont.mul_in_place(&mut acc, xm, ctx)?;
             }
         }
         Ok(acc)

@@ -2,12 +2,19 @@
 //! (through wd-core and the hisi-hpre user driver) and falls back to software through a
 //! child library context of the application's.
 //!
-//! Layout: `provider` (init, configuration, lookup); one file per operation type —
-//! `keymgmt`, `signature`, `asym_cipher`, `rand` — each ending in its dispatch table; `offload`
-//! (device or software, counted, with the fault-attack guard); `software` (the child
-//! library context); `padding`; `key`; `config` and `stats`; `ffi` (the provider ABI);
-//! `error` (reason codes and the raise helper). The module exports one symbol,
-//! `OSSL_provider_init`.
+//! Layout, outside in:
+//! - `provider`: init, the provider's parameters, the algorithm query (the only module
+//!   that names the operations' dispatch tables); `ctx`: the loaded instance (`ProvCtx`).
+//! - One directory per operation — `keymgmt`, `signature`, `asym_cipher`, `rand` — with its
+//!   logic in `mod.rs` (safe code) and its C entry points and dispatch table in `ffi.rs`;
+//!   `outbuf`: the caller's output buffer, shared by signature and asym_cipher.
+//! - `policy`: offload or software, and why (counted); `offload`: the process's HPRE queues
+//!   and the device call; `guard`: the fault-attack guard on device results; `software`:
+//!   the child library context and the default provider in it.
+//! - `key` (the key material), `padding`, `digestinfo`, `magnitude`; `config`, `stats`.
+//! - The C boundary: `ffi` (the provider ABI, `dispatch!`), `ossl` (owned libcrypto
+//!   objects, `ParamBld`), `params` (OSSL_PARAM arrays); `error` (reason codes, the raise
+//!   helper, the `entry` panic guards). The module exports one symbol, `OSSL_provider_init`.
 
 // Most types here wrap C handles or raw parameter arrays, where a Debug view says nothing.
 #![allow(missing_debug_implementations)]
@@ -23,8 +30,8 @@ pub mod key;
 pub mod keymgmt;
 pub mod magnitude;
 pub mod offload;
-pub mod outbuf;
 pub mod ossl;
+pub mod outbuf;
 pub mod padding;
 pub mod params;
 pub mod policy;

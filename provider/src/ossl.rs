@@ -102,27 +102,33 @@ foreign_type! {
     pub struct ParamsRef;
 }
 
-// SAFETY: a BIGNUM is a plain heap object; we never share one for writing between threads
-// (keys are immutable after import).
+// SAFETY: a BIGNUM is a heap object with no tie to the thread that made it; a `Bn` owns
+// its BIGNUM alone, so moving the `Bn` moves all access to it.
 unsafe impl Send for Bn {}
-// SAFETY: as above: shared bignums are only read.
+// SAFETY: through `&Bn` (a `&BnRef`) this module only ever reads the number: every method
+// that writes a bignum takes it by `&mut` or writes a fresh one it returns.
 unsafe impl Sync for Bn {}
-// SAFETY: a Montgomery context is only read after BN_MONT_CTX_set (as libcrypto's own RSA
-// shares its cached contexts).
+// SAFETY: a BN_MONT_CTX has no tie to the thread that made it and a `Mont` owns it alone.
 unsafe impl Send for Mont {}
-// SAFETY: as above.
+// SAFETY: the context is written only by `Mont::new`, before anyone else can see it;
+// through `&Mont` it is only read (as libcrypto's own RSA shares its cached contexts).
 unsafe impl Sync for Mont {}
-// SAFETY: EVP_PKEY is reference counted and safe for concurrent use once built.
+// SAFETY: an EVP_PKEY has no tie to the thread that made it; `Pkey` holds one reference.
 unsafe impl Send for Pkey {}
-// SAFETY: as above.
+// SAFETY: a built EVP_PKEY may be used by several operations on several threads at once
+// (its reference count and caches are locked inside libcrypto); we never modify one after
+// building it.
 unsafe impl Sync for Pkey {}
-// SAFETY: an EVP_MD is an immutable, reference-counted method object.
+// SAFETY: an EVP_MD is a method object with no tie to the thread that fetched it; `Md`
+// holds one reference (counted atomically).
 unsafe impl Send for Md {}
-// SAFETY: as above.
+// SAFETY: a fetched EVP_MD is immutable; through `&Md` it is only read or up-referenced,
+// which libcrypto does atomically.
 unsafe impl Sync for Md {}
-// SAFETY: our RSA objects hold only n and e and are read, never written, after creation.
+// SAFETY: an RSA object has no tie to the thread that made it and an `Rsa` owns it alone.
 unsafe impl Send for Rsa {}
-// SAFETY: as above.
+// SAFETY: our RSA objects hold only n and e, set in `Rsa::public` before anyone else sees
+// them; the padding functions given `&Rsa` only read them.
 unsafe impl Sync for Rsa {}
 
 /// A null-checked pointer from a constructor, or an error naming what failed.
@@ -140,15 +146,16 @@ pub fn nonnull<T>(p: *mut T, what: &str) -> Result<*mut T> {
 
 /// Text of the newest error on the thread's queue (without removing it), for messages.
 pub fn last_error_text() -> String {
-    // SAFETY: reads the calling thread's error queue.
+    // SAFETY: no arguments; reads the calling thread's error queue without changing it.
     let code = unsafe { ffi::ERR_peek_last_error() };
     if code == 0 {
         return String::new();
     }
     let mut buf = [0 as std::ffi::c_char; 256];
-    // SAFETY: buf is writable for its length; ERR_error_string_n NUL-terminates.
+    // SAFETY: `buf` is writable for `buf.len()` bytes, which ERR_error_string_n does not
+    // exceed, NUL terminator included.
     unsafe { ffi::ERR_error_string_n(code, buf.as_mut_ptr(), buf.len()) };
-    // SAFETY: NUL-terminated above.
+    // SAFETY: `buf` holds a NUL-terminated string (written just above) and outlives `s`.
     let s = unsafe { CStr::from_ptr(buf.as_ptr()) };
     format!(": {}", s.to_string_lossy())
 }
@@ -277,12 +284,41 @@ impl Mont {
 }
 
 impl MontRef {
-    /// `r = a·b·R⁻¹ mod m` (a Montgomery product modulo this context's `m`); `r` may be `a`
-    /// or `b`, as libcrypto's own squarings do.
-    pub fn mul_into(&self, r: &BnRef, a: &BnRef, b: &BnRef, ctx: &BnCtxRef) -> Result<()> {
+    /// `a·b·R⁻¹ mod m`, a Montgomery product modulo this context's `m`.
+    pub fn mul(&self, a: &BnRef, b: &BnRef, ctx: &BnCtxRef) -> Result<Bn> {
+        let mut r = Bn::new()?;
+        self.mul_assign(&mut r, a, b, ctx)?;
+        Ok(r)
+    }
+
+    /// `r = r·b·R⁻¹ mod m`, in place.
+    pub fn mul_in_place(&self, r: &mut BnRef, b: &BnRef, ctx: &BnCtxRef) -> Result<()> {
+        let rp = r.as_ptr();
         check(
-            // SAFETY: valid bignums and contexts; BN_mod_mul_montgomery allows `r` to be `a`
-            // or `b` and only reads the Montgomery context (which may be shared).
+            // SAFETY: valid bignums and contexts, `r` borrowed uniquely (so not `b`);
+            // BN_mod_mul_montgomery allows its result to be its first factor and only reads
+            // the Montgomery context, which may be shared.
+            unsafe { ffi::BN_mod_mul_montgomery(rp, rp, b.as_ptr(), self.as_ptr(), ctx.as_ptr()) },
+            "BN_mod_mul_montgomery",
+        )
+    }
+
+    /// `r = r²·R⁻¹ mod m`, in place.
+    pub fn square_in_place(&self, r: &mut BnRef, ctx: &BnCtxRef) -> Result<()> {
+        let rp = r.as_ptr();
+        check(
+            // SAFETY: a valid bignum borrowed uniquely and valid contexts;
+            // BN_mod_mul_montgomery allows result and factors to be one number (it squares
+            // so itself) and only reads the Montgomery context.
+            unsafe { ffi::BN_mod_mul_montgomery(rp, rp, rp, self.as_ptr(), ctx.as_ptr()) },
+            "BN_mod_mul_montgomery",
+        )
+    }
+
+    fn mul_assign(&self, r: &mut BnRef, a: &BnRef, b: &BnRef, ctx: &BnCtxRef) -> Result<()> {
+        check(
+            // SAFETY: valid bignums and contexts, `r` borrowed uniquely (so neither `a` nor
+            // `b`); the Montgomery context is only read.
             unsafe {
                 ffi::BN_mod_mul_montgomery(
                     r.as_ptr(),
@@ -296,15 +332,17 @@ impl MontRef {
         )
     }
 
-    /// `r = x·R⁻¹ mod m`, one Montgomery reduction (exact for `x < m·R`).
-    pub fn reduce_into(&self, r: &BnRef, x: &BnRef, ctx: &BnCtxRef) -> Result<()> {
+    /// `x·R⁻¹ mod m`, one Montgomery reduction (exact for `x < m·R`).
+    pub fn reduce(&self, x: &BnRef, ctx: &BnCtxRef) -> Result<Bn> {
+        let r = Bn::new()?;
         check(
-            // SAFETY: valid bignums and contexts, `r` distinct from `x` or not (both are
-            // allowed); the Montgomery context is only read. A wider `x` gives a wrong
-            // number, not a memory error (libcrypto sizes its buffers from `x`).
+            // SAFETY: valid bignums and contexts, `r` our own; the Montgomery context is
+            // only read. A wider `x` gives a wrong number, not a memory error: libcrypto
+            // works on a copy of `x` grown to at least twice the modulus's words.
             unsafe { ffi::BN_from_montgomery(r.as_ptr(), x.as_ptr(), self.as_ptr(), ctx.as_ptr()) },
             "BN_from_montgomery",
-        )
+        )?;
+        Ok(r)
     }
 }
 
@@ -386,17 +424,28 @@ impl Rsa {
     pub fn public(n: &[u8], e: &[u8]) -> Result<Rsa> {
         let n = Bn::from_be(n)?;
         let e = Bn::from_be(e)?;
-        // SAFETY: constructor.
-        let r = unsafe { Rsa::from_ptr(nonnull(sys::RSA_new(), "RSA_new")?) };
-        // SAFETY: RSA_set0_key takes ownership of n and e on success.
+        // SAFETY: a constructor without arguments.
+        let p = unsafe { sys::RSA_new() };
+        // SAFETY: a fresh RSA object that nothing else owns; `Rsa` frees it once.
+        let r = unsafe { Rsa::from_ptr(nonnull(p, "RSA_new")?) };
         check(
-            // SAFETY: RSA_set0_key takes ownership of n and e on success.
+            // SAFETY: valid objects; on success RSA_set0_key takes over `n` and `e` (they
+            // are forgotten below, so freed once, with `r`); on failure it takes nothing and
+            // they are freed here.
             unsafe { sys::RSA_set0_key(r.as_ptr(), n.as_ptr(), e.as_ptr(), ptr::null_mut()) },
             "RSA_set0_key",
         )?;
         std::mem::forget(n);
         std::mem::forget(e);
         Ok(r)
+    }
+}
+
+impl RsaRef {
+    /// The modulus length in bytes.
+    pub fn size(&self) -> usize {
+        // SAFETY: reads a valid RSA object that has its modulus (set in `Rsa::public`).
+        unsafe { sys::RSA_size(self.as_ptr()).max(0) as usize }
     }
 }
 
@@ -419,20 +468,21 @@ impl PkeyRef {
 impl MdRef {
     /// Output size in bytes.
     pub fn size(&self) -> usize {
-        // SAFETY: valid EVP_MD.
+        // SAFETY: reads a valid fetched digest.
         unsafe { sys::EVP_MD_get_size(self.as_ptr()).max(0) as usize }
     }
 
     /// The digest's NID.
     pub fn nid(&self) -> c_int {
-        // SAFETY: valid EVP_MD.
+        // SAFETY: reads a valid fetched digest.
         unsafe { sys::EVP_MD_get_type(self.as_ptr()) }
     }
 }
 
 impl Clone for Md {
     fn clone(&self) -> Md {
-        // SAFETY: up-reference of a valid EVP_MD; the new owner frees it.
+        // SAFETY: a valid digest; the up-reference made here is the one the new `Md` owns
+        // and frees, so the count stays balanced.
         unsafe {
             ffi::EVP_MD_up_ref(self.as_ptr());
             Md::from_ptr(self.as_ptr())
@@ -441,13 +491,19 @@ impl Clone for Md {
 }
 
 impl MdCtx {
+    fn new() -> Result<MdCtx> {
+        // SAFETY: a constructor without arguments.
+        let p = unsafe { sys::EVP_MD_CTX_new() };
+        // SAFETY: a fresh digest context that nothing else owns; `MdCtx` frees it once.
+        Ok(unsafe { MdCtx::from_ptr(nonnull(p, "EVP_MD_CTX_new")?) })
+    }
+
     /// A digest context started with `md`.
     pub fn start(md: &MdRef) -> Result<MdCtx> {
-        // SAFETY: constructor.
-        let c = unsafe { MdCtx::from_ptr(nonnull(sys::EVP_MD_CTX_new(), "EVP_MD_CTX_new")?) };
-        // SAFETY: valid objects; no params.
+        let c = MdCtx::new()?;
         check(
-            // SAFETY: valid objects; no params.
+            // SAFETY: a valid, unshared digest context and a valid digest; NULL parameters
+            // are allowed.
             unsafe { ffi::EVP_DigestInit_ex2(c.as_ptr(), md.as_ptr(), ptr::null()) },
             "EVP_DigestInit_ex2",
         )?;
@@ -456,11 +512,9 @@ impl MdCtx {
 
     /// A copy of the state.
     pub fn duplicate(&self) -> Result<MdCtx> {
-        // SAFETY: constructor.
-        let c = unsafe { MdCtx::from_ptr(nonnull(sys::EVP_MD_CTX_new(), "EVP_MD_CTX_new")?) };
-        // SAFETY: both contexts valid.
+        let c = MdCtx::new()?;
         check(
-            // SAFETY: both contexts valid.
+            // SAFETY: two valid digest contexts, distinct (`c` is fresh); `self` is only read.
             unsafe { sys::EVP_MD_CTX_copy_ex(c.as_ptr(), self.as_ptr()) },
             "EVP_MD_CTX_copy_ex",
         )?;
@@ -471,8 +525,9 @@ impl MdCtx {
 impl MdCtxRef {
     /// Hashes more data.
     pub fn update(&self, data: &[u8]) -> Result<()> {
-        // SAFETY: data readable for its length.
         check(
+            // SAFETY: a valid digest context, not `Send`/`Sync` so used by no other call
+            // meanwhile; `data` readable for its length.
             unsafe { sys::EVP_DigestUpdate(self.as_ptr(), data.as_ptr().cast(), data.len()) },
             "EVP_DigestUpdate",
         )
@@ -482,9 +537,9 @@ impl MdCtxRef {
     pub fn finish(&self) -> Result<Vec<u8>> {
         let mut out = vec![0u8; sys::EVP_MAX_MD_SIZE as usize];
         let mut len: std::ffi::c_uint = 0;
-        // SAFETY: out has EVP_MAX_MD_SIZE bytes.
         check(
-            // SAFETY: out has EVP_MAX_MD_SIZE bytes.
+            // SAFETY: a valid digest context used by no other call meanwhile (as in
+            // `update`); `out` has EVP_MAX_MD_SIZE bytes, the most any digest writes.
             unsafe { sys::EVP_DigestFinal_ex(self.as_ptr(), out.as_mut_ptr(), &mut len) },
             "EVP_DigestFinal_ex",
         )?;

@@ -33,8 +33,9 @@ fn add_pkcs1(
         );
     }
     let mut em = vec![0u8; k];
-    // SAFETY: em writable for k bytes, data readable for its length; `add` takes exactly
-    // these (a libcrypto RSA_padding_add_PKCS1_type_* function).
+    // SAFETY: `add` is one of libcrypto's RSA_padding_add_PKCS1_type_* functions (the two
+    // callers below), which write exactly `k` bytes into `em` (writable for `k`) and read
+    // `data.len()` bytes of `data`.
     let r = unsafe { add(em.as_mut_ptr(), int(k)?, data.as_ptr(), int(data.len())?) };
     if r != 1 {
         return fail(
@@ -60,7 +61,8 @@ pub fn add_type1(k: usize, data: &[u8]) -> Result<Vec<u8>> {
 pub fn check_type1(em: &[u8]) -> Result<Option<Vec<u8>>> {
     let k = em.len();
     let mut out = vec![0u8; k];
-    // SAFETY: out writable for k bytes, em readable for k bytes.
+    // SAFETY: `out` is writable for `k` bytes (the most the check writes) and `em` readable
+    // for `k`, the lengths passed; the error mark and pop only touch this thread's queue.
     let n = unsafe {
         ffi::ERR_set_mark();
         let n = ffi::RSA_padding_check_PKCS1_type_1(
@@ -95,7 +97,8 @@ pub fn add_type2(k: usize, msg: &[u8]) -> Result<Vec<u8>> {
 pub fn check_type2(em: &[u8]) -> Result<Vec<u8>> {
     let k = em.len();
     let mut out = vec![0u8; k];
-    // SAFETY: out writable for k bytes, em readable for k bytes.
+    // SAFETY: `out` is writable for `k` bytes (the most the check writes) and `em` readable
+    // for `k`, the lengths passed.
     let n = unsafe {
         openssl_sys::RSA_padding_check_PKCS1_type_2(
             out.as_mut_ptr(),
@@ -128,7 +131,8 @@ pub fn add_oaep(k: usize, msg: &[u8], label: &[u8], md: &MdRef, mgf1: &MdRef) ->
         );
     }
     let mut em = vec![0u8; k];
-    // SAFETY: em writable for k bytes; msg and label readable; digests valid.
+    // SAFETY: `em` is writable for `k` bytes, the length passed; `msg` and `label` are
+    // readable for the lengths passed (an empty label as NULL, length 0); two valid digests.
     let r = unsafe {
         ffi::RSA_padding_add_PKCS1_OAEP_mgf1(
             em.as_mut_ptr(),
@@ -158,7 +162,8 @@ pub fn add_oaep(k: usize, msg: &[u8], label: &[u8], md: &MdRef, mgf1: &MdRef) ->
 pub fn check_oaep(em: &[u8], label: &[u8], md: &MdRef, mgf1: &MdRef) -> Result<Vec<u8>> {
     let k = em.len();
     let mut out = vec![0u8; k];
-    // SAFETY: out writable for k bytes; em readable for k bytes; label readable; digests valid.
+    // SAFETY: `out` is writable for `k` bytes (the most the check writes) and `em` readable
+    // for `k`; `label` readable for its length (NULL when empty); two valid digests.
     let n = unsafe {
         ffi::RSA_padding_check_PKCS1_OAEP_mgf1(
             out.as_mut_ptr(),
@@ -211,8 +216,12 @@ pub fn add_pss(
     slen: c_int,
 ) -> Result<Vec<u8>> {
     pss_digest_len(mhash, md)?;
+    if k != rsa.size() {
+        return fail(Reason::Internal, "PSS block length is not the key's");
+    }
     let mut em = vec![0u8; k];
-    // SAFETY: em writable for k = RSA_size(rsa) bytes; mhash holds md's size; objects valid.
+    // SAFETY: `em` is writable for `k` = RSA_size(rsa) bytes, what the encoding writes;
+    // `mhash` holds exactly `md`'s size (checked above); valid key and digests.
     let r = unsafe {
         ffi::RSA_padding_add_PKCS1_PSS_mgf1(
             rsa.as_ptr(),
@@ -242,8 +251,13 @@ pub fn verify_pss(
     slen: c_int,
 ) -> Result<bool> {
     pss_digest_len(mhash, md)?;
-    // SAFETY: em holds RSA_size(rsa) bytes; mhash md's size; objects valid. Errors of a
-    // failed verification are dropped (we raise our own).
+    if em.len() != rsa.size() {
+        return fail(Reason::Internal, "PSS block length is not the key's");
+    }
+    // SAFETY: `em` holds RSA_size(rsa) bytes (checked), what the verification reads;
+    // `mhash` holds exactly `md`'s size (checked above); valid key and digests. The error
+    // mark and pop only touch this thread's queue (a failed check's errors are dropped, we
+    // raise our own).
     let r = unsafe {
         ffi::ERR_set_mark();
         let r = ffi::RSA_verify_PKCS1_PSS_mgf1(

@@ -52,9 +52,11 @@ impl<'a> Input<'a> {
         if self.ptr.is_null() {
             return None;
         }
-        // SAFETY: per `new`, a terminated array valid for 'a.
+        // SAFETY: non-NULL, so per `new` a terminated array valid for 'a; `key` is
+        // NUL-terminated.
         let p = unsafe { sys::OSSL_PARAM_locate_const(self.ptr, key.as_ptr()) };
-        // SAFETY: NULL or an element of the array, valid for 'a.
+        // SAFETY: OSSL_PARAM_locate_const gives NULL or an element of that array, valid and
+        // unchanged for 'a.
         unsafe { p.as_ref() }.map(|p| Param { p })
     }
 
@@ -65,7 +67,8 @@ impl<'a> Input<'a> {
             return out;
         }
         let mut p = self.ptr;
-        // SAFETY: walks the terminated array element by element.
+        // SAFETY: non-NULL, so per `new` an array valid for 'a, read up to its terminator
+        // (the entry with a NULL key); every key before it is a NUL-terminated string.
         unsafe {
             while !(*p).key.is_null() {
                 out.push(CStr::from_ptr((*p).key).to_string_lossy().into_owned());
@@ -78,7 +81,8 @@ impl<'a> Input<'a> {
 
 impl Param<'_> {
     fn name(&self) -> String {
-        // SAFETY: a present parameter has a valid NUL-terminated key.
+        // SAFETY: a parameter found by its key has a non-NULL, NUL-terminated key, valid for
+        // 'a (`Input::new`).
         unsafe { CStr::from_ptr(self.p.key) }
             .to_string_lossy()
             .into_owned()
@@ -103,7 +107,7 @@ impl Param<'_> {
     /// As a C int.
     pub fn int(&self) -> Result<i32> {
         let mut v: c_int = 0;
-        // SAFETY: valid parameter; v is writable.
+        // SAFETY: `self.p` is a parameter of the caller's array, valid for 'a (`Input::new`); `v` is a live local.
         if unsafe { ffi::OSSL_PARAM_get_int(self.p, &mut v) } != 1 {
             return Err(self.bad("an integer"));
         }
@@ -113,7 +117,7 @@ impl Param<'_> {
     /// As an unsigned int.
     pub fn uint(&self) -> Result<u32> {
         let mut v: c_uint = 0;
-        // SAFETY: valid parameter; v is writable.
+        // SAFETY: `self.p` is a parameter of the caller's array, valid for 'a (`Input::new`); `v` is a live local.
         if unsafe { ffi::OSSL_PARAM_get_uint(self.p, &mut v) } != 1 {
             return Err(self.bad("an unsigned integer"));
         }
@@ -123,7 +127,7 @@ impl Param<'_> {
     /// As a size_t.
     pub fn size(&self) -> Result<usize> {
         let mut v: usize = 0;
-        // SAFETY: valid parameter; v is writable.
+        // SAFETY: `self.p` is a parameter of the caller's array, valid for 'a (`Input::new`); `v` is a live local.
         if unsafe { ffi::OSSL_PARAM_get_size_t(self.p, &mut v) } != 1 {
             return Err(self.bad("an unsigned integer"));
         }
@@ -133,11 +137,13 @@ impl Param<'_> {
     /// As UTF-8 text.
     pub fn utf8(&self) -> Result<String> {
         let mut s: *const c_char = ptr::null();
-        // SAFETY: valid parameter; s receives a pointer into the parameter's data.
+        // SAFETY: `self.p` is a parameter of the caller's array, valid for 'a (`Input::new`); `s` is a live local that receives a pointer
+        // into the parameter's data.
         if unsafe { sys::OSSL_PARAM_get_utf8_string_ptr(self.p, &mut s) } != 1 || s.is_null() {
             return Err(self.bad("a UTF-8 string"));
         }
-        // SAFETY: NUL-terminated string owned by the parameter, valid for this call.
+        // SAFETY: a non-NULL pointer to the parameter's NUL-terminated string, valid for 'a;
+        // copied out at once.
         Ok(unsafe { CStr::from_ptr(s) }.to_string_lossy().into_owned())
     }
 
@@ -145,25 +151,28 @@ impl Param<'_> {
     pub fn octets(&self) -> Result<Vec<u8>> {
         let mut p: *const std::ffi::c_void = ptr::null();
         let mut len: usize = 0;
-        // SAFETY: valid parameter; p/len receive a view of its data.
+        // SAFETY: `self.p` is a parameter of the caller's array, valid for 'a (`Input::new`); `p` and `len` are live locals that receive
+        // a view of its data.
         if unsafe { sys::OSSL_PARAM_get_octet_string_ptr(self.p, &mut p, &mut len) } != 1 {
             return Err(self.bad("an octet string"));
         }
         if len == 0 || p.is_null() {
             return Ok(Vec::new());
         }
-        // SAFETY: p is readable for len bytes per the parameter.
+        // SAFETY: `p` (non-NULL) is the parameter's data, readable for `len` bytes for 'a;
+        // copied out at once.
         Ok(unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) }.to_vec())
     }
 
     /// As a bignum.
     pub fn bn(&self) -> Result<Bn> {
         let mut b: *mut sys::BIGNUM = ptr::null_mut();
-        // SAFETY: valid parameter; a NULL *b asks for a new BIGNUM we then own.
+        // SAFETY: `self.p` is a parameter of the caller's array, valid for 'a (`Input::new`); `b` is a live local, NULL, which asks for a
+        // new BIGNUM.
         if unsafe { sys::OSSL_PARAM_get_BN(self.p, &mut b) } != 1 || b.is_null() {
             return Err(self.bad("an unsigned integer (bignum)"));
         }
-        // SAFETY: fresh BIGNUM owned by us.
+        // SAFETY: a fresh BIGNUM that OSSL_PARAM_get_BN handed over; `Bn` frees it once.
         Ok(unsafe { Bn::from_ptr(b) })
     }
 }
@@ -198,7 +207,8 @@ impl Output {
         if self.ptr.is_null() {
             return None;
         }
-        // SAFETY: per `new`.
+        // SAFETY: non-NULL, so per `new` a writable, terminated array valid for the call;
+        // `key` is NUL-terminated.
         let p = unsafe { sys::OSSL_PARAM_locate(self.ptr, key.as_ptr()) };
         (!p.is_null()).then_some(Slot { p })
     }
@@ -206,7 +216,7 @@ impl Output {
 
 impl Slot {
     fn name(&self) -> String {
-        // SAFETY: a located parameter has a valid key.
+        // SAFETY: a parameter found by its key has a non-NULL, NUL-terminated key (a parameter of the caller's writable array, valid for the call (`Output::new`)).
         unsafe { CStr::from_ptr((*self.p).key) }
             .to_string_lossy()
             .into_owned()
@@ -229,7 +239,7 @@ impl Slot {
 
     /// True if the caller asked for a UTF-8 string.
     pub fn wants_utf8(&self) -> bool {
-        // SAFETY: valid located parameter.
+        // SAFETY: `self.p` is a parameter of the caller's writable array, valid for the call (`Output::new`); a read of one field.
         let t = unsafe { (*self.p).data_type };
         matches!(t, ffi::OSSL_PARAM_UTF8_STRING | ffi::OSSL_PARAM_UTF8_PTR)
     }
@@ -237,21 +247,21 @@ impl Slot {
     /// Answers an integer.
     #[track_caller]
     pub fn int(&self, v: i32) -> Result<()> {
-        // SAFETY: valid located parameter.
+        // SAFETY: `self.p` is a parameter of the caller's writable array, valid for the call (`Output::new`); the setter writes within its data size.
         self.done(unsafe { ffi::OSSL_PARAM_set_int(self.p, v) })
     }
 
     /// Answers an unsigned integer.
     #[track_caller]
     pub fn uint(&self, v: u32) -> Result<()> {
-        // SAFETY: valid located parameter.
+        // SAFETY: `self.p` is a parameter of the caller's writable array, valid for the call (`Output::new`); the setter writes within its data size.
         self.done(unsafe { ffi::OSSL_PARAM_set_uint(self.p, v) })
     }
 
     /// Answers a size.
     #[track_caller]
     pub fn size(&self, v: usize) -> Result<()> {
-        // SAFETY: valid located parameter.
+        // SAFETY: `self.p` is a parameter of the caller's writable array, valid for the call (`Output::new`); the setter writes within its data size.
         self.done(unsafe { ffi::OSSL_PARAM_set_size_t(self.p, v) })
     }
 
@@ -259,7 +269,7 @@ impl Slot {
     #[track_caller]
     pub fn utf8(&self, s: &str) -> Result<()> {
         let c = CString::new(s.replace('\0', " ")).unwrap_or_default();
-        // SAFETY: valid located parameter.
+        // SAFETY: `self.p` is a parameter of the caller's writable array, valid for the call (`Output::new`); a read of one field.
         let t = unsafe { (*self.p).data_type };
         if t == ffi::OSSL_PARAM_UTF8_PTR {
             let r = PTR_STRINGS.with(|v| {
@@ -269,21 +279,25 @@ impl Slot {
                 }
                 v.push(c);
                 let last = v.last().expect("just pushed");
-                // SAFETY: the string stays alive in the thread-local list.
+                // SAFETY: `self.p` is a parameter of the caller's writable array, valid for the call (`Output::new`); the pointer stored is
+                // to a NUL-terminated string kept in the thread-local list (until 16 more
+                // answers of this thread replace it).
                 unsafe { ffi::OSSL_PARAM_set_utf8_ptr(self.p, last.as_ptr()) }
             });
             return self.done(r);
         }
-        // SAFETY: valid located parameter; c is NUL-terminated.
+        // SAFETY: `self.p` is a parameter of the caller's writable array, valid for the call (`Output::new`); `c` is NUL-terminated and
+        // copied (within the data size) before it is dropped.
         self.done(unsafe { ffi::OSSL_PARAM_set_utf8_string(self.p, c.as_ptr()) })
     }
 
     /// Answers a static string (pointer or copy).
     #[track_caller]
     pub fn static_utf8(&self, s: &'static CStr) -> Result<()> {
-        // SAFETY: valid located parameter.
+        // SAFETY: `self.p` is a parameter of the caller's writable array, valid for the call (`Output::new`); a read of one field.
         let t = unsafe { (*self.p).data_type };
-        // SAFETY: s is 'static and NUL-terminated.
+        // SAFETY: `self.p` is a parameter of the caller's writable array, valid for the call (`Output::new`); `s` is 'static and
+        // NUL-terminated, so a pointer to it stays valid.
         let r = unsafe {
             if t == ffi::OSSL_PARAM_UTF8_PTR {
                 ffi::OSSL_PARAM_set_utf8_ptr(self.p, s.as_ptr())
@@ -298,14 +312,16 @@ impl Slot {
     /// data we do not keep).
     #[track_caller]
     pub fn octets(&self, v: &[u8]) -> Result<()> {
-        // SAFETY: valid located parameter; v readable for its length.
+        // SAFETY: `self.p` is a parameter of the caller's writable array, valid for the call (`Output::new`); `v` is readable for its
+        // length and copied (within the data size).
         self.done(unsafe { ffi::OSSL_PARAM_set_octet_string(self.p, v.as_ptr().cast(), v.len()) })
     }
 
     /// Answers a bignum.
     #[track_caller]
     pub fn bn(&self, v: &BnRef) -> Result<()> {
-        // SAFETY: valid located parameter and bignum.
+        // SAFETY: `self.p` is a parameter of the caller's writable array, valid for the call (`Output::new`); `v` is a valid bignum,
+        // only read.
         self.done(unsafe { ffi::OSSL_PARAM_set_BN(self.p, v.as_ptr()) })
     }
 }
@@ -444,9 +460,11 @@ pub struct Descriptors {
     _names: Vec<&'static CStr>,
 }
 
-// SAFETY: the list only points at 'static C strings and is never written after creation.
+// SAFETY: the list's pointers are to 'static C strings (and NULL data), valid from any
+// thread; the list is owned by the `Descriptors`.
 unsafe impl Send for Descriptors {}
-// SAFETY: as above.
+// SAFETY: the list is never written after `new`; shared use only reads it (the core reads
+// descriptor lists without writing them).
 unsafe impl Sync for Descriptors {}
 
 impl Descriptors {
@@ -499,8 +517,8 @@ macro_rules! ctx_params_entries {
             out: *mut $crate::ffi::OSSL_PARAM,
         ) -> std::ffi::c_int {
             $crate::error::entry($get, 0, || {
-                // SAFETY: the core passes back a context of this operation; the caller's
-                // terminated array.
+                // SAFETY: the core passes NULL or a live context of this operation (what
+                // `$ctx` takes) and the caller's writable, terminated array (or NULL).
                 let (c, out) = unsafe { ($ctx(ctx)?, $crate::params::Output::new(out)) };
                 c.get_params(&out)?;
                 Ok(1)
@@ -512,8 +530,8 @@ macro_rules! ctx_params_entries {
             p: *const $crate::ffi::OSSL_PARAM,
         ) -> std::ffi::c_int {
             $crate::error::entry($set, 0, || {
-                // SAFETY: the core passes back a context of this operation; the caller's
-                // terminated array.
+                // SAFETY: the core passes NULL or a live context of this operation (what
+                // `$ctx` takes) and the caller's terminated array (or NULL).
                 let (c, input) = unsafe { ($ctx(ctx)?, $crate::params::Input::new(p)) };
                 c.set_params(input)?;
                 Ok(1)
@@ -537,7 +555,8 @@ pub const OCTETS: c_uint = ffi::OSSL_PARAM_OCTET_STRING;
 
 /// Borrow a foreign `OSSL_PARAM` list made by a builder as an [`Input`].
 pub fn input_of(p: &crate::ossl::ParamsRef) -> Input<'_> {
-    // SAFETY: a builder-made list is terminated and lives as long as the borrow.
+    // SAFETY: a list made by OSSL_PARAM_BLD_to_param is terminated, and `p` keeps it
+    // alive and unchanged for the borrow the `Input` carries.
     unsafe { Input::new(p.as_ptr()) }
 }
 

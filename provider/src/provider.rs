@@ -16,11 +16,16 @@ use crate::ffi::{
 use crate::params::{self, Output};
 use crate::stats;
 
-fn find_fn(mut d: *const OSSL_DISPATCH, id: c_int) -> Option<unsafe extern "C" fn()> {
+/// The function under `id` in the core's dispatch table `d`.
+///
+/// # Safety
+/// `d` is NULL or a dispatch table terminated by an entry with function id 0.
+unsafe fn find_fn(mut d: *const OSSL_DISPATCH, id: c_int) -> Option<unsafe extern "C" fn()> {
     if d.is_null() {
         return None;
     }
-    // SAFETY: the core's dispatch table is terminated by function_id 0.
+    // SAFETY: non-NULL, so per the contract an array ending with a function id of 0; the
+    // walk reads entries up to that one and no further.
     unsafe {
         while (*d).function_id != 0 {
             if (*d).function_id == id {
@@ -42,8 +47,8 @@ fn core_strings(
     for k in keys {
         req.utf8_ptr(k);
     }
-    // SAFETY: `get` is the core's get_params (found under its id in the core's table) and
-    // `handle` our instance's: it answers a terminated list of UTF8_PTR entries with
+    // SAFETY: `get` is the core's get_params (found under its id in the core's table by
+    // init, this function's only caller) and `handle` our instance's: it answers a terminated list of UTF8_PTR entries with
     // pointers to strings the core keeps for the instance's life, as `ask` requires.
     let ok = unsafe { req.ask(|list| get(handle, list)) };
     if ok != 1 {
@@ -183,10 +188,9 @@ const BUILDINFO: &CStr = match CStr::from_bytes_with_nul(
 
 unsafe extern "C" fn get_params(prov: *mut c_void, out: *mut OSSL_PARAM) -> c_int {
     entry(c"wd_get_params", 0, || {
-        // SAFETY: provctx from init; out is the caller's terminated array.
-        let p = unsafe { ProvCtx::from_ptr(prov) }?;
-        // SAFETY: as above.
-        let out = unsafe { Output::new(out) };
+        // SAFETY: the core passes the provctx our init returned and the caller's writable,
+        // terminated array (or NULL), both alive for the call.
+        let (p, out) = unsafe { (ProvCtx::from_ptr(prov)?, Output::new(out)) };
         if let Some(s) = out.slot(c"name") {
             s.static_utf8(c"wd: WarpDrive HiSilicon HPRE provider")?;
         }
@@ -255,7 +259,7 @@ unsafe extern "C" fn query_operation(
 ) -> *const OSSL_ALGORITHM {
     entry(c"wd_query_operation", ptr::null(), || {
         if !no_cache.is_null() {
-            // SAFETY: the core passes a writable int.
+            // SAFETY: non-NULL, so the `int` the core passes for the answer, writable.
             unsafe { *no_cache = 0 };
         }
         Ok(match operation_id {
@@ -263,7 +267,7 @@ unsafe extern "C" fn query_operation(
             ffi::OSSL_OP_SIGNATURE => SIGNATURE_ALGS.0.as_ptr(),
             ffi::OSSL_OP_ASYM_CIPHER => ASYM_CIPHER_ALGS.0.as_ptr(),
             ffi::OSSL_OP_RAND => {
-                // SAFETY: provctx from init.
+                // SAFETY: the core passes the provctx our init returned, alive for the call.
                 let p = unsafe { ProvCtx::from_ptr(prov) }?;
                 // Not in wd's own child contexts: their DRBG is the default provider's.
                 if crate::software::is_child_context(p.libctx()) {
@@ -306,7 +310,8 @@ unsafe extern "C" fn teardown(prov: *mut c_void) {
         if prov.is_null() {
             return;
         }
-        // SAFETY: provctx from init; teardown is its last use by the core.
+        // SAFETY: the provctx our init made with `Arc::into_raw`; teardown is the core's
+        // last use of it, so the reference it held is taken back here, once.
         let p = unsafe { Arc::from_raw(prov as *const ProvCtx) };
         error::uninstall(p.handle());
         if Arc::strong_count(&p) > 1 {
@@ -359,11 +364,14 @@ pub unsafe extern "C" fn OSSL_provider_init(
     provctx: *mut *mut c_void,
 ) -> c_int {
     entry(c"OSSL_provider_init", 0, || {
-        let new_error = find_fn(core_in, ffi::OSSL_FUNC_CORE_NEW_ERROR);
-        let set_debug = find_fn(core_in, ffi::OSSL_FUNC_CORE_SET_ERROR_DEBUG);
-        let vset = find_fn(core_in, ffi::OSSL_FUNC_CORE_VSET_ERROR);
+        // SAFETY: `core_in` is the core's dispatch table, terminated by id 0.
+        let find = |id| unsafe { find_fn(core_in, id) };
+        let new_error = find(ffi::OSSL_FUNC_CORE_NEW_ERROR);
+        let set_debug = find(ffi::OSSL_FUNC_CORE_SET_ERROR_DEBUG);
+        let vset = find(ffi::OSSL_FUNC_CORE_VSET_ERROR);
         if let (Some(a), Some(b), Some(c)) = (new_error, set_debug, vset) {
-            // SAFETY: the core's functions for these ids have exactly these signatures.
+            // SAFETY: the core's functions under these ids have exactly these signatures
+            // (core_dispatch.h), so each is later called at its own type.
             let core = unsafe {
                 CoreErr {
                     handle,
@@ -381,15 +389,15 @@ pub unsafe extern "C" fn OSSL_provider_init(
             };
             error::install(core);
         }
-        let libctx =
-            find_fn(core_in, ffi::OSSL_FUNC_CORE_GET_LIBCTX).map_or(ptr::null_mut(), |f| {
-                // SAFETY: the core's get_libctx has this signature and takes our handle.
-                unsafe {
-                    std::mem::transmute::<unsafe extern "C" fn(), ffi::CoreGetLibctxFn>(f)(handle)
-                }
-            });
-        let get = find_fn(core_in, ffi::OSSL_FUNC_CORE_GET_PARAMS)
-            // SAFETY: the core's get_params has this signature.
+        let libctx = find(ffi::OSSL_FUNC_CORE_GET_LIBCTX).map_or(ptr::null_mut(), |f| {
+            // SAFETY: the core's get_libctx has this signature (core_dispatch.h) and takes
+            // the handle the core gave this init.
+            unsafe {
+                std::mem::transmute::<unsafe extern "C" fn(), ffi::CoreGetLibctxFn>(f)(handle)
+            }
+        });
+        let get = find(ffi::OSSL_FUNC_CORE_GET_PARAMS)
+            // SAFETY: the core's get_params has this signature (core_dispatch.h).
             .map(|f| unsafe {
                 std::mem::transmute::<unsafe extern "C" fn(), ffi::CoreGetParamsFn>(f)
             });
@@ -408,7 +416,8 @@ pub unsafe extern "C" fn OSSL_provider_init(
         if out.is_null() || provctx.is_null() {
             return fail(Reason::Internal, "NULL out pointers in provider init");
         }
-        // SAFETY: out pointers checked above; the core owns them.
+        // SAFETY: both checked non-NULL above: the core's writable out slots. The provctx
+        // reference written is the one `teardown` takes back.
         unsafe {
             *out = PROVIDER_DISPATCH.as_ptr();
             *provctx = Arc::into_raw(ctx) as *mut c_void;

@@ -2,7 +2,7 @@
 //! provider in it, used through public EVP calls only and always with the explicit
 //! property query `provider=default`, so that nothing done here can come back into wd.
 
-use std::ffi::{c_int, c_void, CStr};
+use std::ffi::{c_void, CStr};
 use std::ptr;
 use std::sync::Mutex;
 
@@ -34,9 +34,12 @@ pub struct Software {
     loaded_default: *mut sys::OSSL_PROVIDER,
 }
 
-// SAFETY: a library context is thread-safe; we only fetch from it and create objects in it.
+// SAFETY: the two pointers are a library context and a provider that `Software` owns and
+// frees once in `drop`; neither is tied to the thread that made it.
 unsafe impl Send for Software {}
-// SAFETY: as above.
+// SAFETY: through `&Software` the context is only fetched from and used to create new
+// objects, which libcrypto allows from any number of threads at once (its stores are
+// locked); nothing is changed or freed but in `drop`.
 unsafe impl Sync for Software {}
 
 impl std::fmt::Debug for Software {
@@ -57,7 +60,8 @@ impl Software {
         handle: *const ffi::OSSL_CORE_HANDLE,
         core_in: *const ffi::OSSL_DISPATCH,
     ) -> Result<Software> {
-        // SAFETY: per the contract of this function.
+        // SAFETY: per this function's contract, the handle and dispatch table of a loaded
+        // instance, as OSSL_LIB_CTX_new_child requires.
         let libctx = unsafe { ffi::OSSL_LIB_CTX_new_child(handle, core_in) };
         let libctx = nonnull(libctx, "OSSL_LIB_CTX_new_child")?;
         CHILD_CONTEXTS
@@ -70,10 +74,11 @@ impl Software {
         };
         // The application may not have loaded the default provider (`-provider wd` alone):
         // load it into the child context ourselves.
-        // SAFETY: valid context and name.
+        // SAFETY: the context made just above, and a NUL-terminated name.
         let have = unsafe { ffi::OSSL_PROVIDER_available(libctx, c"default".as_ptr()) };
         if have != 1 {
-            // SAFETY: valid context and name.
+            // SAFETY: as for OSSL_PROVIDER_available; the provider loaded is owned by `sw`,
+            // which unloads it once, before freeing the context.
             let p = unsafe { sys::OSSL_PROVIDER_load(libctx, c"default".as_ptr()) };
             sw.loaded_default = nonnull(p, "loading the default provider into the child context")?;
         }
@@ -82,7 +87,8 @@ impl Software {
 
     /// The default provider's CTR-DRBG (the random generator wd offers in its place).
     pub fn drbg(&self) -> Result<Rand> {
-        // SAFETY: valid context and strings.
+        // SAFETY: our live context and NUL-terminated strings; the method fetched is owned
+        // by the `Rand` made from it.
         let p = unsafe { ffi::EVP_RAND_fetch(self.libctx, c"CTR-DRBG".as_ptr(), PROPQ.as_ptr()) };
         Ok(Rand(nonnull(p, "EVP_RAND_fetch(CTR-DRBG)")?))
     }
@@ -90,38 +96,38 @@ impl Software {
     /// Fetches digest `name` from the default provider.
     pub fn digest(&self, name: &str) -> Result<Md> {
         let c = cstr(name)?;
-        // SAFETY: valid context and strings.
+        // SAFETY: our live context and NUL-terminated strings.
         let p = unsafe { sys::EVP_MD_fetch(self.libctx, c.as_ptr(), PROPQ.as_ptr()) };
         if p.is_null() {
             return fail(Reason::InvalidParameter, format!("unknown digest {name:?}"));
         }
-        // SAFETY: fresh, owned.
+        // SAFETY: a non-NULL digest just fetched, whose one reference `Md` owns and frees.
         Ok(unsafe { Md::from_ptr(p) })
     }
 
     fn ctx_from_name(&self) -> Result<PkeyCtx> {
-        // SAFETY: valid context and strings.
+        // SAFETY: our live context and NUL-terminated strings.
         let p = unsafe {
             sys::EVP_PKEY_CTX_new_from_name(self.libctx, c"RSA".as_ptr(), PROPQ.as_ptr())
         };
-        // SAFETY: fresh, owned.
+        // SAFETY: a fresh operation context that nothing else owns; `PkeyCtx` frees it once.
         Ok(unsafe { PkeyCtx::from_ptr(nonnull(p, "EVP_PKEY_CTX_new_from_name(RSA)")?) })
     }
 
     fn ctx_for(&self, key: &PkeyRef) -> Result<PkeyCtx> {
-        // SAFETY: valid context, key and string.
+        // SAFETY: our live context, a valid key (up-referenced by the new context, not taken)
+        // and a NUL-terminated string.
         let p =
             unsafe { ffi::EVP_PKEY_CTX_new_from_pkey(self.libctx, key.as_ptr(), PROPQ.as_ptr()) };
-        // SAFETY: fresh, owned.
+        // SAFETY: a fresh operation context that nothing else owns; `PkeyCtx` frees it once.
         Ok(unsafe { PkeyCtx::from_ptr(nonnull(p, "EVP_PKEY_CTX_new_from_pkey")?) })
     }
 
     /// A default-provider key from parameters.
     pub fn key_from_params(&self, params: &ParamsRef, private: bool) -> Result<Pkey> {
         let ctx = self.ctx_from_name()?;
-        // SAFETY: valid context.
         check(
-            // SAFETY: valid context.
+            // SAFETY: a valid operation context of ours, used by this call alone.
             unsafe { sys::EVP_PKEY_fromdata_init(ctx.as_ptr()) },
             "EVP_PKEY_fromdata_init",
         )?;
@@ -131,11 +137,12 @@ impl Software {
             sys::EVP_PKEY_PUBLIC_KEY
         };
         let mut out: *mut sys::EVP_PKEY = ptr::null_mut();
-        // SAFETY: valid context and terminated parameter list.
+        // SAFETY: a valid operation context of ours; a terminated list that outlives the
+        // call; `out` a live local that receives a new key only on success.
         let r =
             unsafe { sys::EVP_PKEY_fromdata(ctx.as_ptr(), &mut out, selection, params.as_ptr()) };
         check(r, "EVP_PKEY_fromdata")?;
-        // SAFETY: fresh key, owned.
+        // SAFETY: a fresh key handed over by EVP_PKEY_fromdata; `Pkey` frees it once.
         Ok(unsafe { Pkey::from_ptr(nonnull(out, "EVP_PKEY_fromdata")?) })
     }
 
@@ -143,7 +150,7 @@ impl Software {
     /// `input` is exactly the modulus length and below n (checked by the caller).
     pub fn raw(&self, key: &PkeyRef, private: bool, input: &[u8], k: usize) -> Result<Vec<u8>> {
         let ctx = self.ctx_for(key)?;
-        // SAFETY: valid context.
+        // SAFETY: a valid operation context of ours, used by this call alone.
         let r = unsafe {
             if private {
                 sys::EVP_PKEY_decrypt_init(ctx.as_ptr())
@@ -152,15 +159,15 @@ impl Software {
             }
         };
         check(r, "EVP_PKEY_{de,en}crypt_init")?;
-        // SAFETY: valid context.
         check(
-            // SAFETY: valid context.
+            // SAFETY: a valid operation context of ours, initialised just above.
             unsafe { sys::EVP_PKEY_CTX_set_rsa_padding(ctx.as_ptr(), ffi::RSA_NO_PADDING) },
             "EVP_PKEY_CTX_set_rsa_padding",
         )?;
         let mut out = vec![0u8; k];
         let mut outlen = out.len();
-        // SAFETY: out is writable for outlen bytes, input readable for its length.
+        // SAFETY: a valid, initialised operation context of ours; `out` is writable for
+        // `outlen` bytes (which libcrypto does not exceed), `input` readable for its length.
         let r = unsafe {
             if private {
                 sys::EVP_PKEY_decrypt(
@@ -208,9 +215,8 @@ impl Software {
         out: &mut [u8],
     ) -> Result<usize> {
         let ctx = self.ctx_for(key)?;
-        // SAFETY: valid context.
         check(
-            // SAFETY: valid context.
+            // SAFETY: a valid operation context of ours, used by this call alone.
             unsafe { sys::EVP_PKEY_decrypt_init(ctx.as_ptr()) },
             "EVP_PKEY_decrypt_init",
         )?;
@@ -219,14 +225,15 @@ impl Software {
         bld.push_uint(c"tls-client-version", client_version)?;
         bld.push_uint(c"tls-negotiated-version", negotiated_version)?;
         let params = bld.to_params()?;
-        // SAFETY: valid context and list.
         check(
-            // SAFETY: valid context and list.
+            // SAFETY: a valid, initialised operation context of ours and a terminated list
+            // that outlives the call (libcrypto copies what it keeps).
             unsafe { sys::EVP_PKEY_CTX_set_params(ctx.as_ptr(), params.as_ptr()) },
             "EVP_PKEY_CTX_set_params",
         )?;
         let mut outlen = out.len();
-        // SAFETY: out writable for outlen bytes.
+        // SAFETY: a valid, initialised operation context of ours; `out` is writable for
+        // `outlen` bytes (which libcrypto does not exceed), `input` readable for its length.
         let r = unsafe {
             sys::EVP_PKEY_decrypt(
                 ctx.as_ptr(),
@@ -243,9 +250,8 @@ impl Software {
     /// Generates a key in software.
     pub fn generate(&self, bits: u32, primes: u32, e: Option<&[u8]>) -> Result<Pkey> {
         let ctx = self.ctx_from_name()?;
-        // SAFETY: valid context.
         check(
-            // SAFETY: valid context.
+            // SAFETY: a valid operation context of ours, used by this call alone.
             unsafe { sys::EVP_PKEY_keygen_init(ctx.as_ptr()) },
             "EVP_PKEY_keygen_init",
         )?;
@@ -256,27 +262,27 @@ impl Software {
             bld.push_be(c"e", e)?;
         }
         let params = bld.to_params()?;
-        // SAFETY: valid context and list.
         check(
-            // SAFETY: valid context and list.
+            // SAFETY: a valid, initialised operation context of ours and a terminated list
+            // that outlives the call (libcrypto copies what it keeps).
             unsafe { sys::EVP_PKEY_CTX_set_params(ctx.as_ptr(), params.as_ptr()) },
             "setting key generation parameters",
         )?;
         let mut out: *mut sys::EVP_PKEY = ptr::null_mut();
-        // SAFETY: valid context.
         check(
-            // SAFETY: valid context.
+            // SAFETY: a valid, initialised operation context of ours; `out` a live local
+            // that receives a new key only on success.
             unsafe { sys::EVP_PKEY_generate(ctx.as_ptr(), &mut out) },
             "RSA key generation",
         )?;
-        // SAFETY: fresh key, owned.
+        // SAFETY: a fresh key handed over by EVP_PKEY_generate; `Pkey` frees it once.
         Ok(unsafe { Pkey::from_ptr(nonnull(out, "EVP_PKEY_generate")?) })
     }
 
     /// Key validation by the default provider: public, private, or pairwise checks.
     pub fn validate(&self, key: &PkeyRef, public: bool, private: bool) -> Result<bool> {
         let ctx = self.ctx_for(key)?;
-        // SAFETY: valid context for each check.
+        // SAFETY: a valid operation context of ours for the key, used by this call alone.
         let ok = unsafe {
             let mut ok = true;
             if public && private {
@@ -300,15 +306,14 @@ impl Software {
         name: &CStr,
     ) -> Result<Vec<u8>> {
         let ctx = self.ctx_for(key)?;
-        // SAFETY: valid context.
         check(
-            // SAFETY: valid context.
+            // SAFETY: a valid operation context of ours, used by this call alone.
             unsafe { sys::EVP_PKEY_sign_init(ctx.as_ptr()) },
             "EVP_PKEY_sign_init",
         )?;
-        // SAFETY: valid context and list.
         check(
-            // SAFETY: valid context and list.
+            // SAFETY: a valid, initialised operation context of ours and the caller's
+            // terminated list, alive across the call.
             unsafe { sys::EVP_PKEY_CTX_set_params(ctx.as_ptr(), settings.as_ptr()) },
             "EVP_PKEY_CTX_set_params",
         )?;
@@ -336,7 +341,8 @@ impl Rand {
     /// A new, uninstantiated generator of this kind with no parent: it seeds itself from
     /// the operating system.
     pub fn new_ctx(&self) -> Result<RandCtx> {
-        // SAFETY: a valid fetched method; a NULL parent is allowed.
+        // SAFETY: our fetched method (the new context up-references it); a NULL parent is
+        // allowed.
         let c = unsafe { ffi::EVP_RAND_CTX_new(self.0, ptr::null_mut()) };
         // SAFETY: a fresh generator that nothing else owns; `RandCtx` frees it once.
         Ok(unsafe { RandCtx::from_ptr(nonnull(c, "EVP_RAND_CTX_new")?) })
@@ -344,20 +350,20 @@ impl Rand {
 
     /// The generator's gettable context parameters (static in the default provider).
     pub fn gettable_ctx_params(&self) -> *const ffi::OSSL_PARAM {
-        // SAFETY: a valid fetched method.
+        // SAFETY: reads our fetched method, alive while `self` is.
         unsafe { ffi::EVP_RAND_gettable_ctx_params(self.0) }
     }
 
     /// The generator's settable context parameters (static in the default provider).
     pub fn settable_ctx_params(&self) -> *const ffi::OSSL_PARAM {
-        // SAFETY: a valid fetched method.
+        // SAFETY: reads our fetched method, alive while `self` is.
         unsafe { ffi::EVP_RAND_settable_ctx_params(self.0) }
     }
 }
 
 impl Drop for Rand {
     fn drop(&mut self) {
-        // SAFETY: fetched by us, freed once.
+        // SAFETY: the method `drbg` fetched, owned by this `Rand` alone and freed only here.
         unsafe { ffi::EVP_RAND_free(self.0) }
     }
 }
@@ -368,7 +374,8 @@ impl Drop for Software {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|c| *c != self.libctx as usize);
-        // SAFETY: we own both; the provider is unloaded before its context is freed.
+        // SAFETY: both are ours alone and freed only here (`drop` runs once); the provider
+        // is unloaded before the context it lives in is freed.
         unsafe {
             if !self.loaded_default.is_null() {
                 sys::OSSL_PROVIDER_unload(self.loaded_default);
@@ -376,10 +383,4 @@ impl Drop for Software {
             sys::OSSL_LIB_CTX_free(self.libctx);
         }
     }
-}
-
-/// A length as libcrypto's `int`.
-pub fn len_int(n: usize) -> Result<c_int> {
-    c_int::try_from(n)
-        .map_err(|_| crate::error::Error::new(Reason::WrongInputLength, "input too long"))
 }

@@ -61,7 +61,9 @@ unsafe extern "C" fn dupctx(ctx: P) -> P {
 /// `p` NULL or a terminated parameter array, all for the call.
 unsafe fn init(func: &CStr, op: Op, ctx: P, key: P, p: PP) -> c_int {
     entry(func, 0, || {
-        // SAFETY: per this function's contract.
+        // SAFETY: `ctx` is NULL or a live context of ours, `key` NULL or a live keydata of
+        // our keymgmt and `p` NULL or a terminated array (this function's contract), as
+        // `cctx`, `keydata` and `Input::new` require.
         let (c, kd, input) = unsafe { (cctx(ctx)?, keydata(key)?, Input::new(p)) };
         c.init(op, kd, input).map(|_| 1)
     })

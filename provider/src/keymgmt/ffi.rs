@@ -208,7 +208,7 @@ unsafe extern "C" fn rsa_gen_settable_params(_g: P, _p: P) -> PP {
 
 unsafe extern "C" fn rsa_gen(gctx: P, _cb: Option<OSSL_CALLBACK>, _cbarg: P) -> P {
     entry(c"wd_rsa_gen", ptr::null_mut(), || {
-        // SAFETY: NULL or a live GenCtx of rsa_gen_init.
+        // SAFETY: the core passes NULL or a live GenCtx of rsa_gen_init, only read here.
         let g = unsafe { (gctx as *const GenCtx).as_ref() }.ok_or_else(no_gen_ctx)?;
         Ok(into_raw(g.generate()?))
     })

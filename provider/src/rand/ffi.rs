@@ -45,7 +45,8 @@ unsafe fn forward(
     call: impl FnOnce(*mut EVP_RAND_CTX) -> c_int,
 ) -> c_int {
     entry(func, 0, || {
-        // SAFETY: per this function's contract.
+        // SAFETY: `ctx` is NULL or a live generator of ours (this function's contract), as
+        // `drbg` requires.
         let d = unsafe { drbg(ctx) }?;
         checked(call(d.inner.as_ptr()), what)
     })
@@ -66,7 +67,8 @@ unsafe extern "C" fn newctx(provctx: P, _parent: P, _parent_calls: *const OSSL_D
 unsafe extern "C" fn freectx(ctx: P) {
     entry_void(c"wd_rand_freectx", || {
         if !ctx.is_null() {
-            // SAFETY: made by newctx with Box::into_raw; the core frees it once.
+            // SAFETY: a generator made by newctx with Box::into_raw; the core frees each once
+            // and uses it no more.
             drop(unsafe { Box::from_raw(ctx as *mut Drbg) });
         }
     })
@@ -126,8 +128,9 @@ unsafe extern "C" fn generate(
         if out.is_null() && outlen != 0 {
             return fail(Reason::InvalidParameter, "NULL output buffer");
         }
-        // SAFETY: ctx from newctx; out is writable for outlen bytes and addin readable for
-        // addin_len, per the caller.
+        // SAFETY: the core passes NULL or one of our live generators; `out` is writable for
+        // `outlen` bytes (checked non-NULL when `outlen` > 0) and `addin` readable for
+        // `addin_len`, per the caller.
         unsafe {
             let d = drbg(ctx)?;
             checked(
@@ -195,7 +198,7 @@ unsafe extern "C" fn unlock(ctx: P) {
 
 unsafe extern "C" fn gettable_ctx_params(_ctx: P, provctx: P) -> PP {
     entry(c"wd_rand_gettable_ctx_params", ptr::null(), || {
-        // SAFETY: provctx from our init.
+        // SAFETY: the core passes the provctx our init returned, alive while it calls us.
         let prov = unsafe { ProvCtx::from_ptr(provctx) }?;
         // The table is static in the default provider, which stays loaded with the child.
         Ok(prov.software()?.drbg()?.gettable_ctx_params())
@@ -204,7 +207,7 @@ unsafe extern "C" fn gettable_ctx_params(_ctx: P, provctx: P) -> PP {
 
 unsafe extern "C" fn settable_ctx_params(_ctx: P, provctx: P) -> PP {
     entry(c"wd_rand_settable_ctx_params", ptr::null(), || {
-        // SAFETY: provctx from our init.
+        // SAFETY: the core passes the provctx our init returned, alive while it calls us.
         let prov = unsafe { ProvCtx::from_ptr(provctx) }?;
         Ok(prov.software()?.drbg()?.settable_ctx_params())
     })
@@ -238,7 +241,8 @@ unsafe extern "C" fn set_ctx_params(ctx: P, params: PP) -> c_int {
 
 unsafe extern "C" fn verify_zeroization(ctx: P) -> c_int {
     entry(c"wd_rand_verify_zeroization", 0, || {
-        // SAFETY: ctx from newctx.
+        // SAFETY: the core passes NULL or one of our live generators, whose inner context
+        // is valid while it is.
         Ok(unsafe { ffi::EVP_RAND_verify_zeroization(drbg(ctx)?.inner.as_ptr()) })
     })
 }
@@ -260,8 +264,10 @@ unsafe extern "C" fn get_seed(
             return fail(Reason::InvalidParameter, "NULL seed pointer");
         }
         let len = seed_len(entropy, min_len, max_len)?;
-        // SAFETY: ctx from newctx; buf is freshly allocated for len bytes and handed to
-        // the caller, who returns it through clear_seed; adin is the caller's.
+        // SAFETY: the core passes NULL or one of our live generators and a writable `pout`
+        // (checked non-NULL); `buf` is freshly allocated for `len` bytes, written by the
+        // generator within them, and either freed here or handed to the caller, who returns
+        // it through clear_seed; `adin` is readable for `adin_len`, per the caller.
         unsafe {
             let d = drbg(ctx)?;
             let buf = openssl_sys::CRYPTO_malloc(len, c"rand/ffi.rs".as_ptr(), line!() as c_int)
@@ -288,7 +294,8 @@ unsafe extern "C" fn clear_seed(_ctx: P, out: *mut c_uchar, outlen: usize) {
         if out.is_null() {
             return;
         }
-        // SAFETY: a buffer of outlen bytes that get_seed allocated.
+        // SAFETY: non-NULL, so the buffer of `outlen` bytes get_seed allocated with
+        // CRYPTO_malloc and handed out (the core returns each seed here once).
         unsafe {
             ffi::OPENSSL_cleanse(out.cast(), outlen);
             ffi::CRYPTO_free(out.cast(), c"rand/ffi.rs".as_ptr(), line!() as c_int);

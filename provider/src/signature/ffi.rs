@@ -76,7 +76,9 @@ unsafe extern "C" fn dupctx(ctx: *mut c_void) -> *mut c_void {
 /// `p` NULL or a terminated parameter array, all for the call.
 unsafe fn init(func: &CStr, op: Op, ctx: *mut c_void, key: *mut c_void, p: PP) -> c_int {
     entry(func, 0, || {
-        // SAFETY: per this function's contract.
+        // SAFETY: `ctx` is NULL or a live context of ours, `key` NULL or a live keydata of
+        // our keymgmt and `p` NULL or a terminated array (this function's contract), as
+        // `sctx`, `init_key` and `Input::new` require.
         let (c, key, input) = unsafe { (sctx(ctx)?, init_key(key)?, Input::new(p)) };
         c.init(op, key, input).map(|_| 1)
     })
@@ -166,17 +168,17 @@ unsafe extern "C" fn verify_recover(
 /// As [`init`]; `mdname` is NULL or a NUL-terminated string, alive for the call.
 unsafe fn digest_init(func: &CStr, op: Op, ctx: P, mdname: S, key: P, p: PP) -> c_int {
     entry(func, 0, || {
-        // SAFETY: per this function's contract.
+        // SAFETY: `ctx` is NULL or a live context of ours, `key` NULL or a live keydata of
+        // our keymgmt and `p` NULL or a terminated array (this function's contract), as
+        // `sctx`, `init_key` and `Input::new` require.
         let (c, key, input) = unsafe { (sctx(ctx)?, init_key(key)?, Input::new(p)) };
         let name = if mdname.is_null() {
             None
         } else {
-            // SAFETY: non-NULL, so per the contract a NUL-terminated string.
-            Some(
-                unsafe { CStr::from_ptr(mdname) }
-                    .to_string_lossy()
-                    .into_owned(),
-            )
+            // SAFETY: non-NULL, so per the contract a NUL-terminated string alive for the
+            // call; copied out at once.
+            let name = unsafe { CStr::from_ptr(mdname) };
+            Some(name.to_string_lossy().into_owned())
         };
         c.digest_init(op, name.as_deref(), key, input).map(|_| 1)
     })
