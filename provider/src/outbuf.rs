@@ -6,10 +6,12 @@
 //! [`OutBuf`] takes the caller's pointers once, at the C boundary; the operations answer
 //! through it with safe code.
 
+use std::ffi::{c_int, c_void, CStr};
 use std::marker::PhantomData;
 use std::ptr;
 
-use crate::error::{fail, Reason, Result};
+use crate::error::{entry, fail, Reason, Result};
+use crate::ffi::bytes;
 
 /// The caller's output buffer and length of one call.
 pub struct OutBuf<'a> {
@@ -67,6 +69,38 @@ impl<'a> OutBuf<'a> {
         *self.outlen = write(c, &mut sink)?;
         Ok(())
     }
+}
+
+/// The body of an entry point of the form `(ctx, out, outlen, outsize, in, inlen)` (sign,
+/// verify-recover, encrypt, decrypt), behind the `entry` guard named `func`: borrows the
+/// context with `borrow`, takes the caller's buffers (`missing` words a NULL `outlen`) and
+/// lets `op` answer; 1 on success.
+///
+/// # Safety
+/// `ctx` is what `borrow` accepts (NULL or a live context of its kind); `out`, `outlen` and
+/// `outsize` are as [`OutBuf::new`] requires and `input` is NULL or readable for `inlen`
+/// bytes, all for the call.
+pub unsafe fn output_entry<'a, C: 'a>(
+    func: &CStr,
+    borrow: unsafe fn(*mut c_void) -> Result<&'a mut C>,
+    ctx: *mut c_void,
+    (out, outlen, outsize): (*mut u8, *mut usize, usize),
+    (input, inlen): (*const u8, usize),
+    missing: &str,
+    op: impl FnOnce(&mut C, OutBuf<'a>, &'a [u8]) -> Result<()>,
+) -> c_int {
+    entry(func, 0, || {
+        // SAFETY: per this function's contract: `ctx` is what `borrow` accepts, the output
+        // pointers are what `OutBuf::new` needs and `input` is readable for `inlen` bytes.
+        let (c, out, input) = unsafe {
+            (
+                borrow(ctx)?,
+                OutBuf::new(out, outlen, outsize, missing)?,
+                bytes(input, inlen),
+            )
+        };
+        op(c, out, input).map(|_| 1)
+    })
 }
 
 impl Sink<'_> {

@@ -11,9 +11,9 @@ use std::ptr;
 use super::{CipherCtx, Op};
 use crate::ctx::ProvCtx;
 use crate::error::{entry, entry_void, Error, Reason, Result};
-use crate::ffi::{self, bytes, dispatch, END, OSSL_DISPATCH, OSSL_PARAM};
+use crate::ffi::{self, dispatch, END, OSSL_DISPATCH, OSSL_PARAM};
 use crate::keymgmt::ffi::keydata;
-use crate::outbuf::OutBuf;
+use crate::outbuf::output_entry;
 use crate::params::{self, Input};
 
 /// Borrows a cipher context.
@@ -85,44 +85,46 @@ unsafe extern "C" fn encrypt(
     ctx: P,
     out: U,
     outlen: *mut usize,
-    outsize: usize,
+    size: usize,
     input: CU,
-    inlen: usize,
+    len: usize,
 ) -> c_int {
-    entry(c"wd_rsa_encrypt", 0, || {
-        // SAFETY: one of our contexts; `out` writable for `outsize` bytes (or NULL) and
-        // `outlen` writable, `input` readable for `inlen`, distinct buffers of the caller's.
-        let (c, out, input) = unsafe {
-            (
-                cctx(ctx)?,
-                OutBuf::new(out, outlen, outsize, "NULL output length")?,
-                bytes(input, inlen),
-            )
-        };
-        c.encrypt_into(out, input).map(|_| 1)
-    })
+    // SAFETY: the core passes one of our contexts (or NULL), `out` writable for `size`
+    // bytes (or NULL), `outlen` writable, `input` readable for `len`: distinct buffers.
+    unsafe {
+        output_entry(
+            c"wd_rsa_encrypt",
+            cctx,
+            ctx,
+            (out, outlen, size),
+            (input, len),
+            "NULL output length",
+            CipherCtx::encrypt_into,
+        )
+    }
 }
 
 unsafe extern "C" fn decrypt(
     ctx: P,
     out: U,
     outlen: *mut usize,
-    outsize: usize,
+    size: usize,
     input: CU,
-    inlen: usize,
+    len: usize,
 ) -> c_int {
-    entry(c"wd_rsa_decrypt", 0, || {
-        // SAFETY: one of our contexts; `out` writable for `outsize` bytes (or NULL) and
-        // `outlen` writable, `input` readable for `inlen`, distinct buffers of the caller's.
-        let (c, out, input) = unsafe {
-            (
-                cctx(ctx)?,
-                OutBuf::new(out, outlen, outsize, "NULL output length")?,
-                bytes(input, inlen),
-            )
-        };
-        c.decrypt_into(out, input).map(|_| 1)
-    })
+    // SAFETY: the core passes one of our contexts (or NULL), `out` writable for `size`
+    // bytes (or NULL), `outlen` writable, `input` readable for `len`: distinct buffers.
+    unsafe {
+        output_entry(
+            c"wd_rsa_decrypt",
+            cctx,
+            ctx,
+            (out, outlen, size),
+            (input, len),
+            "NULL output length",
+            CipherCtx::decrypt_into,
+        )
+    }
 }
 
 params::ctx_params_entries!(

@@ -16,7 +16,7 @@ use crate::error::{entry, entry_void, Error, Reason, Result};
 use crate::ffi::{self, bytes, dispatch, END, OSSL_DISPATCH, OSSL_PARAM};
 use crate::keymgmt::ffi::keydata;
 use crate::keymgmt::KeyData;
-use crate::outbuf::OutBuf;
+use crate::outbuf::{output_entry, OutBuf};
 use crate::params::{self, Input};
 
 /// Borrows a signature context.
@@ -114,22 +114,23 @@ unsafe extern "C" fn sign(
     ctx: P,
     sig: U,
     siglen: *mut usize,
-    sigsize: usize,
+    size: usize,
     tbs: CU,
-    tbslen: usize,
+    len: usize,
 ) -> c_int {
-    entry(c"wd_rsa_sign", 0, || {
-        // SAFETY: one of our contexts; `tbs` readable for `tbslen` bytes, `sig` writable
-        // for `sigsize` (or NULL) and `siglen` writable, distinct buffers of the caller's.
-        let (c, tbs, out) = unsafe {
-            (
-                sctx(ctx)?,
-                bytes(tbs, tbslen),
-                OutBuf::new(sig, siglen, sigsize, "NULL signature length")?,
-            )
-        };
-        c.sign_into(out, tbs).map(|_| 1)
-    })
+    // SAFETY: the core passes one of our contexts (or NULL), `sig` writable for `size`
+    // bytes (or NULL), `siglen` writable, `tbs` readable for `len`: distinct caller buffers.
+    unsafe {
+        output_entry(
+            c"wd_rsa_sign",
+            sctx,
+            ctx,
+            (sig, siglen, size),
+            (tbs, len),
+            "NULL signature length",
+            SigCtx::sign_into,
+        )
+    }
 }
 
 unsafe extern "C" fn verify(ctx: P, sig: CU, siglen: usize, tbs: CU, tbslen: usize) -> c_int {
@@ -144,22 +145,23 @@ unsafe extern "C" fn verify_recover(
     ctx: P,
     rout: U,
     routlen: *mut usize,
-    routsize: usize,
+    size: usize,
     sig: CU,
-    siglen: usize,
+    len: usize,
 ) -> c_int {
-    entry(c"wd_rsa_verify_recover", 0, || {
-        // SAFETY: one of our contexts; `sig` readable for `siglen` bytes, `rout` writable
-        // for `routsize` (or NULL) and `routlen` writable, distinct buffers of the caller's.
-        let (c, sig, out) = unsafe {
-            (
-                sctx(ctx)?,
-                bytes(sig, siglen),
-                OutBuf::new(rout, routlen, routsize, "NULL output length")?,
-            )
-        };
-        c.verify_recover_into(out, sig).map(|_| 1)
-    })
+    // SAFETY: the core passes one of our contexts (or NULL), `rout` writable for `size`
+    // bytes (or NULL), `routlen` writable, `sig` readable for `len`: distinct caller buffers.
+    unsafe {
+        output_entry(
+            c"wd_rsa_verify_recover",
+            sctx,
+            ctx,
+            (rout, routlen, size),
+            (sig, len),
+            "NULL output length",
+            SigCtx::verify_recover_into,
+        )
+    }
 }
 
 /// The body of the two digest init entries.
