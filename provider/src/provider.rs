@@ -1,7 +1,8 @@
 //! Provider entry, configuration and algorithm lookup: `OSSL_provider_init`, the provider's
 //! gettable parameters (name, version, buildinfo, status, wd-stats, wd-config), the
-//! operation query and the reason strings. Operations live in keymgmt.rs, signature.rs and
-//! asym_cipher.rs.
+//! operation query and the reason strings. The operations live in keymgmt/, signature/,
+//! asym_cipher/ and rand/; this is the one module that names their dispatch tables (no
+//! module it imports imports it back).
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::ptr;
