@@ -271,13 +271,11 @@ impl Config {
                 || name
                     .strip_prefix("model_")
                     .is_some_and(|m| model_keys().contains(&m));
-            if !known && name.starts_with("model_") {
-                if select::model_plug().is_err() {
-                    return fail(
-                        Reason::Config,
-                        format!("key {name:?}: {}", select::NO_MODEL),
-                    );
-                }
+            if !known && name.starts_with("model_") && select::model_plug().is_err() {
+                return fail(
+                    Reason::Config,
+                    format!("key {name:?}: {}", select::NO_MODEL),
+                );
             }
             if !known {
                 let hint = KEYS

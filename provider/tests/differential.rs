@@ -8,7 +8,6 @@
 
 mod common;
 use common::*;
-use std::path::Path;
 
 struct Case {
     w: World,
@@ -397,7 +396,7 @@ fn keys_made_by_wd_work_everywhere() {
         &["pkey", "-in", k.to_str().unwrap(), "-check", "-noout"],
     ));
     assert!(stdout(&out).contains("valid"), "{}", stdout(&out));
-    assert!(Path::new(&sig_wd).exists());
+    assert!(std::path::Path::new(&sig_wd).exists());
 }
 
 #[cfg(feature = "model")]
