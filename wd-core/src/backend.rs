@@ -65,6 +65,13 @@ pub trait QueueBackend: Send + Sync + fmt::Debug {
     /// Blocks until the device raises the queue's completion event or `timeout` passes.
     /// Returns true on an event. Spurious returns are allowed; callers re-check the ring.
     fn wait(&self, timeout: Duration) -> Result<bool>;
+    /// A descriptor that `poll()` reports readable when [`QueueBackend::wait`] would return
+    /// an event (uacce: the queue's own descriptor; the model: its completion eventfd), for
+    /// callers that wait in an event loop of their own (the provider's ASYNC jobs). It stays
+    /// owned by the queue. None when the backend has no such descriptor.
+    fn event_fd(&self) -> Option<std::os::fd::RawFd> {
+        None
+    }
     /// Stops the queue and frees it on the device (uacce `PUT_Q`). Idempotent.
     fn release(&self) -> Result<()>;
     /// In a forked child: drops process-local handles (file descriptors) without touching

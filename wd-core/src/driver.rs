@@ -110,6 +110,12 @@ impl<D: UserDriver> DriverQueue<D> {
         self.driver.recv(&self.queue)
     }
 
+    /// Asks the device for a completion event (the driver's `arm`) before the caller waits
+    /// for it elsewhere (on [`Queue::event_fd`]).
+    pub fn arm(&mut self) -> Result<()> {
+        self.driver.arm(&self.queue)
+    }
+
     /// Requests in flight.
     pub fn in_flight(&self) -> usize {
         self.driver.in_flight()

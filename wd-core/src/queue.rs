@@ -101,6 +101,12 @@ impl Queue {
         self.backend.wait(timeout)
     }
 
+    /// The descriptor `poll()` reports readable on a completion event, if the backend has
+    /// one ([`QueueBackend::event_fd`]); [`Queue::wait_event`] with a zero timeout clears it.
+    pub fn event_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.backend.event_fd()
+    }
+
     /// True if this queue was opened by the calling process incarnation.
     pub fn is_owned_by_this_process(&self) -> bool {
         self.epoch.is_current()

@@ -103,6 +103,13 @@ impl QueueBackend for ModelQueue {
             .map_err(|e| Error::io("model queue event wait", e))
     }
 
+    fn event_fd(&self) -> Option<std::os::fd::RawFd> {
+        if self.gone().is_some() {
+            return None;
+        }
+        self.hw.event.raw_fd()
+    }
+
     fn release(&self) -> Result<()> {
         if !self.epoch.is_current() {
             // A forked child must not stop the parent's queue.

@@ -44,6 +44,11 @@ impl EventFd {
         }
     }
 
+    /// The descriptor while open (for an outside event loop to poll; still owned here).
+    pub fn raw_fd(&self) -> Option<RawFd> {
+        self.raw().ok()
+    }
+
     /// Raises the event (adds 1 to the counter).
     pub fn signal(&self) -> io::Result<()> {
         let fd = self.raw()?;

@@ -275,6 +275,15 @@ impl QueueBackend for UacceQueue {
             .map_err(|e| errno_error(&self.name, "poll", e))
     }
 
+    /// The queue's descriptor: uacce's `poll()` reports it readable when the CQ holds a
+    /// completion the driver has not consumed (`hisi_qm_is_q_updated`).
+    fn event_fd(&self) -> Option<std::os::fd::RawFd> {
+        if self.live().is_err() || !self.sys.descriptors_are_real() {
+            return None;
+        }
+        self.fd.get()
+    }
+
     fn release(&self) -> Result<()> {
         if !self.epoch.is_current() {
             self.abandon();

@@ -83,6 +83,11 @@ pub trait UacceSys: Send + Sync + fmt::Debug {
     fn poll(&self, fd: Fd, timeout: Duration) -> io::Result<bool>;
     /// `close(fd)`.
     fn close(&self, fd: Fd) -> io::Result<()>;
+    /// True when the descriptors [`UacceSys::open`] returns are the process's own, which
+    /// another event loop may poll (a test twin's are numbers of its own).
+    fn descriptors_are_real(&self) -> bool {
+        false
+    }
 }
 
 /// The real system calls.
@@ -98,6 +103,10 @@ fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
 }
 
 impl UacceSys for RealSys {
+    fn descriptors_are_real(&self) -> bool {
+        true
+    }
+
     fn page_size(&self) -> usize {
         crate::region::page_size()
     }
