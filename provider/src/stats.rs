@@ -47,6 +47,12 @@ pub enum Counter {
     /// CPU time of the calling threads inside offloaded operations, in nanoseconds
     /// (estimated from every 8th operation of each thread).
     OffloadCpuNs,
+    /// Requests sent to the device from inside an OpenSSL ASYNC job without waiting.
+    AsyncSubmitted,
+    /// Times such a job paused (`ASYNC_pause_job`) waiting for its completion or a slot.
+    AsyncPauses,
+    /// Submissions inside a job that found the ring full and paused to retry.
+    AsyncRingFull,
 }
 
 /// Counter names, in file order.
@@ -64,6 +70,9 @@ pub const NAMES: &[&str] = &[
     "fault_guard_trips",
     "refused",
     "offload_cpu_ns",
+    "async_submitted",
+    "async_pauses",
+    "async_ring_full",
 ];
 
 /// Slots reserved in the file (room to grow without a version change).
@@ -244,7 +253,7 @@ mod tests {
 
     #[test]
     fn names_match_counters() {
-        assert_eq!(NAMES.len(), Counter::OffloadCpuNs as usize + 1);
+        assert_eq!(NAMES.len(), Counter::AsyncRingFull as usize + 1);
         assert!(NAMES.len() <= SLOTS);
     }
 
