@@ -121,8 +121,8 @@ fn check_level(level: u32) -> io::Result<()> {
     Ok(())
 }
 
-/// Where a stream's deflate work is done.
-enum Engine<S, H> {
+/// Where a stream's deflate work is done: in software or on a device queue.
+enum Route<S, H> {
     Soft(S),
     Hw(H),
 }
@@ -141,7 +141,7 @@ fn open_hw(dir: Dir, format: Format) -> Result<HwStream, Reason> {
 pub struct Compressor {
     format: Format,
     level: u32,
-    engine: Engine<SoftDeflate, HwStream>,
+    route: Route<SoftDeflate, HwStream>,
     header: Option<Vec<u8>>,
     pending: Vec<u8>,
     finished: bool,
@@ -180,14 +180,14 @@ impl Compressor {
             Offload::Auto if level > MAX_DEVICE_LEVEL => Err(Reason::Level),
             Offload::Auto => open_hw(Dir::Compress, format),
         };
-        let (engine, reason) = match hw {
+        let (route, reason) = match hw {
             Ok(h) => {
                 stats::offloaded();
-                (Engine::Hw(h), None)
+                (Route::Hw(h), None)
             }
             Err(r) => {
                 stats::fallback(r);
-                (Engine::Soft(SoftDeflate::new(format.req(), level)), Some(r))
+                (Route::Soft(SoftDeflate::new(format.req(), level)), Some(r))
             }
         };
         let header = match format {
@@ -201,7 +201,7 @@ impl Compressor {
         Ok(Compressor {
             format,
             level,
-            engine,
+            route,
             header: Some(header),
             pending: Vec::new(),
             finished: false,
@@ -212,7 +212,7 @@ impl Compressor {
 
     /// True if the device does the work.
     pub fn is_offloaded(&self) -> bool {
-        matches!(self.engine, Engine::Hw(_))
+        matches!(self.route, Route::Hw(_))
     }
 
     /// Why the work is done in software, if it is.
@@ -249,9 +249,9 @@ impl Compressor {
         self.check_open()?;
         self.emit_header(out);
         self.total_in += input.len() as u64;
-        match &mut self.engine {
-            Engine::Soft(s) => s.deflate(input, Flush::None, out),
-            Engine::Hw(h) => {
+        match &mut self.route {
+            Route::Soft(s) => s.deflate(input, Flush::None, out),
+            Route::Hw(h) => {
                 if self.pending.is_empty() && input.len() >= MAX_REQUEST {
                     let n = input.len() / MAX_REQUEST * MAX_REQUEST;
                     h.deflate(&input[..n], false, out)?;
@@ -274,9 +274,9 @@ impl Compressor {
     pub fn flush(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
         self.check_open()?;
         self.emit_header(out);
-        match &mut self.engine {
-            Engine::Soft(s) => s.deflate(&[], Flush::Sync, out),
-            Engine::Hw(h) => {
+        match &mut self.route {
+            Route::Soft(s) => s.deflate(&[], Flush::Sync, out),
+            Route::Hw(h) => {
                 if !self.pending.is_empty() {
                     h.deflate(&self.pending, false, out)?;
                     self.pending.clear();
@@ -290,8 +290,8 @@ impl Compressor {
     pub fn finish(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
         self.check_open()?;
         self.emit_header(out);
-        match &mut self.engine {
-            Engine::Soft(s) => {
+        match &mut self.route {
+            Route::Soft(s) => {
                 s.deflate(&[], Flush::Finish, out)?;
                 match self.format {
                     Format::Zlib => out.extend_from_slice(&header::zlib_trailer(s.checksum)),
@@ -301,7 +301,7 @@ impl Compressor {
                     Format::Deflate => {}
                 }
             }
-            Engine::Hw(h) => {
+            Route::Hw(h) => {
                 h.deflate(&self.pending, true, out)?;
                 self.pending.clear();
             }
@@ -340,7 +340,7 @@ enum DState {
 /// zlib and raw deflate streams take nothing after their end.
 pub struct Decompressor {
     format: Format,
-    engine: Engine<SoftInflate, HwStream>,
+    route: Route<SoftInflate, HwStream>,
     inbuf: Vec<u8>,
     start: usize,
     state: DState,
@@ -357,7 +357,7 @@ impl fmt::Debug for Decompressor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Decompressor")
             .field("format", &self.format)
-            .field("offloaded", &matches!(self.engine, Engine::Hw(_)))
+            .field("offloaded", &matches!(self.route, Route::Hw(_)))
             .field("state", &self.state)
             .finish()
     }
@@ -375,19 +375,19 @@ impl Decompressor {
             Offload::Never => Err(Reason::Disabled),
             Offload::Auto => open_hw(Dir::Decompress, format),
         };
-        let (engine, reason) = match hw {
+        let (route, reason) = match hw {
             Ok(h) => {
                 stats::offloaded();
-                (Engine::Hw(h), None)
+                (Route::Hw(h), None)
             }
             Err(r) => {
                 stats::fallback(r);
-                (Engine::Soft(SoftInflate::new(format.req())), Some(r))
+                (Route::Soft(SoftInflate::new(format.req())), Some(r))
             }
         };
         Ok(Decompressor {
             format,
-            engine,
+            route,
             inbuf: Vec::new(),
             start: 0,
             state: if format == Format::Deflate {
@@ -407,7 +407,7 @@ impl Decompressor {
 
     /// True if the device does the work.
     pub fn is_offloaded(&self) -> bool {
-        matches!(self.engine, Engine::Hw(_))
+        matches!(self.route, Route::Hw(_))
     }
 
     /// Why the work is done in software, if it is.
@@ -495,9 +495,9 @@ impl Decompressor {
     }
 
     fn checksum(&self) -> (u32, u32) {
-        match &self.engine {
-            Engine::Soft(s) => (s.checksum, s.isize),
-            Engine::Hw(h) => (h.checksum, h.isize),
+        match &self.route {
+            Route::Soft(s) => (s.checksum, s.isize),
+            Route::Hw(h) => (h.checksum, h.isize),
         }
     }
 
@@ -546,9 +546,9 @@ impl Decompressor {
                         Some(n) => {
                             self.start += n;
                             self.state = DState::Body;
-                            match &mut self.engine {
-                                Engine::Soft(s) => s.reset(),
-                                Engine::Hw(h) => h.reset(),
+                            match &mut self.route {
+                                Route::Soft(s) => s.reset(),
+                                Route::Hw(h) => h.reset(),
                             }
                         }
                         None if eof => {
@@ -564,9 +564,9 @@ impl Decompressor {
                     let step = {
                         let input = &self.inbuf[self.start..];
                         let limit = OUT_BUDGET - produced;
-                        match &mut self.engine {
-                            Engine::Soft(s) => s.inflate(input, out, limit)?,
-                            Engine::Hw(h) => h.inflate(input, out, limit)?,
+                        match &mut self.route {
+                            Route::Soft(s) => s.inflate(input, out, limit)?,
+                            Route::Hw(h) => h.inflate(input, out, limit)?,
                         }
                     };
                     self.start += step.consumed;
