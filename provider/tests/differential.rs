@@ -444,3 +444,133 @@ fn certificates_signed_through_wd_verify_with_the_default_provider() {
         stats::format(&w.counters())
     );
 }
+
+/// A ciphertext of the 2048-bit test key under `padding` whose first byte is zero (one in
+/// 256 is), without it: 255 bytes that are the same integer.
+#[cfg(feature = "model")]
+fn short_ciphertext(padding: openssl::rsa::Padding, msg: &[u8]) -> Vec<u8> {
+    let pem = std::fs::read(key(2048)).unwrap();
+    let rsa = openssl::rsa::Rsa::private_key_from_pem(&pem).unwrap();
+    let mut ct = vec![0u8; rsa.size() as usize];
+    for _ in 0..100_000 {
+        let n = rsa.public_encrypt(msg, &mut ct, padding).unwrap();
+        assert_eq!(n, ct.len());
+        if ct[0] == 0 {
+            return ct[1..].to_vec();
+        }
+    }
+    panic!("no ciphertext with a leading zero byte in 100000 tries");
+}
+
+/// Decryption of ciphertexts shorter or longer than the modulus, as the default provider
+/// does it (rsa_ossl_private_decrypt): a shorter one — empty, one byte, 255 bytes for a
+/// 2048-bit key, a real PKCS#1 or OAEP ciphertext written without its leading zero byte —
+/// is the big-endian integer it is and decrypts, on the device; a longer one (even with a
+/// leading zero) and one not below n are refused by both.
+#[cfg(feature = "model")]
+#[test]
+fn ciphertexts_shorter_or_longer_than_the_modulus_as_the_default_provider() {
+    let c = Case::new(2048, &[]);
+    let w = &c.w;
+    let mut n = numbers(2048)["modulus"].clone();
+    // `openssl pkey -text` writes the modulus with a leading 00 byte.
+    while n.starts_with("00") {
+        n.drain(..2);
+    }
+    let n: Vec<u8> = (0..n.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&n[i..i + 2], 16).unwrap())
+        .collect();
+    assert_eq!(n.len(), 256);
+    // n with its last byte at most: not below n.
+    let mut n_up = n.clone();
+    *n_up.last_mut().unwrap() = 0xff;
+    let mut long0 = vec![0u8];
+    long0.extend((0..256).map(|i| (i * 7 + 3) as u8 & 0x7f));
+    let inputs: Vec<(&str, Vec<u8>, bool)> = vec![
+        ("empty", vec![], true),
+        ("one", vec![1], true),
+        ("two", vec![0x5a, 0xa5], true),
+        (
+            "s255",
+            (0..255).map(|i| (i * 131 + 7) as u8).collect(),
+            true,
+        ),
+        ("zero255", vec![0; 255], true),
+        ("n", n.clone(), false),
+        ("n_up", n_up, false),
+        ("ff256", vec![0xff; 256], false),
+        ("long257", vec![0x11; 257], false),
+        ("long0_257", long0, false),
+    ];
+    let none = ["rsa_padding_mode:none"];
+    let mut decrypted = 0;
+    for (name, data, succeeds) in &inputs {
+        std::fs::write(w.path(name), data).unwrap();
+        let (o_wd, o_def) = (format!("{name}.wd"), format!("{name}.def"));
+        let args = |o: &str| {
+            vec![
+                "pkeyutl".to_string(),
+                "-decrypt".into(),
+                "-inkey".into(),
+                c.key.clone(),
+                "-pkeyopt".into(),
+                none[0].into(),
+                "-in".into(),
+                c.p(name),
+                "-out".into(),
+                c.p(o),
+            ]
+        };
+        let a_wd = args(&o_wd);
+        let a_def = args(&o_def);
+        let a_wd: Vec<&str> = a_wd.iter().map(|s| s.as_str()).collect();
+        let a_def: Vec<&str> = a_def.iter().map(|s| s.as_str()).collect();
+        let def = w.openssl(Conf::Default, &a_def).output().unwrap();
+        assert_eq!(def.status.success(), *succeeds, "{name}: default provider");
+        if *succeeds {
+            ok(w.openssl(c.wd, &a_wd));
+            let out = c.read(&o_wd);
+            assert_eq!(out.len(), 256, "{name}: output is modulus-long");
+            assert_eq!(out, c.read(&o_def), "{name}: wd and default differ");
+            decrypted += 1;
+        } else {
+            let err = fails(w.openssl(c.wd, &a_wd));
+            assert!(err.contains(":wd:"), "{name}: refused by wd: {err}");
+            let reason = if data.len() > 256 {
+                "wrong input length"
+            } else {
+                "data too large for key size"
+            };
+            assert!(err.contains(reason), "{name}: {err}");
+        }
+    }
+    // Padded ciphertexts without their leading zero byte.
+    let secret = c.read("secret");
+    for (tag, padding, opt) in [
+        (
+            "pkcs1",
+            openssl::rsa::Padding::PKCS1,
+            "rsa_padding_mode:pkcs1",
+        ),
+        (
+            "oaep",
+            openssl::rsa::Padding::PKCS1_OAEP,
+            "rsa_padding_mode:oaep",
+        ),
+    ] {
+        let ct = short_ciphertext(padding, &secret);
+        assert_eq!(ct.len(), 255);
+        let name = format!("{tag}.short");
+        std::fs::write(w.path(&name), &ct).unwrap();
+        for conf in [c.wd, Conf::Default] {
+            let out = format!("{name}.{conf:?}");
+            c.pkeyutl(conf, "-decrypt", false, &name, &out, &[opt]);
+            assert_eq!(c.read(&out), secret, "{tag} ({conf:?})");
+        }
+        decrypted += 1;
+    }
+    let counters = stats::format(&w.counters());
+    assert_eq!(w.counter("offload_private"), decrypted, "{counters}");
+    assert_eq!(w.fallbacks(), 0, "{counters}");
+}

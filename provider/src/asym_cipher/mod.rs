@@ -213,10 +213,17 @@ impl CipherCtx {
         }
         let key = self.key()?.clone();
         let k = key.size();
-        if ct.len() != k {
+        // As the default provider (rsa_ossl_private_decrypt): the ciphertext is the
+        // big-endian integer it is, so a shorter one (even empty, the integer 0) is that
+        // number left-padded to the modulus length; a longer one is refused whatever its
+        // value, one not below n by the raw operation.
+        if ct.len() > k {
             return fail(
                 Reason::WrongInputLength,
-                format!("ciphertext is {} bytes, the key needs {k}", ct.len()),
+                format!(
+                    "ciphertext is {} bytes, longer than the {k}-byte modulus",
+                    ct.len()
+                ),
             );
         }
         if self.pad == RSA_PKCS1_WITH_TLS_PADDING {
@@ -230,7 +237,7 @@ impl CipherCtx {
                 out.bytes(),
             );
         }
-        let em = policy::raw(&key, true, ct)?;
+        let em = policy::raw(&key, true, &left_pad(ct, k))?;
         let msg = match self.pad {
             RSA_NO_PADDING => em,
             RSA_PKCS1_PADDING => padding::check_type2(&em)?,
@@ -280,5 +287,24 @@ impl CipherCtx {
             s.uint(self.tls_negotiated_version)?;
         }
         Ok(())
+    }
+}
+
+/// `x` (at most `k` bytes) left-padded with zeros to `k` bytes: the same integer.
+fn left_pad(x: &[u8], k: usize) -> Vec<u8> {
+    let mut v = vec![0u8; k.saturating_sub(x.len())];
+    v.extend_from_slice(x);
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::left_pad;
+
+    #[test]
+    fn a_short_ciphertext_is_the_same_integer_at_the_modulus_length() {
+        assert_eq!(left_pad(&[], 4), [0, 0, 0, 0]);
+        assert_eq!(left_pad(&[1, 2], 4), [0, 0, 1, 2]);
+        assert_eq!(left_pad(&[1, 2, 3, 4], 4), [1, 2, 3, 4]);
     }
 }
