@@ -228,7 +228,43 @@ pub struct CONF_VALUE {
 /// Opaque `BN_MONT_CTX`.
 pub enum BN_MONT_CTX {}
 
+/// Opaque `ASYNC_JOB` (libcrypto's async.h; openssl-sys does not declare the ASYNC API).
+pub enum ASYNC_JOB {}
+/// Opaque `ASYNC_WAIT_CTX`.
+pub enum ASYNC_WAIT_CTX {}
+/// The cleanup callback of a wait fd (`ASYNC_WAIT_CTX_set_wait_fd`).
+pub type AsyncFdCleanup =
+    unsafe extern "C" fn(*mut ASYNC_WAIT_CTX, *const c_void, c_int, *mut c_void);
+/// The callback an application may set on a wait ctx (`ASYNC_callback_fn`).
+pub type AsyncCallback = unsafe extern "C" fn(*mut c_void) -> c_int;
+/// `ASYNC_STATUS_OK`: the job may be resumed.
+pub const ASYNC_STATUS_OK: c_int = 2;
+
 extern "C" {
+    pub fn ASYNC_get_current_job() -> *mut ASYNC_JOB;
+    pub fn ASYNC_get_wait_ctx(job: *mut ASYNC_JOB) -> *mut ASYNC_WAIT_CTX;
+    pub fn ASYNC_pause_job() -> c_int;
+    pub fn ASYNC_WAIT_CTX_set_wait_fd(
+        ctx: *mut ASYNC_WAIT_CTX,
+        key: *const c_void,
+        fd: c_int,
+        custom_data: *mut c_void,
+        cleanup: Option<AsyncFdCleanup>,
+    ) -> c_int;
+    pub fn ASYNC_WAIT_CTX_get_fd(
+        ctx: *mut ASYNC_WAIT_CTX,
+        key: *const c_void,
+        fd: *mut c_int,
+        custom_data: *mut *mut c_void,
+    ) -> c_int;
+    pub fn ASYNC_WAIT_CTX_clear_fd(ctx: *mut ASYNC_WAIT_CTX, key: *const c_void) -> c_int;
+    pub fn ASYNC_WAIT_CTX_get_callback(
+        ctx: *mut ASYNC_WAIT_CTX,
+        callback: *mut Option<AsyncCallback>,
+        callback_arg: *mut *mut c_void,
+    ) -> c_int;
+    pub fn ASYNC_WAIT_CTX_set_status(ctx: *mut ASYNC_WAIT_CTX, status: c_int) -> c_int;
+
     pub fn OSSL_LIB_CTX_new_child(
         handle: *const OSSL_CORE_HANDLE,
         in_: *const OSSL_DISPATCH,

@@ -9,8 +9,10 @@
 //!   logic in `mod.rs` (safe code) and its C entry points and dispatch table in `ffi.rs`;
 //!   `outbuf`: the caller's output buffer, shared by signature and asym_cipher.
 //! - `policy`: offload or software, and why (counted); `offload`: the process's HPRE queues
-//!   and the device call; `guard`: the fault-attack guard on device results; `software`:
-//!   the child library context and the default provider in it.
+//!   and the device call; `inflight`: requests in flight from OpenSSL ASYNC jobs, routed to
+//!   their jobs by tag; `async_job`: the ASYNC C API and the jobs' wait descriptors;
+//!   `guard`: the fault-attack guard on device results; `software`: the child library
+//!   context and the default provider in it.
 //! - `key` (the key material), `padding`, `digestinfo`, `magnitude`; `config`, `stats`.
 //! - The C boundary: `ffi` (the provider ABI, `dispatch!`), `ossl` (owned libcrypto
 //!   objects, `ParamBld`), `params` (OSSL_PARAM arrays); `error` (reason codes, the raise
@@ -20,12 +22,14 @@
 #![allow(missing_debug_implementations)]
 
 pub mod asym_cipher;
+pub mod async_job;
 pub mod config;
 pub mod ctx;
 pub mod digestinfo;
 pub mod error;
 pub mod ffi;
 pub mod guard;
+pub mod inflight;
 pub mod key;
 pub mod keymgmt;
 pub mod magnitude;

@@ -130,9 +130,79 @@ pub fn hpre_key(key: &KeyMaterial, private: bool) -> Option<hisi_hpre::RsaKey<'_
     })
 }
 
+/// A completion taken from the thread's queue: the request's tag and its result.
+pub type Completion = (u64, wd_core::Result<Vec<u8>>);
+
 impl DeviceSide {
     /// The raw RSA operation with `key` on `input`, on a queue of the pool.
     pub fn run(&self, key: &hisi_hpre::RsaKey<'_>, input: &[u8]) -> wd_core::Result<Vec<u8>> {
         self.pool.with(|q| hisi_hpre::rsa(q, key, input))
+    }
+
+    /// Sends the operation to the thread's queue without waiting, tagged `tag`
+    /// ([`wd_core::Error::RingFull`]: reap, then try again).
+    pub fn submit(
+        &self,
+        key: &hisi_hpre::RsaKey<'_>,
+        input: &[u8],
+        tag: u64,
+    ) -> wd_core::Result<()> {
+        self.pool.with(|q| {
+            let mut job = hisi_hpre::RsaJob::new(q.driver(), key, input)?;
+            job.set_user_data(tag);
+            q.send(job).map_err(|e| e.error)
+        })
+    }
+
+    /// Takes every completion the thread's queue holds into `out`, clearing the queue's
+    /// completion event first when `clear_event`, and re-arms the event. Returns the
+    /// queue's event descriptor (None if the backend has none).
+    pub fn reap(
+        &self,
+        clear_event: bool,
+        out: &mut Vec<Completion>,
+    ) -> wd_core::Result<Option<std::os::fd::RawFd>> {
+        self.pool.with(|q| {
+            if clear_event {
+                q.queue().wait_event(std::time::Duration::ZERO)?;
+            }
+            while let Some(job) = q.recv()? {
+                out.push((job.user_data(), job.result()));
+            }
+            q.arm()?;
+            Ok(q.queue().event_fd())
+        })
+    }
+
+    /// Waits (as a synchronous caller does) for the next completion of the thread's
+    /// queue, then takes every other one there into `out`.
+    pub fn reap_blocking(&self, out: &mut Vec<Completion>) -> wd_core::Result<()> {
+        self.pool.with(|q| {
+            let job = q.recv_sync()?;
+            out.push((job.user_data(), job.result()));
+            while let Some(job) = q.recv()? {
+                out.push((job.user_data(), job.result()));
+            }
+            Ok(())
+        })
+    }
+
+    /// Requests in flight on the thread's queue (0 when it has none).
+    pub fn in_flight(&self) -> usize {
+        self.pool.with(|q| Ok(q.in_flight())).unwrap_or(0)
+    }
+
+    /// Gives the thread's queue up after `e` (a stall): the pool releases it, and what was
+    /// in flight on it is lost. Returns `e`.
+    pub fn drop_thread_queue(&self, e: wd_core::Error) -> wd_core::Error {
+        let mut e = Some(e);
+        let r = self
+            .pool
+            .with(|_| Err::<(), _>(e.take().expect("taken once")));
+        // If the thread had no queue and none could be had, `e` was never taken.
+        match (e, r) {
+            (Some(e), _) | (None, Err(e)) => e,
+            (None, Ok(())) => wd_core::Error::Device("thread queue dropped".into()),
+        }
     }
 }

@@ -1,0 +1,456 @@
+//! Many requests in flight from one thread (design §5a): an RSA operation called inside an
+//! OpenSSL ASYNC job is sent to the thread's queue without waiting, and the job pauses until
+//! its completion is in. Whoever runs next on the thread reaps every completion the queue
+//! holds and routes each, by tag, to the job that sent it (writing that job's descriptor).
+//!
+//! Nothing polls in the background: one paused job of the thread, the *watcher*, has the
+//! queue's completion descriptor (uacce: the queue fd; the model: its eventfd) and the
+//! thread's stall timer added to the descriptor its application polls, so the device's
+//! completion event resumes it. When the watcher's own request is done it hands the role to
+//! another paused job. The stall timer is armed to the watcher's deadline: a stalled engine
+//! resumes it to time out, and the thread's queue is dropped (its requests go to software).
+//!
+//! A paused job may never be resumed (its wait ctx freed, the process forked): nothing here
+//! holds a lock or a borrow across a pause, and every request's DMA block belongs to the
+//! queue, so a completion nobody waits for any more is dropped when it comes.
+
+#![forbid(unsafe_code)]
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::os::fd::RawFd;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use wd_core::fork::Epoch;
+use wd_core::Error;
+
+use crate::async_job::{CtxWaiter, Job, StallTimer};
+use crate::offload::{Completion, DeviceSide};
+use crate::stats::{self, Counter};
+
+/// One request in flight.
+struct Pending {
+    waiter: Arc<CtxWaiter>,
+    done: Option<wd_core::Result<Vec<u8>>>,
+    deadline: Instant,
+}
+
+/// The paused job that watches the device for the thread.
+struct Watch {
+    waiter: Arc<CtxWaiter>,
+    queue_fd: RawFd,
+}
+
+/// The thread's requests in flight.
+struct Table {
+    epoch: Epoch,
+    next_tag: u64,
+    pending: HashMap<u64, Pending>,
+    /// Jobs waiting for a free ring slot, with their deadlines.
+    slot_waiters: VecDeque<(Arc<CtxWaiter>, Instant)>,
+    watcher: Option<Watch>,
+    timer: Option<StallTimer>,
+}
+
+type Shared = Arc<Mutex<Table>>;
+
+thread_local! {
+    static TABLE: RefCell<Option<Shared>> = const { RefCell::new(None) };
+}
+
+fn new_table() -> Shared {
+    Arc::new(Mutex::new(Table {
+        epoch: Epoch::current(),
+        next_tag: 1,
+        pending: HashMap::new(),
+        slot_waiters: VecDeque::new(),
+        watcher: None,
+        timer: None,
+    }))
+}
+
+/// The calling thread's table (a fresh one in a forked child: the parent's is forgotten,
+/// never touched).
+fn table() -> Shared {
+    TABLE.with(|t| {
+        let mut t = t.borrow_mut();
+        if let Some(s) = t.as_ref() {
+            if lock(s).epoch.is_current() {
+                return s.clone();
+            }
+            std::mem::forget(t.take());
+        }
+        let s = new_table();
+        *t = Some(s.clone());
+        s
+    })
+}
+
+fn lock(s: &Shared) -> MutexGuard<'_, Table> {
+    s.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Table {
+    /// Records the completions; returns the jobs to wake (other than `me`).
+    fn route(&mut self, done: Vec<Completion>, me: &Arc<CtxWaiter>) -> Vec<Arc<CtxWaiter>> {
+        let mut wake = Vec::new();
+        let freed = done.len();
+        for (tag, result) in done {
+            // A tag nobody waits for any more (timed out, job freed): dropped.
+            if let Some(p) = self.pending.get_mut(&tag) {
+                p.done = Some(result);
+                if !Arc::ptr_eq(&p.waiter, me) {
+                    wake.push(p.waiter.clone());
+                }
+            }
+        }
+        for _ in 0..freed {
+            match self.slot_waiters.pop_front() {
+                Some((w, _)) if !Arc::ptr_eq(&w, me) => wake.push(w),
+                Some(_) => {}
+                None => break,
+            }
+        }
+        wake
+    }
+
+    /// Every request in flight failed with the queue (it was dropped): each gets `why`.
+    fn fail_all(&mut self, why: &str) -> Vec<Arc<CtxWaiter>> {
+        let mut wake = Vec::new();
+        for p in self.pending.values_mut().filter(|p| p.done.is_none()) {
+            p.done = Some(Err(Error::Device(why.to_string())));
+            wake.push(p.waiter.clone());
+        }
+        wake.extend(self.slot_waiters.drain(..).map(|(w, _)| w));
+        if let Some(w) = self.watcher.take() {
+            w.waiter.unwatch(w.queue_fd);
+            if let Some(t) = &self.timer {
+                w.waiter.unwatch(t.fd());
+            }
+        }
+        wake
+    }
+
+    fn is_watcher(&self, me: &Arc<CtxWaiter>) -> bool {
+        self.watcher
+            .as_ref()
+            .is_some_and(|w| Arc::ptr_eq(&w.waiter, me))
+    }
+
+    /// The deadline `w` waits under (its request's, or its slot wait's).
+    fn deadline_of(&self, w: &Arc<CtxWaiter>) -> Option<Instant> {
+        self.pending
+            .values()
+            .filter(|p| p.done.is_none() && Arc::ptr_eq(&p.waiter, w))
+            .map(|p| p.deadline)
+            .chain(
+                self.slot_waiters
+                    .iter()
+                    .filter(|(x, _)| Arc::ptr_eq(x, w))
+                    .map(|(_, d)| *d),
+            )
+            .min()
+    }
+
+    /// Makes `w` the watcher on `queue_fd` (its deadline arms the stall timer).
+    fn set_watcher(&mut self, w: Arc<CtxWaiter>, queue_fd: RawFd) -> std::io::Result<()> {
+        if self.timer.is_none() {
+            self.timer = Some(StallTimer::new()?);
+        }
+        let timer = self.timer.as_ref().expect("made above");
+        w.watch(queue_fd)?;
+        w.watch(timer.fd())?;
+        let deadline = self.deadline_of(&w).unwrap_or_else(Instant::now);
+        timer.arm(deadline.saturating_duration_since(Instant::now()))?;
+        self.watcher = Some(Watch {
+            waiter: w,
+            queue_fd,
+        });
+        Ok(())
+    }
+
+    /// `me` stops watching; the role passes to another paused job still waiting.
+    fn resign(&mut self, me: &Arc<CtxWaiter>) {
+        if !self.is_watcher(me) {
+            return;
+        }
+        let w = self.watcher.take().expect("checked");
+        w.waiter.unwatch(w.queue_fd);
+        if let Some(t) = &self.timer {
+            w.waiter.unwatch(t.fd());
+        }
+        let next = self
+            .pending
+            .values()
+            .filter(|p| p.done.is_none())
+            .map(|p| &p.waiter)
+            .chain(self.slot_waiters.iter().map(|(w, _)| w))
+            .find(|x| !Arc::ptr_eq(x, me) && x.alive())
+            .cloned();
+        if let Some(next) = next {
+            if let Err(e) = self.set_watcher(next.clone(), w.queue_fd) {
+                // Without a watcher no completion event reaches the application: wake
+                // the job so it reaps (and watches) itself when it runs.
+                wd_core::wd_log!(Warn, "wd provider: async watcher hand-over: {e}");
+                next.notify();
+            }
+        }
+    }
+
+    /// Forgets everything of a wait ctx that went away.
+    fn drop_waiter(&mut self, w: &CtxWaiter) {
+        self.pending
+            .retain(|_, p| !std::ptr::eq(Arc::as_ptr(&p.waiter), w));
+        self.slot_waiters
+            .retain(|(x, _)| !std::ptr::eq(Arc::as_ptr(x), w));
+        if let Some(me) = self
+            .watcher
+            .as_ref()
+            .filter(|x| std::ptr::eq(Arc::as_ptr(&x.waiter), w))
+            .map(|x| x.waiter.clone())
+        {
+            self.resign(&me);
+        }
+    }
+}
+
+fn wake(jobs: Vec<Arc<CtxWaiter>>) {
+    for w in jobs {
+        w.notify();
+    }
+}
+
+/// When a wait ctx is freed with its job paused, the thread forgets its requests and the
+/// watcher role moves on.
+fn install_close_hook(me: &Arc<CtxWaiter>, shared: &Shared) {
+    let mut hook = me.on_close.lock().unwrap_or_else(|e| e.into_inner());
+    if hook.is_some() {
+        return;
+    }
+    let weak: Weak<Mutex<Table>> = Arc::downgrade(shared);
+    *hook = Some(Box::new(move |w: &CtxWaiter| {
+        if let Some(s) = weak.upgrade() {
+            lock(&s).drop_waiter(w);
+        }
+    }));
+}
+
+/// Reaps the thread's queue and routes what it held; on a queue-level failure every
+/// request in flight fails with it (the pool has released the queue).
+fn reap(side: &DeviceSide, shared: &Shared, me: &Arc<CtxWaiter>) -> Option<RawFd> {
+    let clear = lock(shared).is_watcher(me);
+    let mut done = Vec::new();
+    let r = side.reap(clear, &mut done);
+    let wake_list = {
+        let mut t = lock(shared);
+        let mut w = t.route(done, me);
+        if let Err(e) = &r {
+            w.extend(t.fail_all(&format!("the thread's HPRE queue failed: {e}")));
+        }
+        w
+    };
+    wake(wake_list);
+    r.ok().flatten()
+}
+
+/// Makes sure a paused job watches the device before `me` pauses: `me` if none does.
+/// False when none can (the queue has no pollable descriptor).
+fn ensure_watcher(shared: &Shared, me: &Arc<CtxWaiter>, queue_fd: Option<RawFd>) -> bool {
+    let Some(fd) = queue_fd else { return false };
+    let mut t = lock(shared);
+    if let Some(w) = &t.watcher {
+        if w.queue_fd == fd && w.waiter.alive() {
+            return true;
+        }
+        let old = t.watcher.take().expect("checked");
+        old.waiter.unwatch(old.queue_fd);
+    }
+    match t.set_watcher(me.clone(), fd) {
+        Ok(()) => true,
+        Err(e) => {
+            wd_core::wd_log!(
+                Warn,
+                "wd provider: cannot watch the queue for ASYNC jobs: {e}"
+            );
+            false
+        }
+    }
+}
+
+/// Pauses `job` (counted) and consumes its notification when it runs again.
+fn pause(job: &Job, me: &CtxWaiter) -> wd_core::Result<()> {
+    stats::bump(Counter::AsyncPauses);
+    if !job.pause() {
+        return Err(Error::Device("ASYNC_pause_job failed".into()));
+    }
+    me.clear();
+    Ok(())
+}
+
+/// The raw RSA operation inside `job`: sent without waiting, the job paused until its
+/// completion is in (or `timeout` passes: [`Error::Stalled`], after which the thread's queue
+/// is dropped). Any error goes to software in the caller, as a synchronous one would.
+pub fn run(
+    side: &DeviceSide,
+    job: &Job,
+    key: &hisi_hpre::RsaKey<'_>,
+    input: &[u8],
+    timeout: Duration,
+) -> wd_core::Result<Vec<u8>> {
+    let me = job
+        .waiter()
+        .map_err(|e| Error::io("ASYNC wait ctx descriptor", e))?;
+    let shared = table();
+    install_close_hook(&me, &shared);
+    let deadline = Instant::now() + timeout;
+    let tag = {
+        let mut t = lock(&shared);
+        let tag = t.next_tag;
+        t.next_tag = t.next_tag.wrapping_add(1).max(1);
+        tag
+    };
+    // Submit; a full ring pauses the job until a completion frees a slot.
+    loop {
+        match side.submit(key, input, tag) {
+            Ok(()) => break,
+            Err(Error::RingFull) => {
+                stats::bump(Counter::AsyncRingFull);
+                let fd = reap(side, &shared, &me);
+                if side.submit(key, input, tag).is_ok() {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    return Err(Error::Stalled(timeout));
+                }
+                lock(&shared).slot_waiters.push_back((me.clone(), deadline));
+                if !ensure_watcher(&shared, &me, fd) {
+                    me.notify();
+                }
+                let r = pause(job, &me);
+                let mut t = lock(&shared);
+                t.slot_waiters.retain(|(w, _)| !Arc::ptr_eq(w, &me));
+                t.resign(&me);
+                drop(t);
+                r?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    stats::bump(Counter::AsyncSubmitted);
+    lock(&shared).pending.insert(
+        tag,
+        Pending {
+            waiter: me.clone(),
+            done: None,
+            deadline,
+        },
+    );
+    loop {
+        let fd = reap(side, &shared, &me);
+        let mut t = lock(&shared);
+        let finished = match t.pending.get(&tag) {
+            Some(p) if p.done.is_some() => t.pending.remove(&tag).and_then(|p| p.done),
+            Some(_) => None,
+            None => Some(Err(Error::Device(
+                "the request in flight was lost with its queue".into(),
+            ))),
+        };
+        if let Some(done) = finished {
+            t.resign(&me);
+            return done;
+        }
+        if Instant::now() >= deadline {
+            t.pending.remove(&tag);
+            t.resign(&me);
+            drop(t);
+            // A stalled engine: the queue is not trusted again, and the others' requests
+            // on it go to software now rather than each after its own timeout.
+            let e = side.drop_thread_queue(Error::Stalled(timeout));
+            let w = lock(&shared).fail_all(&format!("the thread's HPRE queue stalled: {e}"));
+            wake(w);
+            return Err(e);
+        }
+        drop(t);
+        if !ensure_watcher(&shared, &me, fd) {
+            // No descriptor to hand the application (a test twin of the kernel): run the
+            // job again at once, as a poll.
+            me.notify();
+        }
+        if let Err(e) = pause(job, &me) {
+            let mut t = lock(&shared);
+            t.pending.remove(&tag);
+            t.resign(&me);
+            return Err(e);
+        }
+    }
+}
+
+/// A synchronous request on a thread whose queue has requests of paused jobs in flight:
+/// sent tagged, and the thread waits as a synchronous caller does, routing the other
+/// completions it reaps to their jobs.
+pub fn run_alongside(
+    side: &DeviceSide,
+    key: &hisi_hpre::RsaKey<'_>,
+    input: &[u8],
+) -> wd_core::Result<Vec<u8>> {
+    let shared = table();
+    let tag = {
+        let mut t = lock(&shared);
+        let tag = t.next_tag;
+        t.next_tag = t.next_tag.wrapping_add(1).max(1);
+        tag
+    };
+    side.submit(key, input, tag)?;
+    let mut ours = None;
+    while ours.is_none() {
+        let mut done = Vec::new();
+        let r = side.reap_blocking(&mut done);
+        let mut wake_list = Vec::new();
+        {
+            let mut t = lock(&shared);
+            for (t_, res) in done {
+                if t_ == tag {
+                    ours = Some(res);
+                    continue;
+                }
+                if let Some(p) = t.pending.get_mut(&t_) {
+                    p.done = Some(res);
+                    wake_list.push(p.waiter.clone());
+                }
+            }
+            if let Err(e) = &r {
+                wake_list.extend(t.fail_all(&format!("the thread's HPRE queue failed: {e}")));
+            }
+        }
+        wake(wake_list);
+        r?;
+    }
+    ours.expect("loop ends with our completion")
+}
+
+/// True when the calling thread has requests of ASYNC jobs in flight.
+pub fn thread_busy() -> bool {
+    TABLE.with(|t| {
+        t.borrow().as_ref().is_some_and(|s| {
+            let t = lock(s);
+            t.epoch.is_current() && t.pending.values().any(|p| p.done.is_none())
+        })
+    })
+}
+
+/// The device call of one raw RSA operation: inside an ASYNC job, in flight while the job
+/// pauses; outside one, synchronous as always (routing what it reaps when the thread's
+/// queue also carries paused jobs' requests).
+pub fn call(
+    side: &DeviceSide,
+    key: &hisi_hpre::RsaKey<'_>,
+    input: &[u8],
+    timeout: Duration,
+) -> wd_core::Result<Vec<u8>> {
+    match crate::async_job::current() {
+        Some(job) => run(side, &job, key, input, timeout),
+        None if side.in_flight() != 0 => run_alongside(side, key, input),
+        None => side.run(key, input),
+    }
+}
