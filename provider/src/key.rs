@@ -1,6 +1,8 @@
 //! The RSA key material of the provider: numbers as big-endian magnitudes (secrets cleansed
 //! on drop), checked for consistency at import, with lazily built helpers: the software key
-//! in the child library context and the key's fault-attack guard (guard.rs).
+//! in the child library context, the key's fault-attack guard (guard.rs) and its CRT
+//! parameters as the device takes them (checked: a wrong dp, dq or qinv is a key error;
+//! unreduced ones reduced).
 
 #![forbid(unsafe_code)]
 
@@ -66,6 +68,107 @@ pub struct KeyMaterial {
     pub private: Option<Private>,
     sw: OnceLock<Pkey>,
     guard: OnceLock<FaultGuard>,
+    crt: OnceLock<Crt>,
+}
+
+/// The CRT parameters of a two-prime key as the device takes them, checked once per key.
+pub enum Crt {
+    /// Consistent: dp, dq and qinv reduced (dp mod p-1, dq mod q-1, qinv mod p), each
+    /// within half the modulus as the engine's fields are. An unreduced exponent is valid
+    /// input (the same exponentiation), only wider than the field.
+    Reduced {
+        /// dp mod (p-1).
+        dp: Secret,
+        /// dq mod (q-1).
+        dq: Secret,
+        /// qinv mod p.
+        qinv: Secret,
+    },
+    /// Inconsistent: the CRT parameters do not compute the key's private operation (the
+    /// detail says which); private operations stay in software, whose answer the default
+    /// provider checks and recomputes with d.
+    Inconsistent(String),
+}
+
+/// What the CRT parameters of a two-prime key are worth (see [`Crt`]): e·dp ≡ 1 (mod p-1),
+/// e·dq ≡ 1 (mod q-1) and q·qinv ≡ 1 (mod p) are what CRT exponentiation needs (d itself
+/// is not involved: a dp with e·dp ≡ 1 (mod p-1) gives x^dp ≡ x^d (mod p) for every x).
+fn check_crt(e: &[u8], c: &Private) -> Result<Crt> {
+    let (p, q) = (c.factors[0].bytes(), c.factors[1].bytes());
+    let one = Bn::from_be(&[1])?;
+    let e = Bn::from_be(e)?;
+    let minus_one = |x: &[u8]| -> Result<Option<Bn>> {
+        // An odd prime's predecessor: the last byte loses its low bit, no borrow.
+        let x = strip(x);
+        if !is_odd(x) || x == [1] {
+            return Ok(None);
+        }
+        let mut v = x.to_vec();
+        if let Some(last) = v.last_mut() {
+            *last &= !1;
+        }
+        Bn::from_be(&v).map(Some)
+    };
+    let (Some(pm1), Some(qm1)) = (minus_one(p)?, minus_one(q)?) else {
+        return Ok(Crt::Inconsistent("a prime factor is even or 1".into()));
+    };
+    let pb = Bn::from_be(p)?;
+    let qb = Bn::from_be(q)?;
+    let bn = |x: &Secret| Bn::from_be(x.bytes());
+    let (dp, dq, qinv) = (
+        bn(&c.exponents[0])?,
+        bn(&c.exponents[1])?,
+        bn(&c.coefficients[0])?,
+    );
+    let dp = ossl::nnmod(&dp, &pm1)?;
+    let dq = ossl::nnmod(&dq, &qm1)?;
+    let qinv = ossl::nnmod(&qinv, &pb)?;
+    let inverse = |a: &Bn, b: &Bn, m: &Bn| -> Result<bool> {
+        let ab = ossl::mul(a, b)?;
+        let r = ossl::nnmod(&ab, m)?;
+        Ok(ossl::bn_eq(&r, &one))
+    };
+    let wrong = if !inverse(&e, &dp, &pm1)? {
+        Some("e·dp is not 1 modulo p-1 (wrong dp)")
+    } else if !inverse(&e, &dq, &qm1)? {
+        Some("e·dq is not 1 modulo q-1 (wrong dq)")
+    } else if !inverse(&qb, &qinv, &pb)? {
+        Some("q·qinv is not 1 modulo p (wrong qinv)")
+    } else {
+        None
+    };
+    Ok(match wrong {
+        Some(w) => Crt::Inconsistent(w.into()),
+        None => Crt::Reduced {
+            dp: Secret(dp.to_be()),
+            dq: Secret(dq.to_be()),
+            qinv: Secret(qinv.to_be()),
+        },
+    })
+}
+
+/// Logs a key error once per key (by modulus) in this process, however many copies of the
+/// key OpenSSL makes.
+fn log_key_error_once(n: &[u8], why: &str) {
+    use std::collections::HashSet;
+    use std::hash::{Hash, Hasher};
+    use std::sync::Mutex;
+    static LOGGED: Mutex<Option<HashSet<u64>>> = Mutex::new(None);
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    n.hash(&mut h);
+    let id = h.finish();
+    let first = LOGGED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(HashSet::new)
+        .insert(id);
+    if first {
+        wd_core::wd_log!(
+            Warn,
+            "wd provider: RSA key {id:016x} (modulus hash): inconsistent CRT parameters: {why}; \
+             its private operations run in software (counted as key_errors)"
+        );
+    }
 }
 
 const FACTORS: [&CStr; 10] = [
@@ -182,6 +285,7 @@ impl KeyMaterial {
             private,
             sw: OnceLock::new(),
             guard: OnceLock::new(),
+            crt: OnceLock::new(),
         })
     }
 
@@ -285,6 +389,22 @@ impl KeyMaterial {
         Ok(self.guard.get_or_init(|| g))
     }
 
+    /// The CRT parameters as the device takes them, checked (and a key error logged) on
+    /// first use; None if the key is not a two-prime CRT key.
+    pub fn crt(&self) -> Result<Option<&Crt>> {
+        let Some(p) = self.crt2() else {
+            return Ok(None);
+        };
+        if let Some(c) = self.crt.get() {
+            return Ok(Some(c));
+        }
+        let c = check_crt(&self.e, p)?;
+        if let Crt::Inconsistent(why) = &c {
+            log_key_error_once(&self.n, why);
+        }
+        Ok(Some(self.crt.get_or_init(|| c)))
+    }
+
     /// Copies the key (same provider, same numbers; helpers are rebuilt lazily).
     pub fn duplicate(&self, private: bool) -> Result<KeyMaterial> {
         Ok(KeyMaterial {
@@ -295,6 +415,7 @@ impl KeyMaterial {
             private: if private { self.private.clone() } else { None },
             sw: OnceLock::new(),
             guard: OnceLock::new(),
+            crt: OnceLock::new(),
         })
     }
 
@@ -327,5 +448,51 @@ impl KeyMaterial {
         let key = KeyMaterial::from_parts(prov, n, e, private)?;
         let _ = key.sw.set(pkey);
         Ok(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// n = 61·53, e = 17, d = 2753: dp = 53, dq = 49, qinv = 38.
+    fn toy(dp: u16, dq: u16, qinv: u16) -> Private {
+        let s = |v: u16| Secret(strip(&v.to_be_bytes()).to_vec());
+        Private {
+            d: s(2753),
+            factors: vec![s(61), s(53)],
+            exponents: vec![s(dp), s(dq)],
+            coefficients: vec![s(qinv)],
+        }
+    }
+
+    fn reduced(c: Crt) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+        match c {
+            Crt::Reduced { dp, dq, qinv } => (dp.0.clone(), dq.0.clone(), qinv.0.clone()),
+            Crt::Inconsistent(w) => panic!("inconsistent: {w}"),
+        }
+    }
+
+    #[test]
+    fn crt_parameters_are_checked_and_reduced() {
+        assert_eq!(
+            reduced(check_crt(&[17], &toy(53, 49, 38)).unwrap()),
+            (vec![53], vec![49], vec![38])
+        );
+        // Unreduced: dp + 60, dq + 2·52, qinv + 61 are the same key.
+        assert_eq!(
+            reduced(check_crt(&[17], &toy(113, 153, 99)).unwrap()),
+            (vec![53], vec![49], vec![38])
+        );
+        for (bad, what) in [
+            (toy(55, 49, 38), "wrong dp"),
+            (toy(53, 51, 38), "wrong dq"),
+            (toy(53, 49, 39), "wrong qinv"),
+        ] {
+            match check_crt(&[17], &bad).unwrap() {
+                Crt::Inconsistent(w) => assert!(w.contains(what), "{w}"),
+                Crt::Reduced { .. } => panic!("{what} not found"),
+            }
+        }
     }
 }

@@ -6,7 +6,9 @@
 //! live. A forked child starts its own file on its first count.
 //!
 //! File layout (native endian, all u64): magic, version, pid, counter count, then the
-//! counters in [`Counter`] order.
+//! counters in [`Counter`] order. New counters are only ever appended: a reader takes the
+//! counters a file has (its count), so old files read with zeros for the newer counters and
+//! old readers ignore what they do not know; the version stays.
 
 use std::fs::OpenOptions;
 use std::os::fd::AsRawFd;
@@ -53,6 +55,9 @@ pub enum Counter {
     AsyncPauses,
     /// Submissions inside a job that found the ring full and paused to retry.
     AsyncRingFull,
+    /// Private-key requests kept in software because the key's CRT parameters are
+    /// inconsistent (dp, dq or qinv wrong): a key error, not a device one.
+    KeyErrors,
 }
 
 /// Counter names, in file order.
@@ -73,6 +78,7 @@ pub const NAMES: &[&str] = &[
     "async_submitted",
     "async_pauses",
     "async_ring_full",
+    "key_errors",
 ];
 
 /// Slots reserved in the file (room to grow without a version change).
@@ -253,7 +259,7 @@ mod tests {
 
     #[test]
     fn names_match_counters() {
-        assert_eq!(NAMES.len(), Counter::AsyncRingFull as usize + 1);
+        assert_eq!(NAMES.len(), Counter::KeyErrors as usize + 1);
         assert!(NAMES.len() <= SLOTS);
     }
 
@@ -268,5 +274,20 @@ mod tests {
         assert_eq!(get(&v, "offload_private"), Some(3));
         assert_eq!(get(&v, "fallback_key_size"), Some(2));
         assert!(format(&v).contains("offload_private=3"));
+    }
+
+    /// A file written before `key_errors` existed (a count of 16) reads, with zero for it.
+    #[test]
+    fn a_file_with_fewer_counters_reads_with_zeros_for_the_newer() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut words = vec![MAGIC, VERSION, 42, 16];
+        words.extend((1..=16u64).chain(std::iter::repeat_n(0, SLOTS - 16)));
+        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_ne_bytes()).collect();
+        let path = dir.path().join("42.stats");
+        std::fs::write(&path, bytes).unwrap();
+        let (pid, v) = read_file(&path).unwrap();
+        assert_eq!(pid, 42);
+        assert_eq!(get(&v, "async_ring_full"), Some(16));
+        assert_eq!(get(&v, "key_errors"), Some(0));
     }
 }

@@ -5,7 +5,6 @@
 
 mod common;
 use common::*;
-use std::collections::HashMap;
 
 /// Runs a failing `openssl` command on wd; returns stderr after checking that no panic
 /// was caught (the guard turns one into "internal error").
@@ -143,37 +142,6 @@ fn bad_parameters_are_errors_with_a_reason() {
         err.contains("not supported by wd") || err.contains("X9.31"),
         "{err}"
     );
-}
-
-/// A DER RSAPrivateKey with the given numbers (hex), through `openssl asn1parse -genconf`.
-fn der_key(w: &World, name: &str, f: &HashMap<String, String>) -> String {
-    let field = |k: &str| format!("INTEGER:0x{}", f[k]);
-    let conf = format!(
-        "asn1=SEQUENCE:k\n[k]\nv=INTEGER:0\nn={}\ne={}\nd={}\np={}\nq={}\ndp={}\ndq={}\nqi={}\n",
-        field("modulus"),
-        field("e"),
-        field("privateExponent"),
-        field("prime1"),
-        field("prime2"),
-        field("exponent1"),
-        field("exponent2"),
-        field("coefficient")
-    );
-    let cnf = w.path(&format!("{name}.cnf"));
-    std::fs::write(&cnf, conf).unwrap();
-    let out = w.path(&format!("{name}.der"));
-    ok(w.openssl(
-        Conf::Default,
-        &[
-            "asn1parse",
-            "-genconf",
-            cnf.to_str().unwrap(),
-            "-out",
-            out.to_str().unwrap(),
-            "-noout",
-        ],
-    ));
-    out.to_str().unwrap().to_string()
 }
 
 /// A key wd refuses at import (here: p*q != n) is, under `?provider=wd` (a preference),

@@ -304,3 +304,34 @@ pub fn numbers(bits: u32) -> HashMap<String, String> {
     }
     map
 }
+
+/// A DER RSAPrivateKey with the given numbers (hex), through `openssl asn1parse -genconf`.
+pub fn der_key(w: &World, name: &str, f: &HashMap<String, String>) -> String {
+    let field = |k: &str| format!("INTEGER:0x{}", f[k]);
+    let conf = format!(
+        "asn1=SEQUENCE:k\n[k]\nv=INTEGER:0\nn={}\ne={}\nd={}\np={}\nq={}\ndp={}\ndq={}\nqi={}\n",
+        field("modulus"),
+        field("e"),
+        field("privateExponent"),
+        field("prime1"),
+        field("prime2"),
+        field("exponent1"),
+        field("exponent2"),
+        field("coefficient")
+    );
+    let cnf = w.path(&format!("{name}.cnf"));
+    std::fs::write(&cnf, conf).unwrap();
+    let out = w.path(&format!("{name}.der"));
+    ok(w.openssl(
+        Conf::Default,
+        &[
+            "asn1parse",
+            "-genconf",
+            cnf.to_str().unwrap(),
+            "-out",
+            out.to_str().unwrap(),
+            "-noout",
+        ],
+    ));
+    out.to_str().unwrap().to_string()
+}
