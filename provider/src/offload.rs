@@ -16,7 +16,7 @@ use wd_core::pool::QueuePool;
 use wd_core::wait::WaitPolicy;
 
 use crate::config::{Config, Devices};
-use crate::key::KeyMaterial;
+use crate::key::{Crt, KeyMaterial};
 
 /// The device side of one process: its HPRE queues.
 pub struct DeviceSide {
@@ -114,16 +114,17 @@ pub fn hpre_key(key: &KeyMaterial, private: bool) -> Option<hisi_hpre::RsaKey<'_
         });
     }
     let p = key.private.as_ref()?;
-    Some(match key.crt2() {
-        Some(crt) => hisi_hpre::RsaKey::PrivateCrt {
+    // The CRT exponents reduced (key.rs); an inconsistent key never gets here (policy.rs).
+    Some(match (key.crt2(), key.crt()) {
+        (Some(crt), Ok(Some(Crt::Reduced { dp, dq, qinv }))) => hisi_hpre::RsaKey::PrivateCrt {
             n_bytes: key.size(),
             p: crt.factors[0].bytes(),
             q: crt.factors[1].bytes(),
-            dp: crt.exponents[0].bytes(),
-            dq: crt.exponents[1].bytes(),
-            qinv: crt.coefficients[0].bytes(),
+            dp: dp.bytes(),
+            dq: dq.bytes(),
+            qinv: qinv.bytes(),
         },
-        None => hisi_hpre::RsaKey::Private {
+        _ => hisi_hpre::RsaKey::Private {
             n: &key.n,
             d: p.d.bytes(),
         },

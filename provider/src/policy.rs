@@ -11,7 +11,7 @@ use wd_core::wait::thread_cpu;
 
 use crate::config::Config;
 use crate::error::{fail, Error, Reason, Result};
-use crate::key::KeyMaterial;
+use crate::key::{Crt, KeyMaterial};
 use crate::magnitude::be_cmp;
 use crate::offload;
 use crate::stats::{self, Counter};
@@ -29,6 +29,8 @@ pub enum Why {
     DeviceError,
     /// Configuration policy (public-key offload off).
     Policy,
+    /// The key's CRT parameters are inconsistent: not for the device.
+    KeyError,
 }
 
 impl Why {
@@ -39,6 +41,7 @@ impl Why {
             Why::KeySize => Counter::FallbackKeySize,
             Why::DeviceError => Counter::FallbackDeviceError,
             Why::Policy => Counter::SoftwarePolicy,
+            Why::KeyError => Counter::KeyErrors,
         }
     }
 }
@@ -86,10 +89,10 @@ fn refusal(cfg: &Config, why: Why, msg: &str) -> Option<Error> {
     if cfg.fallback || why == Why::Policy {
         return None;
     }
-    let reason = if why == Why::DeviceError {
-        Reason::DeviceFailed
-    } else {
-        Reason::NotOffloaded
+    let reason = match why {
+        Why::DeviceError => Reason::DeviceFailed,
+        Why::KeyError => Reason::InconsistentKey,
+        _ => Reason::NotOffloaded,
     };
     Some(Error::new(reason, format!("fallback = off: {msg}")))
 }
@@ -150,6 +153,14 @@ fn on_device(
     Ok(Ok(out))
 }
 
+/// Why the key's CRT parameters cannot be used (checked once per key, see key.rs), if so.
+fn inconsistent_crt(key: &KeyMaterial) -> Result<Option<String>> {
+    Ok(match key.crt()? {
+        Some(Crt::Inconsistent(why)) => Some(why.clone()),
+        _ => None,
+    })
+}
+
 /// The raw RSA operation on `input` (exactly the modulus length, below n): the private
 /// exponentiation when `private`, else the public one.
 pub fn raw(key: &KeyMaterial, private: bool, input: &[u8]) -> Result<Vec<u8>> {
@@ -172,6 +183,10 @@ pub fn raw(key: &KeyMaterial, private: bool, input: &[u8]) -> Result<Vec<u8>> {
     let cfg = key.prov.config();
     let kept = match eligible(cfg, key.bits, k, private) {
         Err(kept) => kept,
+        Ok(()) if private && inconsistent_crt(key)?.is_some() => {
+            let why = inconsistent_crt(key)?.unwrap_or_default();
+            (Why::KeyError, format!("inconsistent CRT parameters: {why}"))
+        }
         Ok(()) => match on_device(cfg, key, private, input)? {
             Ok(out) => return Ok(out),
             Err(kept) => kept,
