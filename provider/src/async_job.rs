@@ -2,8 +2,8 @@
 //! descriptors the provider hands the application through it. Only the C calls and the
 //! descriptors live here; which job waits for what, and who wakes whom, is `inflight`'s.
 //!
-//! Each wait ctx gets one [`CtxWaiter`], made on its first offloaded request and kept with
-//! the ctx (its cleanup callback frees it): an eventfd that whoever reaps the job's
+//! Each wait ctx gets one [`CtxWaiter`], filed in the ctx when its job first pauses and kept
+//! with the ctx (its cleanup callback frees it): an eventfd that whoever reaps the job's
 //! completion writes, inside an epoll instance that is the descriptor the application polls.
 //! The epoll instance lets the one paused job that watches the device (see `inflight`) have
 //! the queue's completion descriptor and the thread's stall timer added to what its
@@ -15,6 +15,7 @@
 use std::ffi::{c_int, c_void};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use wd_core::fork::Epoch;
@@ -73,13 +74,24 @@ impl Job {
             // SAFETY: live ctx, our key.
             unsafe { ffi::ASYNC_WAIT_CTX_clear_fd(self.wait_ctx, key()) };
         }
-        let w = Arc::new(CtxWaiter::new(self.wait_ctx)?);
-        let raw = Arc::into_raw(w.clone());
+        // Filed in the ctx only when the job first pauses: an application learns of wait
+        // descriptors when a job pauses (HAProxy registers them then, and takes every
+        // descriptor of the ctx out of its poller when the connection closes).
+        Ok(Arc::new(CtxWaiter::new(self.wait_ctx)?))
+    }
+
+    /// Files `w`'s descriptor in the wait ctx (once), with the cleanup callback that frees
+    /// it with the ctx.
+    fn file(&self, w: &Arc<CtxWaiter>) -> io::Result<()> {
+        if w.filed.load(Ordering::Acquire) {
+            return Ok(());
+        }
         let epfd = w
             .poll_fd()
             .ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))?;
+        let raw = Arc::into_raw(w.clone());
         // SAFETY: live ctx; `raw` is an Arc reference the ctx now owns, released by
-        // `cleanup` (called by libcrypto when the ctx is freed or the fd cleared).
+        // `cleanup` (called by libcrypto when the ctx is freed).
         let ok = unsafe {
             ffi::ASYNC_WAIT_CTX_set_wait_fd(
                 self.wait_ctx,
@@ -94,14 +106,20 @@ impl Job {
             drop(unsafe { Arc::from_raw(raw) });
             return Err(io::Error::other("ASYNC_WAIT_CTX_set_wait_fd failed"));
         }
-        Ok(w)
+        w.filed.store(true, Ordering::Release);
+        Ok(())
     }
 
-    /// Pauses the job until the application resumes it. False if libcrypto refused.
-    pub fn pause(&self) -> bool {
+    /// Pauses the job until the application resumes it, `w`'s descriptor filed in its wait
+    /// ctx first.
+    pub fn pause(&self, w: &Arc<CtxWaiter>) -> io::Result<()> {
+        self.file(w)?;
         // SAFETY: called inside the current job (checked when `self` was made, and a job
         // resumes on the thread that paused it); no lock or RefCell borrow is held here.
-        unsafe { ffi::ASYNC_pause_job() == 1 }
+        if unsafe { ffi::ASYNC_pause_job() } != 1 {
+            return Err(io::Error::other("ASYNC_pause_job failed"));
+        }
+        Ok(())
     }
 }
 
@@ -147,6 +165,8 @@ pub struct CtxWaiter {
     /// lock: the cleanup callback, which runs before libcrypto frees the ctx, clears it).
     ctx: usize,
     epoch: Epoch,
+    /// Filed in the ctx (which then holds a reference).
+    filed: AtomicBool,
     /// Set by `inflight`: what to do for this thread's requests when the ctx goes away.
     pub on_close: Mutex<Option<CloseHook>>,
 }
@@ -183,6 +203,7 @@ impl CtxWaiter {
             fds: Mutex::new(Some(Fds { poll, event })),
             ctx: ctx as usize,
             epoch: Epoch::current(),
+            filed: AtomicBool::new(false),
             on_close: Mutex::new(None),
         })
     }

@@ -279,11 +279,9 @@ fn ensure_watcher(shared: &Shared, me: &Arc<CtxWaiter>, queue_fd: Option<RawFd>)
 }
 
 /// Pauses `job` (counted) and consumes its notification when it runs again.
-fn pause(job: &Job, me: &CtxWaiter) -> wd_core::Result<()> {
+fn pause(job: &Job, me: &Arc<CtxWaiter>) -> wd_core::Result<()> {
     stats::bump(Counter::AsyncPauses);
-    if !job.pause() {
-        return Err(Error::Device("ASYNC_pause_job failed".into()));
-    }
+    job.pause(me).map_err(|e| Error::io("ASYNC job", e))?;
     me.clear();
     Ok(())
 }
