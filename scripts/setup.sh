@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what wd needs to build and test on Debian 12: a C toolchain, pkg-config,
-# OpenSSL 3 headers, the openssl CLI, gzip/zlib, nginx and curl (used by the tests),
+# OpenSSL 3 headers, the openssl CLI, gzip/zlib, nginx, haproxy and curl (used by the tests),
 # and a Rust toolchain if none is present.
 set -euo pipefail
 
@@ -8,7 +8,7 @@ need_pkgs=()
 have() { command -v "$1" >/dev/null 2>&1; }
 pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
-for p in build-essential pkg-config libssl-dev openssl zlib1g-dev gzip nginx curl ca-certificates procps bc; do
+for p in build-essential pkg-config libssl-dev openssl zlib1g-dev gzip nginx haproxy curl ca-certificates procps bc; do
     pkg_installed "$p" || need_pkgs+=("$p")
 done
 
@@ -19,8 +19,9 @@ if [ "${#need_pkgs[@]}" -gt 0 ]; then
     echo "setup: installing ${need_pkgs[*]}" >&2
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
-    # Debian starts nginx on install; the tests run their own instances.
+    # Debian starts nginx and haproxy on install; the tests run their own instances.
     $SUDO systemctl disable --now nginx >/dev/null 2>&1 || $SUDO service nginx stop >/dev/null 2>&1 || true
+    $SUDO systemctl disable --now haproxy >/dev/null 2>&1 || $SUDO service haproxy stop >/dev/null 2>&1 || true
 fi
 
 if ! have cargo; then

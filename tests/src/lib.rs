@@ -4,5 +4,6 @@
 //! The tests themselves live in `tests/tests/*.rs`.
 
 pub mod corpus;
+pub mod haproxy;
 pub mod nginx;
 pub mod ossl;
