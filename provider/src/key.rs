@@ -346,6 +346,12 @@ impl KeyMaterial {
     /// The key's parameters for export or for building the software key.
     pub fn to_params(&self, private: bool) -> Result<Params> {
         let mut bld = ParamBld::new()?;
+        self.push_params(&mut bld, private)?;
+        bld.to_params()
+    }
+
+    /// Adds the key's numbers (the private ones if `private`) to `bld`.
+    pub fn push_params(&self, bld: &mut ParamBld, private: bool) -> Result<()> {
         bld.push_be(c"n", &self.n)?;
         bld.push_be(c"e", &self.e)?;
         if private {
@@ -361,7 +367,7 @@ impl KeyMaterial {
                 }
             }
         }
-        bld.to_params()
+        Ok(())
     }
 
     /// The same key in the software (default provider) path, built once.

@@ -7,7 +7,9 @@
 //!   that names the operations' dispatch tables); `ctx`: the loaded instance (`ProvCtx`).
 //! - One directory per operation — `keymgmt`, `signature`, `asym_cipher`, `rand` — with its
 //!   logic in `mod.rs` (safe code) and its C entry points and dispatch table in `ffi.rs`;
-//!   `outbuf`: the caller's output buffer, shared by signature and asym_cipher.
+//!   `outbuf`: the caller's output buffer, shared by signature and asym_cipher. `keymgmt`
+//!   serves RSA and RSA-PSS keys (two dispatch tables; an RSA-PSS key's restrictions in
+//!   `keymgmt/pss.rs`, enforced by the signature).
 //! - `policy`: offload or software, and why (counted); `offload`: the process's HPRE queues
 //!   and the device call; `inflight`: requests in flight from OpenSSL ASYNC jobs, routed to
 //!   their jobs by tag; `async_job`: the ASYNC C API and the jobs' wait descriptors;

@@ -234,7 +234,29 @@ macro_rules! algorithms {
     };
 }
 
-algorithms!(KEYMGMT_ALGS, crate::keymgmt::ffi::DISPATCH);
+static KEYMGMT_ALGS: Table<[OSSL_ALGORITHM; 3]> = Table([
+    OSSL_ALGORITHM {
+        algorithm_names: c"RSA:rsaEncryption:1.2.840.113549.1.1.1".as_ptr(),
+        property_definition: c"provider=wd".as_ptr(),
+        implementation: crate::keymgmt::ffi::DISPATCH.as_ptr(),
+        algorithm_description: c"RSA on HiSilicon HPRE (wd) with software fallback".as_ptr(),
+    },
+    // OpenSSL's names for RSA-PSS keys (id-RSASSA-PSS, as in certificates restricting a key
+    // to PSS): the default provider's decoders and encoders hand such keys to and from wd
+    // under these names, and their signatures run in wd's RSA signature.
+    OSSL_ALGORITHM {
+        algorithm_names: c"RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10".as_ptr(),
+        property_definition: c"provider=wd".as_ptr(),
+        implementation: crate::keymgmt::ffi::PSS_DISPATCH.as_ptr(),
+        algorithm_description: c"RSA-PSS on HiSilicon HPRE (wd) with software fallback".as_ptr(),
+    },
+    OSSL_ALGORITHM {
+        algorithm_names: ptr::null(),
+        property_definition: ptr::null(),
+        implementation: ptr::null(),
+        algorithm_description: ptr::null(),
+    },
+]);
 algorithms!(SIGNATURE_ALGS, crate::signature::ffi::DISPATCH);
 algorithms!(ASYM_CIPHER_ALGS, crate::asym_cipher::ffi::DISPATCH);
 

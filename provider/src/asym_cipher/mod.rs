@@ -21,7 +21,7 @@ use crate::ffi::{
     RSA_X931_PADDING,
 };
 use crate::key::KeyMaterial;
-use crate::keymgmt::KeyData;
+use crate::keymgmt::{KeyData, KeyType};
 use crate::ossl::Md;
 use crate::outbuf::{OutBuf, Sink};
 use crate::padding;
@@ -75,6 +75,12 @@ impl CipherCtx {
         let key = kd
             .key()
             .ok_or_else(|| Error::new(Reason::InvalidKey, "empty key"))?;
+        if kd.kind() == KeyType::RsaPss {
+            return fail(
+                Reason::Unsupported,
+                "an RSA-PSS key is for signatures only, not encryption",
+            );
+        }
         if op == Op::Decrypt && key.private.is_none() {
             return fail(Reason::InvalidKey, "decryption needs a private key");
         }

@@ -1,6 +1,7 @@
-//! The C side of RSA key management: the entry points the core calls, each behind the
-//! `entry` panic guard, checking the caller's pointers and handing safe values to the
-//! logic in mod.rs; the parameter type lists; and the dispatch table.
+//! The C side of RSA and RSA-PSS key management: the entry points the core calls, each
+//! behind the `entry` panic guard, checking the caller's pointers and handing safe values to
+//! the logic in mod.rs; the parameter type lists; and the two dispatch tables (RSA-PSS
+//! shares every function that does not depend on the key type).
 
 // The operation's C side: raw pointers in, safe values out (mod.rs denies unsafe code).
 #![allow(unsafe_code)]
@@ -11,7 +12,7 @@ use std::sync::OnceLock;
 
 use foreign_types::ForeignTypeRef;
 
-use super::{no_gen_ctx, GenCtx, KeyData};
+use super::{no_gen_ctx, pss, GenCtx, KeyData, KeyType};
 use crate::ctx::ProvCtx;
 use crate::error::{entry, entry_void, Error, Reason, Result};
 use crate::ffi::{self, dispatch, END, OSSL_CALLBACK, OSSL_DISPATCH, OSSL_PARAM};
@@ -39,7 +40,15 @@ unsafe extern "C" fn rsa_new(provctx: P) -> P {
     entry(c"wd_rsa_new", ptr::null_mut(), || {
         // SAFETY: the core passes the provctx our init returned, alive while it calls us.
         let prov = unsafe { ProvCtx::from_ptr(provctx) }?;
-        Ok(into_raw(KeyData::new(prov, None)))
+        Ok(into_raw(KeyData::new(prov, KeyType::Rsa, None)))
+    })
+}
+
+unsafe extern "C" fn rsapss_new(provctx: P) -> P {
+    entry(c"wd_rsapss_new", ptr::null_mut(), || {
+        // SAFETY: the core passes the provctx our init returned, alive while it calls us.
+        let prov = unsafe { ProvCtx::from_ptr(provctx) }?;
+        Ok(into_raw(KeyData::new(prov, KeyType::RsaPss, None)))
     })
 }
 
@@ -86,29 +95,53 @@ unsafe extern "C" fn rsa_import(kd: P, selection: c_int, p: PP) -> c_int {
     })
 }
 
-static TYPES_PUBLIC: OnceLock<Descriptors> = OnceLock::new();
-static TYPES_ALL: OnceLock<Descriptors> = OnceLock::new();
+/// Type lists: by key type (RSA, RSA-PSS) and whether the private numbers are in.
+static TYPES: [[OnceLock<Descriptors>; 2]; 2] = [
+    [OnceLock::new(), OnceLock::new()],
+    [OnceLock::new(), OnceLock::new()],
+];
 
-/// The parameters of a key with the `selection`'s parts, as import and export take them.
-fn types(selection: c_int) -> PP {
+/// The parameters of a key of type `kind` with the `selection`'s parts, as import and
+/// export take them (an RSA-PSS key's restrictions with the other parameters).
+fn types(kind: KeyType, selection: c_int) -> PP {
     let private = selection & ffi::OSSL_KEYMGMT_SELECT_PRIVATE_KEY != 0;
-    let cell = if private { &TYPES_ALL } else { &TYPES_PUBLIC };
-    cell.get_or_init(|| {
-        let v: Vec<(&'static CStr, u32)> = key::param_names(private)
-            .into_iter()
-            .map(|n| (n, params::UINT))
-            .collect();
-        Descriptors::new(&v)
-    })
-    .as_ptr()
+    let pss = kind == KeyType::RsaPss && selection & ffi::OSSL_KEYMGMT_SELECT_OTHER_PARAMETERS != 0;
+    TYPES[usize::from(pss)][usize::from(private)]
+        .get_or_init(|| {
+            let mut v: Vec<(&'static CStr, u32)> = key::param_names(private)
+                .into_iter()
+                .map(|n| (n, params::UINT))
+                .collect();
+            if pss {
+                v.extend(pss::PARAM_NAMES);
+            }
+            Descriptors::new(&v)
+        })
+        .as_ptr()
 }
 
 unsafe extern "C" fn rsa_import_types(selection: c_int) -> PP {
-    entry(c"wd_rsa_import_types", ptr::null(), || Ok(types(selection)))
+    entry(c"wd_rsa_import_types", ptr::null(), || {
+        Ok(types(KeyType::Rsa, selection))
+    })
 }
 
 unsafe extern "C" fn rsa_export_types(selection: c_int) -> PP {
-    entry(c"wd_rsa_export_types", ptr::null(), || Ok(types(selection)))
+    entry(c"wd_rsa_export_types", ptr::null(), || {
+        Ok(types(KeyType::Rsa, selection))
+    })
+}
+
+unsafe extern "C" fn rsapss_import_types(selection: c_int) -> PP {
+    entry(c"wd_rsapss_import_types", ptr::null(), || {
+        Ok(types(KeyType::RsaPss, selection))
+    })
+}
+
+unsafe extern "C" fn rsapss_export_types(selection: c_int) -> PP {
+    entry(c"wd_rsapss_export_types", ptr::null(), || {
+        Ok(types(KeyType::RsaPss, selection))
+    })
 }
 
 unsafe extern "C" fn rsa_export(
@@ -131,26 +164,42 @@ unsafe extern "C" fn rsa_export(
     })
 }
 
-static GETTABLE: OnceLock<Descriptors> = OnceLock::new();
+static GETTABLE: [OnceLock<Descriptors>; 2] = [OnceLock::new(), OnceLock::new()];
+
+/// The gettable parameters of a key of type `kind`.
+fn gettable(kind: KeyType) -> PP {
+    let pss = kind == KeyType::RsaPss;
+    GETTABLE[usize::from(pss)]
+        .get_or_init(|| {
+            let mut v = vec![
+                (c"bits", params::INT),
+                (c"security-bits", params::INT),
+                (c"max-size", params::INT),
+                (c"default-digest", params::UTF8),
+            ];
+            if pss {
+                v.push((c"mandatory-digest", params::UTF8));
+                v.extend(pss::PARAM_NAMES.into_iter().take(4));
+            }
+            v.extend(
+                key::param_names(true)
+                    .into_iter()
+                    .map(|n| (n, params::UINT)),
+            );
+            Descriptors::new(&v)
+        })
+        .as_ptr()
+}
 
 unsafe extern "C" fn rsa_gettable_params(_provctx: P) -> PP {
     entry(c"wd_rsa_gettable_params", ptr::null(), || {
-        Ok(GETTABLE
-            .get_or_init(|| {
-                let mut v = vec![
-                    (c"bits", params::INT),
-                    (c"security-bits", params::INT),
-                    (c"max-size", params::INT),
-                    (c"default-digest", params::UTF8),
-                ];
-                v.extend(
-                    key::param_names(true)
-                        .into_iter()
-                        .map(|n| (n, params::UINT)),
-                );
-                Descriptors::new(&v)
-            })
-            .as_ptr())
+        Ok(gettable(KeyType::Rsa))
+    })
+}
+
+unsafe extern "C" fn rsapss_gettable_params(_provctx: P) -> PP {
+    entry(c"wd_rsapss_gettable_params", ptr::null(), || {
+        Ok(gettable(KeyType::RsaPss))
     })
 }
 
@@ -182,7 +231,17 @@ unsafe extern "C" fn rsa_gen_init(provctx: P, selection: c_int, p: PP) -> P {
         // SAFETY: the provctx our init returned, and a terminated parameter array (or
         // NULL).
         let (prov, input) = unsafe { (ProvCtx::from_ptr(provctx)?, Input::new(p)) };
-        let g = GenCtx::new(prov, selection, input)?;
+        let g = GenCtx::new(prov, KeyType::Rsa, selection, input)?;
+        Ok(Box::into_raw(Box::new(g)).cast())
+    })
+}
+
+unsafe extern "C" fn rsapss_gen_init(provctx: P, selection: c_int, p: PP) -> P {
+    entry(c"wd_rsapss_gen_init", ptr::null_mut(), || {
+        // SAFETY: the provctx our init returned, and a terminated parameter array (or
+        // NULL).
+        let (prov, input) = unsafe { (ProvCtx::from_ptr(provctx)?, Input::new(p)) };
+        let g = GenCtx::new(prov, KeyType::RsaPss, selection, input)?;
         Ok(Box::into_raw(Box::new(g)).cast())
     })
 }
@@ -202,6 +261,21 @@ unsafe extern "C" fn rsa_gen_settable_params(_g: P, _p: P) -> PP {
             (c"bits", params::UINT),
             (c"primes", params::UINT),
             (c"e", params::UINT),
+        ])
+    })
+}
+
+unsafe extern "C" fn rsapss_gen_settable_params(_g: P, _p: P) -> PP {
+    entry(c"wd_rsapss_gen_settable_params", ptr::null(), || {
+        Ok(params::descriptors![
+            (c"bits", params::UINT),
+            (c"primes", params::UINT),
+            (c"e", params::UINT),
+            (c"digest", params::UTF8),
+            (c"mgf", params::UTF8),
+            (c"mgf1-digest", params::UTF8),
+            (c"saltlen", params::INT),
+            (c"digest-props", params::UTF8),
         ])
     })
 }
@@ -308,6 +382,102 @@ pub static DISPATCH: [OSSL_DISPATCH; 19] = [
     dispatch!(
         ffi::OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS,
         rsa_gen_settable_params,
+        unsafe extern "C" fn(P, P) -> PP
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_KEYMGMT_GEN,
+        rsa_gen,
+        unsafe extern "C" fn(P, Option<OSSL_CALLBACK>, P) -> P
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_KEYMGMT_GEN_CLEANUP,
+        rsa_gen_cleanup,
+        unsafe extern "C" fn(P)
+    ),
+    END,
+];
+
+/// The RSA-PSS key management dispatch table: RSA's, but for the functions that depend
+/// on the key type.
+pub static PSS_DISPATCH: [OSSL_DISPATCH; 19] = [
+    dispatch!(
+        ffi::OSSL_FUNC_KEYMGMT_NEW,
+        rsapss_new,
+        unsafe extern "C" fn(P) -> P
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_KEYMGMT_FREE,
+        rsa_free,
+        unsafe extern "C" fn(P)
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_KEYMGMT_HAS,
+        rsa_has,
+        unsafe extern "C" fn(CP, c_int) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_KEYMGMT_MATCH,
+        rsa_match,
+        unsafe extern "C" fn(CP, CP, c_int) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_KEYMGMT_VALIDATE,
+        rsa_validate,
+        unsafe extern "C" fn(CP, c_int, c_int) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_KEYMGMT_IMPORT,
+        rsa_import,
+        unsafe extern "C" fn(P, c_int, PP) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_KEYMGMT_IMPORT_TYPES,
+        rsapss_import_types,
+        unsafe extern "C" fn(c_int) -> PP
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_KEYMGMT_EXPORT,
+        rsa_export,
+        unsafe extern "C" fn(P, c_int, Option<OSSL_CALLBACK>, P) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_KEYMGMT_EXPORT_TYPES,
+        rsapss_export_types,
+        unsafe extern "C" fn(c_int) -> PP
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_KEYMGMT_GET_PARAMS,
+        rsa_get_params,
+        unsafe extern "C" fn(P, *mut OSSL_PARAM) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS,
+        rsapss_gettable_params,
+        unsafe extern "C" fn(P) -> PP
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME,
+        rsa_query_operation_name,
+        unsafe extern "C" fn(c_int) -> *const c_char
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_KEYMGMT_DUP,
+        rsa_dup,
+        unsafe extern "C" fn(CP, c_int) -> P
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_KEYMGMT_GEN_INIT,
+        rsapss_gen_init,
+        unsafe extern "C" fn(P, c_int, PP) -> P
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS,
+        rsa_gen_set_params,
+        unsafe extern "C" fn(P, PP) -> c_int
+    ),
+    dispatch!(
+        ffi::OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS,
+        rsapss_gen_settable_params,
         unsafe extern "C" fn(P, P) -> PP
     ),
     dispatch!(

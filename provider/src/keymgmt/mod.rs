@@ -1,6 +1,8 @@
-//! RSA key management: new, free, has, match, validate, import/export and their types,
-//! get_params (bits, security-bits, max-size, default digest, the numbers), generation
-//! (done by the default provider in the child context, then imported), dup.
+//! RSA and RSA-PSS key management: new, free, has, match, validate, import/export and their
+//! types, get_params (bits, security-bits, max-size, default digest, the numbers; an RSA-PSS
+//! key's restrictions, see pss.rs), generation (the numbers by the default provider in the
+//! child context, then imported), dup. Both key types share the key object; an RSA-PSS
+//! key is one for PSS signatures only, within its restrictions if it has any.
 //!
 //! This file is the operation's logic, in safe code; `ffi.rs` holds its C entry points and
 //! dispatch table.
@@ -9,6 +11,7 @@
 #![deny(unsafe_code)]
 
 pub mod ffi;
+pub mod pss;
 
 use std::ffi::c_int;
 use std::sync::{Arc, RwLock};
@@ -16,30 +19,60 @@ use std::sync::{Arc, RwLock};
 use crate::ctx::ProvCtx;
 use crate::error::{fail, Error, Reason, Result};
 use crate::ffi::{
-    OSSL_KEYMGMT_SELECT_KEYPAIR, OSSL_KEYMGMT_SELECT_PRIVATE_KEY, OSSL_KEYMGMT_SELECT_PUBLIC_KEY,
+    OSSL_KEYMGMT_SELECT_KEYPAIR, OSSL_KEYMGMT_SELECT_OTHER_PARAMETERS,
+    OSSL_KEYMGMT_SELECT_PRIVATE_KEY, OSSL_KEYMGMT_SELECT_PUBLIC_KEY,
 };
 use crate::key::{self, KeyMaterial};
-use crate::ossl::{Bn, ParamsRef};
+use crate::ossl::{Bn, ParamBld, ParamsRef};
 use crate::params::{self, Input, Output};
+use pss::PssParams;
+
+/// The two key types of this key management.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    /// `RSA` (rsaEncryption).
+    Rsa,
+    /// `RSA-PSS` (id-RSASSA-PSS): PSS signatures only.
+    RsaPss,
+}
 
 /// The key object handed to OpenSSL (`keydata`): empty after `new`, filled by import or
 /// generation.
 pub struct KeyData {
     prov: Arc<ProvCtx>,
+    kind: KeyType,
     key: RwLock<Option<Arc<KeyMaterial>>>,
+    /// An RSA-PSS key's restrictions (None: unrestricted; always None for RSA).
+    pss: RwLock<Option<PssParams>>,
 }
 
 impl KeyData {
-    fn new(prov: Arc<ProvCtx>, key: Option<KeyMaterial>) -> KeyData {
+    fn new(prov: Arc<ProvCtx>, kind: KeyType, key: Option<KeyMaterial>) -> KeyData {
         KeyData {
             prov,
+            kind,
             key: RwLock::new(key.map(Arc::new)),
+            pss: RwLock::new(None),
         }
     }
 
     /// The key, if it has been filled.
     pub fn key(&self) -> Option<Arc<KeyMaterial>> {
         self.key.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The key's type.
+    pub fn kind(&self) -> KeyType {
+        self.kind
+    }
+
+    /// An RSA-PSS key's restrictions, if it has any.
+    pub fn pss_restrictions(&self) -> Option<PssParams> {
+        self.pss.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set_pss(&self, p: Option<PssParams>) {
+        *self.pss.write().unwrap_or_else(|e| e.into_inner()) = p;
     }
 
     /// Whether the key has what `selection` asks for.
@@ -97,12 +130,25 @@ impl KeyData {
 
     /// Fills the key from parameters.
     fn import(&self, selection: c_int, input: Input<'_>) -> Result<()> {
-        if selection & OSSL_KEYMGMT_SELECT_KEYPAIR == 0 {
-            // RSA has no domain parameters; nothing to import.
-            return Ok(());
+        // An RSA-PSS key's restrictions are its "other parameters" (RSA has none).
+        let pss = if self.kind == KeyType::RsaPss
+            && selection & OSSL_KEYMGMT_SELECT_OTHER_PARAMETERS != 0
+        {
+            Some(PssParams::from_params(
+                &self.prov,
+                &input,
+                self.pss_restrictions(),
+            )?)
+        } else {
+            None
+        };
+        if selection & OSSL_KEYMGMT_SELECT_KEYPAIR != 0 {
+            let k = KeyMaterial::import(self.prov.clone(), selection, input)?;
+            *self.key.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(k));
         }
-        let k = KeyMaterial::import(self.prov.clone(), selection, input)?;
-        *self.key.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(k));
+        if let Some(p) = pss {
+            self.set_pss(p);
+        }
         Ok(())
     }
 
@@ -119,11 +165,26 @@ impl KeyData {
         let Some(send) = send else {
             return fail(Reason::MissingParameter, "export without a callback");
         };
-        if selection & OSSL_KEYMGMT_SELECT_KEYPAIR == 0 {
-            return Ok(1);
-        }
         let private = selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY != 0;
-        let params = k.to_params(private)?;
+        if self.kind == KeyType::Rsa {
+            if selection & OSSL_KEYMGMT_SELECT_KEYPAIR == 0 {
+                return Ok(1);
+            }
+            let params = k.to_params(private)?;
+            return Ok(send(&params));
+        }
+        // RSA-PSS, as OpenSSL's: the restrictions (if selected and the key has any) and
+        // the selected parts of the key, in one list.
+        let mut bld = ParamBld::new()?;
+        if selection & OSSL_KEYMGMT_SELECT_OTHER_PARAMETERS != 0 {
+            if let Some(p) = self.pss_restrictions() {
+                p.to_params(&mut bld)?;
+            }
+        }
+        if selection & OSSL_KEYMGMT_SELECT_KEYPAIR != 0 {
+            k.push_params(&mut bld, private)?;
+        }
+        let params = bld.to_params()?;
         Ok(send(&params))
     }
 
@@ -141,8 +202,16 @@ impl KeyData {
         if let Some(s) = out.slot(c"max-size") {
             s.int(k.size() as i32)?;
         }
+        let pss = self.pss_restrictions();
         if let Some(s) = out.slot(c"default-digest") {
-            s.static_utf8(c"SHA256")?;
+            // An RSA-PSS key's digest is its restriction's, if it has one.
+            match &pss {
+                Some(p) => s.utf8(p.md.name)?,
+                None => s.static_utf8(c"SHA256")?,
+            }
+        }
+        if let Some(p) = &pss {
+            p.answer(out)?;
         }
         // The numbers, as OpenSSL's RSA keymgmt also answers them.
         let params = k.to_params(true)?;
@@ -162,7 +231,9 @@ impl KeyData {
             Some(k) => Some(k.duplicate(selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY != 0)?),
             None => None,
         };
-        Ok(KeyData::new(self.prov.clone(), copy))
+        let kd = KeyData::new(self.prov.clone(), self.kind, copy);
+        kd.set_pss(self.pss_restrictions());
+        Ok(kd)
     }
 }
 
@@ -171,27 +242,41 @@ impl KeyData {
 /// A key generation in preparation.
 struct GenCtx {
     prov: Arc<ProvCtx>,
+    kind: KeyType,
     selection: c_int,
     bits: u32,
     primes: u32,
     e: Option<Vec<u8>>,
+    /// An RSA-PSS key's restrictions to be (None: unrestricted).
+    pss: Option<PssParams>,
 }
 
 impl GenCtx {
     /// A generation of a 2048-bit two-prime key unless `input` says otherwise.
-    fn new(prov: Arc<ProvCtx>, selection: c_int, input: Input<'_>) -> Result<GenCtx> {
+    fn new(
+        prov: Arc<ProvCtx>,
+        kind: KeyType,
+        selection: c_int,
+        input: Input<'_>,
+    ) -> Result<GenCtx> {
         let mut g = GenCtx {
             prov,
+            kind,
             selection,
             bits: 2048,
             primes: 2,
             e: None,
+            pss: None,
         };
         g.set_params(input)?;
         Ok(g)
     }
 
     fn set_params(&mut self, input: Input<'_>) -> Result<()> {
+        if self.kind == KeyType::RsaPss {
+            // As OpenSSL's: the first restriction given sets the defaults of the others.
+            self.pss = PssParams::from_params(&self.prov, &input, self.pss.take())?;
+        }
         if let Some(p) = input.get(c"bits") {
             let b = p.size()?;
             if !(512..=16384).contains(&b) {
@@ -221,15 +306,19 @@ impl GenCtx {
     /// The key (by the default provider, then imported), or an empty one if no key pair
     /// was asked for.
     fn generate(&self) -> Result<KeyData> {
-        if self.selection & OSSL_KEYMGMT_SELECT_KEYPAIR == 0 {
-            return Ok(KeyData::new(self.prov.clone(), None));
-        }
-        let pkey = self
-            .prov
-            .software()?
-            .generate(self.bits, self.primes, self.e.as_deref())?;
-        let k = KeyMaterial::from_software(self.prov.clone(), pkey)?;
-        Ok(KeyData::new(self.prov.clone(), Some(k)))
+        let key = if self.selection & OSSL_KEYMGMT_SELECT_KEYPAIR == 0 {
+            None
+        } else {
+            // An RSA-PSS key's numbers are an RSA key's.
+            let pkey = self
+                .prov
+                .software()?
+                .generate(self.bits, self.primes, self.e.as_deref())?;
+            Some(KeyMaterial::from_software(self.prov.clone(), pkey)?)
+        };
+        let kd = KeyData::new(self.prov.clone(), self.kind, key);
+        kd.set_pss(self.pss.clone());
+        Ok(kd)
     }
 }
 

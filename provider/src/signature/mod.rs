@@ -2,7 +2,10 @@
 //! v1.5, PSS (salt length as a number or `digest`, `max`, `auto`, `auto-digestmax`) and no
 //! padding; the context parameters of OpenSSL's own RSA signature (digest, properties,
 //! pad-mode, saltlen, mgf1-digest, mgf1-properties; algorithm-id to get). Padding through
-//! libcrypto, the exponentiation through `policy::raw`.
+//! libcrypto, the exponentiation through `policy::raw`. An RSA-PSS key signs with PSS only,
+//! and within its restrictions as OpenSSL's own signature enforces them: the key's digest
+//! and MGF1 digest (another is refused), a salt no shorter than its minimum (the default),
+//! no automatic salt length when verifying.
 //!
 //! This file is the operation's logic, in safe code; `ffi.rs` holds its C entry points and
 //! dispatch table.
@@ -20,7 +23,8 @@ use crate::digestinfo;
 use crate::error::{fail, Error, Reason, Result};
 use crate::ffi::{RSA_NO_PADDING, RSA_PKCS1_PADDING, RSA_PKCS1_PSS_PADDING, RSA_X931_PADDING};
 use crate::key::KeyMaterial;
-use crate::keymgmt::KeyData;
+use crate::keymgmt::pss::PssParams;
+use crate::keymgmt::{KeyData, KeyType};
 use crate::ossl::{Md, MdCtx, ParamBld, Rsa};
 use crate::outbuf::OutBuf;
 use crate::padding;
@@ -113,6 +117,10 @@ struct SigCtx {
     mgf1_name: Option<String>,
     salt: Salt,
     mdctx: Option<MdCtx>,
+    /// The key is an RSA-PSS key.
+    pss_key: bool,
+    /// Its restrictions, if it has any.
+    restricted: Option<PssParams>,
 }
 
 impl SigCtx {
@@ -188,6 +196,8 @@ impl SigCtx {
             mgf1_name: None,
             salt: Salt::Auto,
             mdctx: None,
+            pss_key: false,
+            restricted: None,
         }
     }
 
@@ -203,6 +213,8 @@ impl SigCtx {
             }
             self.key = Some(key);
             self.rsa = None;
+            self.pss_key = kd.kind() == KeyType::RsaPss;
+            self.restricted = kd.pss_restrictions();
         } else if self.key.is_none() {
             return fail(Reason::NotInitialized, "no key given");
         }
@@ -214,7 +226,86 @@ impl SigCtx {
         self.mgf1_name = None;
         self.salt = Salt::Auto;
         self.mdctx = None;
+        if self.pss_key {
+            self.pad = RSA_PKCS1_PSS_PADDING;
+        }
+        if let Some(r) = self.restricted.clone() {
+            // As OpenSSL's rsa_signverify_init: the restrictions are the settings, the
+            // minimum salt length within what the key and digest allow.
+            self.md = Some(r.md.md.clone());
+            self.md_name = Some(r.md.name.to_string());
+            self.mgf1 = Some(r.mgf1.md.clone());
+            self.mgf1_name = Some(r.mgf1.name.to_string());
+            let k = self.key()?;
+            let mut max = k.size() as i64 - r.md.md.size() as i64;
+            if k.bits & 7 == 1 {
+                max -= 1;
+            }
+            if i64::from(r.min_salt) > max {
+                return fail(
+                    Reason::InvalidParameter,
+                    format!(
+                        "the RSA-PSS key's minimum salt length {} exceeds the largest \
+                         possible ({max})",
+                        r.min_salt
+                    ),
+                );
+            }
+            self.salt = Salt::Len(r.min_salt);
+        }
         self.set_params(input)
+    }
+
+    /// Refuses digest `md` (for the message, or for MGF1 if `mgf1`) when the key is
+    /// restricted to another.
+    fn check_restricted_md(&self, name: &str, md: &Md, mgf1: bool) -> Result<()> {
+        let Some(r) = &self.restricted else {
+            return Ok(());
+        };
+        let want = if mgf1 { &r.mgf1 } else { &r.md };
+        if md.nid() != want.md.nid() {
+            return fail(
+                Reason::InvalidParameter,
+                format!(
+                    "{}digest {name} not allowed: the RSA-PSS key is restricted to {}",
+                    if mgf1 { "MGF1 " } else { "" },
+                    want.name
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    /// Refuses salt length `salt` when below the key's minimum (or automatic, for
+    /// verification), as OpenSSL's rsa_set_ctx_params.
+    fn check_restricted_salt(&self, salt: Salt) -> Result<()> {
+        let Some(r) = &self.restricted else {
+            return Ok(());
+        };
+        let too_small = |n: i64| {
+            fail(
+                Reason::InvalidParameter,
+                format!(
+                    "PSS salt length {n} is below the RSA-PSS key's minimum {}",
+                    r.min_salt
+                ),
+            )
+        };
+        match salt {
+            Salt::Auto | Salt::AutoDigestMax if self.op == Op::Verify => fail(
+                Reason::InvalidParameter,
+                "cannot use an automatic salt length with a restricted RSA-PSS key",
+            ),
+            Salt::Digest => {
+                let hlen = self.md.as_ref().map_or(r.md.md.size(), |m| m.size());
+                if r.min_salt as usize > hlen {
+                    return too_small(hlen as i64);
+                }
+                Ok(())
+            }
+            Salt::Len(n) if n < r.min_salt => too_small(i64::from(n)),
+            _ => Ok(()),
+        }
     }
 
     /// Starts digest-sign or digest-verify (`op`) with digest `mdname` (SHA256 if None).
@@ -226,7 +317,16 @@ impl SigCtx {
         input: Input<'_>,
     ) -> Result<()> {
         self.init(op, key, Input::empty())?;
-        self.set_md(mdname.unwrap_or("SHA256"))?;
+        match mdname {
+            Some(name) => {
+                let md = self.prov.software()?.digest(name)?;
+                self.check_restricted_md(name, &md, false)?;
+                self.set_md(name)?;
+            }
+            // A restricted key's digest is already set.
+            None if self.restricted.is_some() => {}
+            None => self.set_md("SHA256")?,
+        }
         self.set_params(input)?;
         let md = self.md.as_ref().expect("set above");
         self.mdctx = Some(MdCtx::start(md)?);
@@ -272,22 +372,35 @@ impl SigCtx {
                     "PSS cannot be used with verify-recover",
                 );
             }
+            if self.pss_key && self.pad != RSA_PKCS1_PSS_PADDING {
+                self.pad = RSA_PKCS1_PSS_PADDING;
+                return fail(
+                    Reason::InvalidParameter,
+                    "an RSA-PSS key signs with PSS padding only",
+                );
+            }
         }
         if let Some(p) = input.get(c"digest") {
             let name = p.utf8()?;
+            let md = self.prov.software()?.digest(&name)?;
+            self.check_restricted_md(&name, &md, false)?;
             self.set_md(&name)?;
         }
         if let Some(p) = input.get(c"mgf1-digest") {
             let name = p.utf8()?;
-            self.mgf1 = Some(self.prov.software()?.digest(&name)?);
+            let md = self.prov.software()?.digest(&name)?;
+            self.check_restricted_md(&name, &md, true)?;
+            self.mgf1 = Some(md);
             self.mgf1_name = Some(name);
         }
         if let Some(p) = input.get(c"saltlen") {
-            self.salt = if p.is_utf8() {
+            let salt = if p.is_utf8() {
                 Salt::parse_text(&p.utf8()?)?
             } else {
                 Salt::from_int(p.int()?)?
             };
+            self.check_restricted_salt(salt)?;
+            self.salt = salt;
         }
         // "properties" and "mgf1-properties" are accepted: digests always come from the
         // default provider of the child context (see software.rs).
@@ -553,6 +666,8 @@ impl SigCtx {
                 Some(c) => Some(c.duplicate()?),
                 None => None,
             },
+            pss_key: self.pss_key,
+            restricted: self.restricted.clone(),
         })
     }
 }
