@@ -7,7 +7,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::device::DeviceInfo;
+use crate::device::{AddressMode, DeviceInfo};
 use crate::dma::Iova;
 use crate::error::Result;
 use crate::region::Region;
@@ -47,6 +47,17 @@ pub trait Backend: Send + Sync + fmt::Debug {
     fn available_instances(&self, dev: &DeviceInfo) -> Result<u32>;
     /// Opens and starts one queue on `dev`.
     fn open_queue(&self, dev: &DeviceInfo, req: QueueRequest) -> Result<Box<dyn QueueBackend>>;
+    /// How queues on `dev` reach memory, or why no queue can be opened on it, decided
+    /// without opening one (`wd list`). `None`: the backend does not say (the model: its
+    /// own IOVAs).
+    fn verdict(&self, _dev: &DeviceInfo) -> Option<std::result::Result<AddressMode, String>> {
+        None
+    }
+    /// Devices the backend found but does not offer at all ([`Backend::devices`] leaves
+    /// them out), each with the reason: `(name, why)`.
+    fn rejected(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }
 
 /// One opened, started hardware queue.
@@ -62,6 +73,23 @@ pub trait QueueBackend: Send + Sync + fmt::Debug {
     fn map_dma(&self, mem: &Region) -> Result<Iova>;
     /// Undoes [`QueueBackend::map_dma`].
     fn unmap_dma(&self, iova: Iova, len: usize) -> Result<()>;
+    /// How the device reaches memory (what its DMA addresses are).
+    fn address_mode(&self) -> AddressMode {
+        AddressMode::Sva
+    }
+    /// `len` bytes (a page multiple) of memory the device can reach, with its device
+    /// address: the memory of a [`crate::DmaPool`] chunk. By default fresh pre-faulted
+    /// anonymous memory shared with [`QueueBackend::map_dma`]; a backend whose device can
+    /// reach only memory of its own (the no-SVA static-share region) carves it from there.
+    fn alloc_dma(&self, len: usize) -> Result<(Region, Iova)> {
+        let region = Region::anonymous(len)?;
+        let iova = self.map_dma(&region)?;
+        Ok((region, iova))
+    }
+    /// Gives back memory from [`QueueBackend::alloc_dma`].
+    fn free_dma(&self, mem: &Region, iova: Iova) -> Result<()> {
+        self.unmap_dma(iova, mem.len())
+    }
     /// Blocks until the device raises the queue's completion event or `timeout` passes.
     /// Returns true on an event. Spurious returns are allowed; callers re-check the ring.
     fn wait(&self, timeout: Duration) -> Result<bool>;

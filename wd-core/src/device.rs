@@ -10,6 +10,33 @@ use crate::error::Result;
 /// The uacce `flags` bit for Shared Virtual Addressing (mainline numbering).
 pub const UACCE_DEV_SVA: u32 = 1;
 
+/// How a device reaches the memory a queue hands it, which decides what a DMA address is
+/// (docs/hardware-interface.md §3.8, §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AddressMode {
+    /// Shared Virtual Addressing: the device walks the process's page tables; DMA
+    /// addresses are virtual addresses and any mapped memory can be shared.
+    Sva,
+    /// openEuler no-SVA: the kernel allocates a static-share (SS) region per queue; DMA
+    /// addresses are its device (physical) addresses and only its memory can be used.
+    StaticShare,
+    /// VFIO with an IOMMU: memory is mapped at IOVAs with `VFIO_IOMMU_MAP_DMA`.
+    Vfio,
+    /// VFIO without an IOMMU: DMA addresses are physical addresses of pinned pages.
+    NoIommu,
+}
+
+impl fmt::Display for AddressMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AddressMode::Sva => "SVA",
+            AddressMode::StaticShare => "no-SVA/SS",
+            AddressMode::Vfio => "VFIO",
+            AddressMode::NoIommu => "NOIOMMU",
+        })
+    }
+}
+
 /// What a backend knows about a device (sysfs attributes of
 /// docs/hardware-interface.md §1.2).
 #[derive(Debug, Clone, PartialEq, Eq)]

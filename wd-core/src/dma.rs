@@ -46,7 +46,7 @@ impl Drop for PoolInner {
     fn drop(&mut self) {
         let chunks = std::mem::take(self.chunks.get_mut().unwrap_or_else(|e| e.into_inner()));
         for c in chunks {
-            let _ = self.backend.unmap_dma(c.iova, c.region.len());
+            let _ = self.backend.free_dma(&c.region, c.iova);
         }
     }
 }
@@ -108,8 +108,7 @@ impl DmaPool {
         }
         let n = inner.blocks_per_chunk.min(inner.max_blocks - have);
         let len = (n * inner.block_size).div_ceil(page_size()) * page_size();
-        let region = Region::anonymous(len)?;
-        let iova = inner.backend.map_dma(&region)?;
+        let (region, iova) = inner.backend.alloc_dma(len)?;
         let mut free = inner.free.lock().unwrap_or_else(|e| e.into_inner());
         for i in 0..n {
             let off = i * inner.block_size;

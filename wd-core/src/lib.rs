@@ -28,7 +28,7 @@ pub mod vfio;
 pub mod wait;
 
 pub use backend::{Backend, QueueBackend, QueueInfo, QueueRequest};
-pub use device::{Device, DeviceInfo};
+pub use device::{AddressMode, Device, DeviceInfo};
 pub use dma::{DmaBuf, DmaPool, Iova};
 pub use driver::{DriverQueue, UserDriver};
 pub use error::{Error, Result};

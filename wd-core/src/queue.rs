@@ -81,7 +81,17 @@ impl Queue {
         self.backend.dus()
     }
 
-    /// Shares `mem` with the device (`wd_mem_share`); returns its device address.
+    /// How the device reaches memory: SVA (any memory can be shared), no-SVA/SS (only the
+    /// queue's static-share region: [`Queue::mem_share`] of other memory is refused, DMA
+    /// pools are carved from the region), VFIO or NOIOMMU.
+    pub fn address_mode(&self) -> crate::device::AddressMode {
+        self.backend.address_mode()
+    }
+
+    /// Shares `mem` with the device (`wd_mem_share`); returns its device address. On a
+    /// no-SVA queue only memory inside the queue's static-share region (blocks of its
+    /// [`Queue::dma_pool`]s) has a device address: other memory is refused with
+    /// [`crate::Error::Unsupported`].
     pub fn mem_share(&self, mem: &Region) -> Result<Iova> {
         self.backend.map_dma(mem)
     }

@@ -101,7 +101,16 @@ int wd_recv_sync(struct wd_queue *q, void **req);
  * addresses of caller memory; see wd_mem_dev_addr). `flags` must be 0. The memory must
  * stay mapped until wd_mem_unshare() or wd_release_queue(). With SVA (mainline kernels)
  * the device address is the virtual address; on the device model it is an IOVA.
- * 0; -EINVAL; -EEXIST (overlaps a shared range). */
+ *
+ * No-SVA queues (openEuler kernels whose device api ends in "_noiommu": no SVA, no IOMMU
+ * mapping of user memory) cannot share arbitrary memory: the device reaches only the
+ * queue's static-share region, which the kernel allocates and wd maps when the queue is
+ * requested (size WD_SS_SIZE, default 4 MiB for HPRE, 48 MiB for ZIP). There
+ * wd_mem_share of any other memory fails with -EOPNOTSUPP; the library's own requests
+ * (RSA, compression) take their buffers from the region and are unaffected.
+ *
+ * 0; -EINVAL; -EEXIST (overlaps a shared range); -EOPNOTSUPP (no-SVA queue, memory outside
+ * its static-share region). */
 int wd_mem_share(struct wd_queue *q, const void *addr, size_t size, int flags);
 
 /* Stops sharing a range shared with exactly this `addr` and `size`. 0 or -EINVAL. */

@@ -102,8 +102,9 @@ pub(crate) struct HwQueue {
     pub layout: DusLayout,
     pub dus: Region,
     pub iommu: Iommu,
-    /// SVA translation replacing `iommu` (queues of the fake uacce kernel).
-    pub sva: std::sync::OnceLock<crate::uacce_fake::Sva>,
+    /// The fake uacce kernel's translation replacing `iommu`: SVA, or the no-SVA
+    /// static-share region.
+    pub uacce_dma: std::sync::OnceLock<crate::uacce_fake::UacceDma>,
     pub event: EventFd,
     /// Last SQ tail announced by a doorbell.
     sq_tail: AtomicU32,
@@ -128,7 +129,7 @@ impl HwQueue {
             layout,
             dus,
             iommu: Iommu::default(),
-            sva: std::sync::OnceLock::new(),
+            uacce_dma: std::sync::OnceLock::new(),
             event,
             sq_tail: AtomicU32::new(0),
             fetch: Mutex::new(0),
@@ -454,8 +455,8 @@ impl DeviceCore {
             let job = Job {
                 qc_type: q.qc_type,
                 api: self.api,
-                dma: match q.sva.get() {
-                    Some(sva) => sva,
+                dma: match q.uacce_dma.get() {
+                    Some(d) => d,
                     None => &q.iommu,
                 },
             };

@@ -31,8 +31,19 @@ fn fake_uacce(dir: &Path) -> Result<()> {
     let side = Arc::new(crate::uacce_fake::ModelSide::default());
     let kernel = wd_core::uacce::fake::FakeKernel::from_fixture(dir, side)
         .map_err(|e| wd_core::Error::Config(format!("fake kernel over {}: {e}", dir.display())))?;
+    // The overrides a real host's uacce backend takes (UacceBackend::from_env).
+    let abi = match std::env::var("WD_UACCE_ABI") {
+        Ok(v) if !v.trim().is_empty() => Some(v.parse().map_err(wd_core::Error::Config)?),
+        _ => None,
+    };
+    let mut backend = kernel.backend(abi);
+    if let Ok(v) = std::env::var("WD_SS_SIZE") {
+        if !v.trim().is_empty() {
+            backend = backend.with_static_share_size(wd_core::uacce::kernel::parse_ss_size(&v)?);
+        }
+    }
     wd_core::registry::unregister("uacce");
-    wd_core::registry::register(Arc::new(kernel.backend(None)));
+    wd_core::registry::register(Arc::new(backend));
     Ok(())
 }
 

@@ -7,9 +7,12 @@
 //! the qc_type latched; PUT_Q / close / removal take it away. Doorbell stores before START_Q
 //! reach nothing, as on hardware whose queue context is not yet programmed.
 //!
-//! DMA is SVA, as on mainline: the device is given process virtual addresses and reaches
-//! them through [`Sva`], which refuses (with the hardware's address-fault status) any range
-//! that is not mapped read-write in the process.
+//! DMA on an SVA device is SVA, as on mainline: the device is given process virtual
+//! addresses and reaches them through [`Sva`], which refuses (with the hardware's
+//! address-fault status) any range that is not mapped read-write in the process. On a
+//! no-SVA device (openEuler `_noiommu`) the device sees "physical" addresses: only the
+//! pieces of the queue's static-share region at the device addresses the kernel gave them
+//! ([`StaticShareDma`]); a virtual address, or anything outside the region, faults.
 
 use std::fmt;
 use std::io;
@@ -20,7 +23,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use wd_core::fork::Epoch;
-use wd_core::uacce::fake::{FakeDevice, FakeDeviceSide, FakeHwQueue};
+use wd_core::uacce::fake::{FakeDevice, FakeDeviceSide, FakeHwQueue, SsPiece};
 use wd_core::{MmioHook, Region};
 
 use crate::config::ApiVersion;
@@ -44,7 +47,7 @@ pub fn engine_for(driver: &str) -> Option<Arc<dyn Engine>> {
 
 /// Device addresses as SVA gives them: process virtual addresses, each access checked to
 /// lie in memory mapped read-write (`/proc/self/maps`); anything else is an address fault.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Copy)]
 pub struct Sva;
 
 /// True if `start..end` is covered by read-write mappings of this process.
@@ -92,6 +95,58 @@ impl DmaAccess for Sva {
         // real SVA device, the memory must stay mapped while the request that names it is
         // in flight: the drivers keep their DMA blocks alive until the completion.
         Ok(unsafe { Region::from_raw(base, len, Arc::new(())) })
+    }
+}
+
+/// The device's view of a no-SVA queue's static-share region: each piece at its device
+/// address. An access must lie wholly inside one piece; everything else is an address
+/// fault (there is no IOMMU and no SVA to reach other memory).
+#[derive(Debug, Clone)]
+pub struct StaticShareDma {
+    region: Region,
+    pieces: Vec<SsPiece>,
+}
+
+impl StaticShareDma {
+    /// The region's memory and its pieces.
+    pub fn new(region: Region, pieces: Vec<SsPiece>) -> Self {
+        StaticShareDma { region, pieces }
+    }
+}
+
+impl DmaAccess for StaticShareDma {
+    fn translate(&self, iova: u64, len: usize) -> Result<Region, DmaFault> {
+        let fault = DmaFault { iova, len };
+        if len == 0 {
+            return Err(fault);
+        }
+        let end = iova.checked_add(len as u64).ok_or(fault)?;
+        let p = self
+            .pieces
+            .iter()
+            .find(|p| p.dma <= iova && end <= p.dma + p.len as u64)
+            .ok_or(fault)?;
+        self.region
+            .slice(p.off + (iova - p.dma) as usize, len)
+            .map_err(|_| fault)
+    }
+}
+
+/// How the device of a fake-kernel queue reaches memory.
+#[derive(Debug, Clone)]
+pub enum UacceDma {
+    /// SVA: process virtual addresses.
+    Sva(Sva),
+    /// No-SVA: the static-share region only.
+    StaticShare(StaticShareDma),
+}
+
+impl DmaAccess for UacceDma {
+    fn translate(&self, iova: u64, len: usize) -> Result<Region, DmaFault> {
+        match self {
+            UacceDma::Sva(s) => s.translate(iova, len),
+            UacceDma::StaticShare(s) => s.translate(iova, len),
+        }
     }
 }
 
@@ -181,6 +236,8 @@ impl ModelSide {
         })?;
         let api: ApiVersion = dev
             .api
+            .trim()
+            .trim_end_matches(wd_core::uacce::kernel::NOIOMMU_SUFFIX)
             .parse()
             .map_err(|e: String| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let core = Arc::new(DeviceCore::new(
@@ -252,6 +309,8 @@ pub struct ModelHwQueue {
     dus: Region,
     mmio: Region,
     hook: Arc<LateHook>,
+    /// A no-SVA queue's static-share region, once the kernel made it.
+    ss: Mutex<Option<StaticShareDma>>,
 }
 
 impl fmt::Debug for ModelHwQueue {
@@ -304,6 +363,7 @@ impl FakeDeviceSide for ModelSide {
             dus,
             mmio,
             hook,
+            ss: Mutex::new(None),
         }))
     }
 }
@@ -339,12 +399,34 @@ impl FakeHwQueue for ModelHwQueue {
             self.dus.clone(),
             event,
         ));
-        let _ = hw.sva.set(Sva);
+        let dma = if self.dev.no_sva {
+            // No SVA: until the static-share region exists the device reaches nothing.
+            let ss = lock(&self.ss)
+                .clone()
+                .unwrap_or_else(|| StaticShareDma::new(self.dus.clone(), Vec::new()));
+            UacceDma::StaticShare(ss)
+        } else {
+            UacceDma::Sva(Sva)
+        };
+        let _ = hw.uacce_dma.set(dma);
         self.core.add_queue(hw.clone());
         self.hook
             .started
             .set((hw, self.core.clone()))
             .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+    }
+
+    /// The kernel maps the region before START_Q (wd's bring-up order); made after it, the
+    /// running queue would keep the view it started with, so that is refused.
+    fn static_share(&self, len: usize, pieces: &[SsPiece]) -> io::Result<Region> {
+        if !self.dev.no_sva || self.hook.started.get().is_some() {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        let map = |e: wd_core::Error| io::Error::other(e.to_string());
+        let region = Region::anonymous(len).map_err(map)?;
+        dont_fork(&region)?;
+        *lock(&self.ss) = Some(StaticShareDma::new(region.clone(), pieces.to_vec()));
+        Ok(region)
     }
 
     fn stop(&self) {
@@ -384,6 +466,35 @@ mod tests {
         // Code is mapped but not writable.
         let code = sva_translates_only_mapped_rw_memory as *const () as usize as u64;
         assert!(Sva.translate(code, 8).is_err());
+    }
+
+    #[test]
+    fn static_share_translates_only_its_pieces() {
+        let r = Region::anonymous(0x40000).unwrap();
+        r.write_bytes(0x20010, b"xyz");
+        let pieces = vec![
+            SsPiece {
+                dma: 0x80_0000_0000,
+                off: 0,
+                len: 0x20000,
+            },
+            SsPiece {
+                dma: 0x80_0003_0000,
+                off: 0x20000,
+                len: 0x20000,
+            },
+        ];
+        let ss = StaticShareDma::new(r.clone(), pieces);
+        let mut out = [0u8; 3];
+        ss.read(0x80_0003_0010, &mut out).unwrap();
+        assert_eq!(&out, b"xyz");
+        // Across the two pieces (contiguous in memory, not on the bus), past the end, the
+        // gap between them, and the virtual address of the memory itself: faults.
+        assert!(ss.translate(0x80_0001_fff0, 0x20).is_err());
+        assert!(ss.translate(0x80_0004_fff0, 0x20).is_err());
+        assert!(ss.translate(0x80_0002_0000, 4).is_err());
+        assert!(ss.translate(r.as_ptr() as u64, 4).is_err());
+        assert!(ss.translate(u64::MAX - 2, 4).is_err());
     }
 
     #[test]

@@ -597,13 +597,21 @@ mod tests {
             matches!(r, Err(Error::Unsupported(_))),
             "no room for doorbell"
         );
+        // An unknown api suffix is refused (the no-SVA one is the same ring: accepted).
         let r = QmRing::from_parts(
-            "hisi_qm_v2_noiommu",
+            "hisi_qm_v2_sideways",
             hw.info(),
             hw.mmio().clone(),
             hw.dus().clone(),
         );
         assert!(matches!(r, Err(Error::Unsupported(_))));
+        QmRing::from_parts(
+            "hisi_qm_v2_noiommu",
+            hw.info(),
+            hw.mmio().clone(),
+            hw.dus().clone(),
+        )
+        .unwrap();
 
         let mut r =
             QmRing::from_parts("hisi_qm_v2", hw.info(), hw.mmio().clone(), hw.dus().clone())

@@ -23,9 +23,10 @@ impl ApiVersion {
     /// `hisi_qm_v`. Version 1 has its own doorbell; 2, 3 and any higher number use the v2
     /// doorbell. Surrounding whitespace (the sysfs newline) is ignored.
     ///
-    /// Refused with [`Error::Unsupported`]: a string that is not a QM api, a version of 0 or
-    /// none, a `_noiommu` suffix (openEuler no-SVA mode needs the static-share region, which
-    /// these drivers do not support), and any other suffix.
+    /// A `_noiommu` suffix (openEuler no-SVA mode) names the same version: the ring and the
+    /// doorbell do not change; only where DMA memory comes from does, which is the queue's
+    /// business (its static-share region). Refused with [`Error::Unsupported`]: a string
+    /// that is not a QM api, a version of 0 or none, and any other suffix.
     pub fn parse(api: &str) -> Result<ApiVersion> {
         let api = api.trim();
         let Some(rest) = api.strip_prefix(API_PREFIX) else {
@@ -35,12 +36,7 @@ impl ApiVersion {
         };
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
         let (num, suffix) = rest.split_at(digits);
-        if suffix == NOIOMMU_SUFFIX {
-            return Err(Error::Unsupported(format!(
-                "api {api:?}: no-SVA (noiommu) queues need the static-share memory region, \
-                 which is not supported"
-            )));
-        }
+        let suffix = suffix.strip_suffix(NOIOMMU_SUFFIX).unwrap_or(suffix);
         if !suffix.is_empty() {
             return Err(Error::Unsupported(format!(
                 "api {api:?}: unknown suffix {suffix:?} after the version number"
@@ -110,8 +106,16 @@ mod tests {
     }
 
     #[test]
-    fn foreign_and_no_sva_apis_are_refused_with_a_reason() {
-        assert!(unsupported("hisi_qm_v2_noiommu").contains("noiommu"));
+    fn foreign_apis_are_refused_with_a_reason() {
+        assert_eq!(
+            ApiVersion::parse("hisi_qm_v2_noiommu\n").unwrap().number(),
+            2
+        );
+        assert_eq!(
+            ApiVersion::parse("hisi_qm_v1_noiommu").unwrap().doorbell(),
+            DoorbellFormat::V1
+        );
+        assert!(unsupported("hisi_qm_v2_noiommu_x").contains("suffix"));
         assert!(unsupported("hisi_zip_v2").contains("not a HiSilicon QM"));
         assert!(unsupported("").contains("not a HiSilicon QM"));
         assert!(unsupported("hisi_qm_v").contains("no QM version"));

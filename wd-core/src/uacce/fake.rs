@@ -16,6 +16,15 @@
 //!   INIT, latches the qc_type set so far (0 if none, as hisi_qm does); PUT_Q stops and
 //!   frees the queue; any other number `EINVAL`. The numbering is the fixture kernel's
 //!   (mainline or legacy openEuler), so the wrong one fails.
+//! - no-SVA devices (api with openEuler's `_noiommu` suffix, flags without SVA): mmap of
+//!   region index 2 (`UACCE_QFRT_SS`) gets static-share memory, `len` a whole number of
+//!   64 KiB granules (`EINVAL` otherwise, `ENOMEM` above the fixture's `ss_max`), made by
+//!   the device side and given "physical" device addresses: with uadk's header (mainline
+//!   numbering) in slices of at most `ss_slice` bytes, not contiguous with each other;
+//!   with the legacy openEuler numbering in one piece. GET_SS_DMA answers as those kernels
+//!   do (`EINVAL` on an SVA device or before the region is mapped; uadk's header: slice
+//!   index in, `dma | size >> 16` out, slices left returned, `EINVAL` past the last;
+//!   legacy: the one address out, 0 returned). On an SVA device index 2 is `EINVAL`.
 //! - poll: waits on the device side's completion event; nothing (0 events) unless STARTED.
 //! - close: like PUT_Q, then frees the fd; mappings stay valid until munmapped. A close in
 //!   a forked child only drops the child's reference.
@@ -26,7 +35,8 @@
 //! A fixture is a directory with `sys/class/uacce/<dev>/...` (the attributes of
 //! hardware-interface §1.2) and a `kernel` file of `key = value` lines: `page_size`
 //! (default 4096), `osrelease` (default `6.6.0`), `abi` (`mainline` | `openeuler`),
-//! `set_qp_info` (`yes` | `no`), `depth` (default 1024). Region sizes are checked against
+//! `set_qp_info` (`yes` | `no`), `depth` (default 1024), `ss_slice` and `ss_max` (bytes of
+//! one static-share slice and of a whole region; default 16 MiB and 64 MiB). Region sizes are checked against
 //! the geometry at load, so a fixture cannot drift from hardware-interface §3.3.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -40,10 +50,10 @@ use std::time::Duration;
 use crate::fork::Epoch;
 use crate::region::{MmioHook, Region};
 use crate::uacce::ioctl::{
-    self, Abi, HisiQpCtx, HisiQpInfo, UACCE_CMD_QM_SET_QP_CTX, UACCE_CMD_QM_SET_QP_INFO,
-    UACCE_QFRT_DUS, UACCE_QFRT_MMIO,
+    self, Abi, HisiQpCtx, HisiQpInfo, SsDmaAnswer, UACCE_CMD_QM_SET_QP_CTX,
+    UACCE_CMD_QM_SET_QP_INFO, UACCE_GRAN_SIZE, UACCE_QFRT_DUS, UACCE_QFRT_MMIO, UACCE_QFRT_SS,
 };
-use crate::uacce::kernel::{engine_sqe_size, expected_dus_size};
+use crate::uacce::kernel::{engine_sqe_size, expected_dus_size, is_no_sva_api};
 use crate::uacce::sys::{Fd, IoctlArg, Mapping, RealSys, UacceSys, OSRELEASE};
 use crate::uacce::UacceBackend;
 
@@ -51,6 +61,9 @@ use crate::uacce::UacceBackend;
 pub const MAX_QC_TYPE: u16 = 2;
 /// First descriptor number the fake hands out (never a real descriptor of the process).
 pub const FIRST_FD: Fd = 1 << 20;
+/// The first "physical" device address the fake gives static-share memory (far above any
+/// address the model could confuse with a host address it was handed by mistake).
+pub const SS_DMA_BASE: u64 = 0x80_0000_0000;
 
 /// A device of the fixture, as its device side needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +84,19 @@ pub struct FakeDevice {
     pub sqe_size: u32,
     /// SQ and CQ depth.
     pub depth: u16,
+    /// True for a no-SVA device (static-share region, physical device addresses).
+    pub no_sva: bool,
+}
+
+/// One slice of a static-share region as the device sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SsPiece {
+    /// Device ("physical") address of its first byte.
+    pub dma: u64,
+    /// Offset in the region's memory.
+    pub off: usize,
+    /// Bytes.
+    pub len: usize,
 }
 
 /// One queue's hardware side: its memory and its start/stop.
@@ -87,6 +113,9 @@ pub trait FakeHwQueue: Send + Sync + fmt::Debug {
     fn stop(&self);
     /// Blocks until the queue raises its completion event or `timeout` passes.
     fn wait(&self, timeout: Duration) -> bool;
+    /// A no-SVA queue's static-share region: memory of `len` bytes whose pieces the device
+    /// reaches at the given device addresses (and nothing else). Made at its mmap.
+    fn static_share(&self, len: usize, pieces: &[SsPiece]) -> io::Result<Region>;
 }
 
 /// The device behind a fake kernel.
@@ -109,6 +138,10 @@ pub struct FakeKernelConfig {
     pub set_qp_info: bool,
     /// SQ and CQ depth of every queue.
     pub depth: u16,
+    /// Largest static-share slice (uadk's header kernels), bytes.
+    pub ss_slice: usize,
+    /// Largest static-share region of one queue, bytes.
+    pub ss_max: usize,
 }
 
 impl Default for FakeKernelConfig {
@@ -119,6 +152,8 @@ impl Default for FakeKernelConfig {
             abi: Abi::Mainline,
             set_qp_info: true,
             depth: 1024,
+            ss_slice: 16 << 20,
+            ss_max: 64 << 20,
         }
     }
 }
@@ -145,11 +180,20 @@ impl FakeKernelConfig {
                 "abi" => c.abi = v.parse().map_err(bad)?,
                 "set_qp_info" => c.set_qp_info = matches!(v, "yes" | "true" | "1"),
                 "depth" => c.depth = v.parse().map_err(|_| bad(format!("depth {v}")))?,
+                "ss_slice" => c.ss_slice = v.parse().map_err(|_| bad(format!("ss_slice {v}")))?,
+                "ss_max" => c.ss_max = v.parse().map_err(|_| bad(format!("ss_max {v}")))?,
                 _ => return Err(bad(format!("kernel file: unknown key {k:?}"))),
             }
         }
         if !c.page_size.is_power_of_two() || c.page_size < 4096 {
             return Err(bad(format!("page_size {}", c.page_size)));
+        }
+        let gran = UACCE_GRAN_SIZE as usize;
+        if c.ss_slice == 0 || !c.ss_slice.is_multiple_of(gran) || c.ss_max < c.ss_slice {
+            return Err(bad(format!(
+                "ss_slice {} must be a non-zero multiple of 64 KiB, ss_max {} at least that",
+                c.ss_slice, c.ss_max
+            )));
         }
         Ok(c)
     }
@@ -248,7 +292,9 @@ struct File {
     qid: u16,
     writable: bool,
     state: QueueState,
-    mapped: [bool; 2],
+    mapped: [bool; 3],
+    /// The static-share region's pieces, once mapped.
+    ss: Option<Vec<SsPiece>>,
     qc_type: u16,
     latched: Option<u16>,
     hw: Arc<dyn FakeHwQueue>,
@@ -271,6 +317,7 @@ struct State {
     devs: BTreeMap<String, Dev>,
     trace: Vec<Call>,
     violations: Vec<String>,
+    next_ss_dma: u64,
 }
 
 /// A fake kernel over a fixture (see the module documentation).
@@ -315,6 +362,7 @@ impl FakeKernel {
             side,
             state: Mutex::new(State {
                 next_fd: FIRST_FD,
+                next_ss_dma: SS_DMA_BASE,
                 ..State::default()
             }),
             polls: AtomicU64::new(0),
@@ -366,6 +414,7 @@ impl FakeKernel {
                         page_size: page,
                         sqe_size,
                         depth,
+                        no_sva: is_no_sva_api(&d.api) && self.config.abi.no_sva_flags(d.flags),
                     },
                     total,
                     in_use: BTreeSet::new(),
@@ -539,7 +588,8 @@ impl FakeKernel {
                 qid,
                 writable: flags & libc::O_ACCMODE == libc::O_RDWR,
                 state: QueueState::Init,
-                mapped: [false; 2],
+                mapped: [false; 3],
+                ss: None,
                 qc_type: 0,
                 latched: None,
                 hw,
@@ -566,13 +616,51 @@ impl FakeKernel {
             return Err(libc::EINVAL);
         }
         let index = offset / page;
-        if index >= ioctl::UACCE_MAX_REGION {
+        let regions = if dev.no_sva {
+            UACCE_QFRT_SS + 1
+        } else {
+            ioctl::UACCE_MAX_REGION
+        };
+        if index >= regions {
             return Err(libc::EINVAL);
         }
         if f.mapped[index as usize] {
             return Err(libc::EEXIST);
         }
-        let (region, hook) = if index == UACCE_QFRT_DUS {
+        let (region, hook) = if index == UACCE_QFRT_SS {
+            let gran = UACCE_GRAN_SIZE as usize;
+            if !len.is_multiple_of(gran) {
+                return Err(libc::EINVAL);
+            }
+            if len > self.config.ss_max {
+                return Err(libc::ENOMEM);
+            }
+            let slice = match self.config.abi {
+                Abi::Mainline => self.config.ss_slice,
+                Abi::OpenEuler => len,
+            };
+            let mut pieces = Vec::new();
+            let mut off = 0;
+            while off < len {
+                let l = slice.min(len - off);
+                pieces.push(SsPiece {
+                    dma: st.next_ss_dma,
+                    off,
+                    len: l,
+                });
+                // A granule of gap: slices are not contiguous in device address space.
+                st.next_ss_dma += (l + gran) as u64;
+                off += l;
+            }
+            let region =
+                f.hw.static_share(len, &pieces)
+                    .map_err(|e| e.raw_os_error().unwrap_or(libc::ENOMEM))?;
+            if region.len() != len {
+                return Err(libc::EIO);
+            }
+            f.ss = Some(pieces);
+            (region, None)
+        } else if index == UACCE_QFRT_DUS {
             if len != dev.dus_size {
                 return Err(libc::EINVAL);
             }
@@ -659,6 +747,31 @@ impl FakeKernel {
                 Self::release(st, fd);
                 Ok(0)
             }
+            r if r == abi.get_ss_dma() => {
+                let b = arg_buf(arg, request, 8)?;
+                if !dev.no_sva {
+                    return Err(libc::EINVAL);
+                }
+                let pieces = f.ss.as_ref().ok_or(libc::EINVAL)?;
+                let mut raw = [0u8; 8];
+                raw.copy_from_slice(b);
+                match abi {
+                    Abi::Mainline => {
+                        let index = u64::from_ne_bytes(raw);
+                        let p = usize::try_from(index)
+                            .ok()
+                            .and_then(|i| pieces.get(i))
+                            .ok_or(libc::EINVAL)?;
+                        let ans = SsDmaAnswer::encode_slice(p.dma, p.len as u64);
+                        b.copy_from_slice(&ans.to_ne_bytes());
+                        Ok((pieces.len() - 1 - index as usize) as i32)
+                    }
+                    Abi::OpenEuler => {
+                        b.copy_from_slice(&pieces[0].dma.to_ne_bytes());
+                        Ok(0)
+                    }
+                }
+            }
             _ => Err(libc::EINVAL),
         }
     }
@@ -734,6 +847,9 @@ impl UacceSys for FakeKernel {
         let m = st.maps.remove(&key).expect("checked above");
         if let Some(f) = st.files.get_mut(&m.fd) {
             f.mapped[m.index as usize] = false;
+            if m.index == UACCE_QFRT_SS {
+                f.ss = None;
+            }
         }
         st.trace.push(Call::Munmap {
             fd: m.fd,
@@ -815,6 +931,8 @@ pub struct MemoryQueue {
     pub stopped: std::sync::atomic::AtomicBool,
     /// Doorbell stores seen: (offset, value).
     pub doorbells: Arc<DoorbellLog>,
+    /// The static-share pieces the kernel made, if any.
+    pub static_share: Mutex<Option<Vec<SsPiece>>>,
 }
 
 /// Stores into a [`MemoryQueue`]'s MMIO mapping.
@@ -850,6 +968,7 @@ impl FakeDeviceSide for MemorySide {
             started: Mutex::new(None),
             stopped: Default::default(),
             doorbells: Arc::default(),
+            static_share: Mutex::new(None),
         });
         self.queues
             .lock()
@@ -884,6 +1003,11 @@ impl FakeHwQueue for MemoryQueue {
     fn wait(&self, timeout: Duration) -> bool {
         std::thread::sleep(timeout.min(Duration::from_millis(5)));
         false
+    }
+
+    fn static_share(&self, len: usize, pieces: &[SsPiece]) -> io::Result<Region> {
+        *self.static_share.lock().unwrap_or_else(|e| e.into_inner()) = Some(pieces.to_vec());
+        Region::anonymous(len).map_err(|e| io::Error::other(e.to_string()))
     }
 }
 
@@ -968,12 +1092,15 @@ pub fn write_kernel_file(root: &Path, config: &FakeKernelConfig) -> io::Result<(
     std::fs::write(
         root.join("kernel"),
         format!(
-            "page_size = {}\nosrelease = {}\nabi = {}\nset_qp_info = {}\ndepth = {}\n",
+            "page_size = {}\nosrelease = {}\nabi = {}\nset_qp_info = {}\ndepth = {}\n\
+             ss_slice = {}\nss_max = {}\n",
             config.page_size,
             config.osrelease,
             config.abi,
             if config.set_qp_info { "yes" } else { "no" },
-            config.depth
+            config.depth,
+            config.ss_slice,
+            config.ss_max
         ),
     )
 }

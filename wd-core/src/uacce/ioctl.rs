@@ -48,14 +48,16 @@ pub const fn ioc_size(request: u32) -> usize {
 pub const UACCE_CMD_START_Q: u32 = io(b'W', 0);
 /// Mainline `UACCE_CMD_PUT_Q` = `_IO('W', 1)`.
 pub const UACCE_CMD_PUT_Q: u32 = io(b'W', 1);
-/// uadk's (openEuler 5.10+) `UACCE_CMD_GET_SS_DMA` = `_IOR('W', 3, unsigned long)`; not used.
+/// uadk's (openEuler 5.10+) `UACCE_CMD_GET_SS_DMA` = `_IOR('W', 3, unsigned long)`: in
+/// `*arg` a slice index, out `dma | (size >> 16)`; returns the slices left after it.
 pub const UADK_CMD_GET_SS_DMA: u32 = ior(b'W', 3, 8);
 
 /// Legacy openEuler `UACCE_CMD_SHARE_SVAS` = `_IO('W', 0)` (the mainline START number!).
 pub const OE_CMD_SHARE_SVAS: u32 = io(b'W', 0);
 /// Legacy openEuler `UACCE_CMD_START` = `_IO('W', 1)` (the mainline PUT_Q number!).
 pub const OE_CMD_START: u32 = io(b'W', 1);
-/// Legacy openEuler `UACCE_CMD_GET_SS_DMA` = `_IOR('W', 2, unsigned long)`; not used.
+/// Legacy openEuler `UACCE_CMD_GET_SS_DMA` = `_IOR('W', 2, unsigned long)`: out `*arg` the
+/// DMA address of the whole (one contiguous) static-share region; returns 0.
 pub const OE_CMD_GET_SS_DMA: u32 = ior(b'W', 2, 8);
 /// Legacy openEuler `UACCE_CMD_PUT_Q` = `_IO('W', 3)`.
 pub const OE_CMD_PUT_Q: u32 = io(b'W', 3);
@@ -82,6 +84,66 @@ pub const UACCE_QFRT_MMIO: u64 = 0;
 pub const UACCE_QFRT_DUS: u64 = 1;
 /// Regions of a mainline queue file (`UACCE_MAX_REGION`); index ≥ this is `EINVAL`.
 pub const UACCE_MAX_REGION: u64 = 2;
+/// openEuler's static-share region (no-SVA mode): mmap offset `2 * page`, memory the kernel
+/// allocates for DMA at mmap time; its device address comes from GET_SS_DMA.
+pub const UACCE_QFRT_SS: u64 = 2;
+/// GET_SS_DMA counts slice sizes in granules of this many bytes (`UACCE_GRAN_SIZE`).
+pub const UACCE_GRAN_SIZE: u64 = 0x10000;
+/// `UACCE_GRAN_SHIFT`.
+pub const UACCE_GRAN_SHIFT: u32 = 16;
+/// `UACCE_GRAN_NUM_MASK`: the granule count in the low bits of a GET_SS_DMA answer.
+pub const UACCE_GRAN_NUM_MASK: u64 = 0xfff;
+
+/// One GET_SS_DMA answer decoded (docs/hardware-interface.md §3.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SsDmaAnswer {
+    /// uadk's header (openEuler 5.10+): slice `index` starts at device address `dma` and
+    /// is `len` bytes; `left` more slices follow it.
+    Slice {
+        /// Device address of the slice's first byte.
+        dma: u64,
+        /// Bytes in the slice (a whole number of granules).
+        len: u64,
+        /// Slices after this one (the ioctl's return value).
+        left: u32,
+    },
+    /// The legacy openEuler answer: the whole region is contiguous at `dma` (no granule
+    /// count: the low bits of a page-aligned address are zero).
+    Whole {
+        /// Device address of the region's first byte.
+        dma: u64,
+    },
+}
+
+impl SsDmaAnswer {
+    /// Decodes `*arg` after the ioctl and its return value `ret`. A granule count of zero
+    /// means the kernel wrote a plain address: the legacy single-region answer.
+    pub fn decode(arg: u64, ret: i32) -> Result<SsDmaAnswer, String> {
+        let granules = arg & UACCE_GRAN_NUM_MASK;
+        let dma = arg & !UACCE_GRAN_NUM_MASK;
+        if ret < 0 {
+            return Err(format!("GET_SS_DMA returned {ret}"));
+        }
+        if granules == 0 {
+            if ret != 0 {
+                return Err(format!(
+                    "GET_SS_DMA answered address {arg:#x} without a size, yet {ret} slices left"
+                ));
+            }
+            return Ok(SsDmaAnswer::Whole { dma: arg });
+        }
+        Ok(SsDmaAnswer::Slice {
+            dma,
+            len: granules << UACCE_GRAN_SHIFT,
+            left: ret as u32,
+        })
+    }
+
+    /// What a kernel with uadk's header writes for a slice (`dma | (size >> 16)`).
+    pub fn encode_slice(dma: u64, len: u64) -> u64 {
+        dma | (len >> UACCE_GRAN_SHIFT)
+    }
+}
 
 /// The ioctl numbering and flag meanings of a uacce kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -109,6 +171,24 @@ impl Abi {
         match self {
             Abi::Mainline => UACCE_CMD_PUT_Q,
             Abi::OpenEuler => OE_CMD_PUT_Q,
+        }
+    }
+
+    /// The GET_SS_DMA request number (no-SVA mode).
+    pub fn get_ss_dma(self) -> u32 {
+        match self {
+            Abi::Mainline => UADK_CMD_GET_SS_DMA,
+            Abi::OpenEuler => OE_CMD_GET_SS_DMA,
+        }
+    }
+
+    /// True if `flags` say the device has no IOMMU translation of its own for user memory,
+    /// the precondition of no-SVA (static-share) queues: the openEuler 4.19 kernels set
+    /// NOIOMMU (bit 0); uadk's header has no such flag, there SVA (bit 0) is simply clear.
+    pub fn no_sva_flags(self, flags: u32) -> bool {
+        match self {
+            Abi::Mainline => flags & UACCE_DEV_SVA == 0,
+            Abi::OpenEuler => flags & OE_DEV_NOIOMMU != 0 && !self.has_sva(flags),
         }
     }
 
@@ -230,6 +310,8 @@ pub fn name(request: u32, abi: Abi) -> &'static str {
         (Abi::OpenEuler, OE_CMD_SHARE_SVAS) => "UACCE_CMD_SHARE_SVAS (openEuler)",
         (Abi::OpenEuler, OE_CMD_START) => "UACCE_CMD_START (openEuler)",
         (Abi::OpenEuler, OE_CMD_PUT_Q) => "UACCE_CMD_PUT_Q (openEuler)",
+        (Abi::Mainline, UADK_CMD_GET_SS_DMA) => "UACCE_CMD_GET_SS_DMA",
+        (Abi::OpenEuler, OE_CMD_GET_SS_DMA) => "UACCE_CMD_GET_SS_DMA (openEuler)",
         _ => "unknown ioctl",
     }
 }
@@ -273,6 +355,39 @@ mod tests {
         assert!(Abi::OpenEuler.has_sva(7));
         assert!(!Abi::OpenEuler.has_sva(1), "openEuler bit 0 is NOIOMMU");
         assert!(!Abi::OpenEuler.has_sva(2));
+    }
+
+    #[test]
+    fn get_ss_dma_per_abi_and_answers() {
+        assert_eq!(Abi::Mainline.get_ss_dma(), 0x8008_5703);
+        assert_eq!(Abi::OpenEuler.get_ss_dma(), 0x8008_5702);
+        assert_eq!(ioc_size(Abi::Mainline.get_ss_dma()), 8);
+        assert_eq!(UACCE_QFRT_SS, 2);
+        assert_eq!(UACCE_GRAN_SIZE, 1 << UACCE_GRAN_SHIFT);
+        // uadk's header: dma | (size >> 16), return = slices left.
+        let arg = SsDmaAnswer::encode_slice(0x8000_0000, 0x40_0000);
+        assert_eq!(arg, 0x8000_0040);
+        assert_eq!(
+            SsDmaAnswer::decode(arg, 2),
+            Ok(SsDmaAnswer::Slice {
+                dma: 0x8000_0000,
+                len: 0x40_0000,
+                left: 2
+            })
+        );
+        // Legacy: a plain page-aligned address, return 0.
+        assert_eq!(
+            SsDmaAnswer::decode(0x9000_0000, 0),
+            Ok(SsDmaAnswer::Whole { dma: 0x9000_0000 })
+        );
+        assert!(SsDmaAnswer::decode(0x9000_0000, 3).is_err());
+        assert!(SsDmaAnswer::decode(arg, -1).is_err());
+        // No-SVA flags.
+        assert!(Abi::Mainline.no_sva_flags(0));
+        assert!(!Abi::Mainline.no_sva_flags(1));
+        assert!(Abi::OpenEuler.no_sva_flags(1));
+        assert!(!Abi::OpenEuler.no_sva_flags(0), "neither SVA nor NOIOMMU");
+        assert!(!Abi::OpenEuler.no_sva_flags(6));
     }
 
     #[test]

@@ -33,12 +33,9 @@ pub fn check_api(api: &str) -> Result<u32> {
     };
     let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
     let (num, suffix) = rest.split_at(digits);
-    if suffix == NOIOMMU_SUFFIX {
-        return Err(Error::Unsupported(format!(
-            "api {api:?}: no-SVA (noiommu) mode needs openEuler's static-share region, which \
-             wd does not support; load the driver in SVA mode (uacce_mode=1 with an SMMU)"
-        )));
-    }
+    // The no-SVA suffix names the same QM version; whether the device can serve no-SVA
+    // queues is decided from its flags (`UacceBackend::refusal`).
+    let suffix = suffix.strip_suffix(NOIOMMU_SUFFIX).unwrap_or(suffix);
     if !suffix.is_empty() {
         return Err(Error::Unsupported(format!(
             "api {api:?}: unknown suffix {suffix:?} after the QM version"
@@ -50,6 +47,46 @@ pub fn check_api(api: &str) -> Result<u32> {
             "api {api:?}: no QM version number after {QM_API_PREFIX}"
         ))),
     }
+}
+
+/// True if the api string carries openEuler's no-SVA suffix (`hisi_qm_v2_noiommu`).
+pub fn is_no_sva_api(api: &str) -> bool {
+    api.trim().ends_with(NOIOMMU_SUFFIX)
+}
+
+/// Bytes of static-share memory a no-SVA queue of `driver` maps unless `WD_SS_SIZE` says
+/// otherwise: room for the driver's DMA pools as they start plus growth (HPRE: 1024
+/// blocks of 4 KiB; ZIP: two 8 MiB I/O blocks, stream contexts and one more I/O chunk).
+pub fn default_ss_size(driver: &str) -> usize {
+    match driver {
+        "hisi_zip" => 48 << 20,
+        _ => 4 << 20,
+    }
+}
+
+/// Parses `WD_SS_SIZE`: bytes, with an optional `K`, `M` or `G` suffix; at least one
+/// granule (64 KiB).
+pub fn parse_ss_size(v: &str) -> Result<usize> {
+    let v = v.trim();
+    let (num, mult) = match v.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&v[..i], 1usize << 10),
+        Some((i, 'm' | 'M')) => (&v[..i], 1 << 20),
+        Some((i, 'g' | 'G')) => (&v[..i], 1 << 30),
+        _ => (v, 1),
+    };
+    let n: usize = num
+        .trim()
+        .parse()
+        .map_err(|_| Error::Config(format!("WD_SS_SIZE={v:?} is not a size (bytes, K, M, G)")))?;
+    let bytes = n
+        .checked_mul(mult)
+        .ok_or_else(|| Error::Config(format!("WD_SS_SIZE={v:?} is too large")))?;
+    if bytes < crate::uacce::ioctl::UACCE_GRAN_SIZE as usize {
+        return Err(Error::Config(format!(
+            "WD_SS_SIZE={v:?}: at least 64K (one static-share granule)"
+        )));
+    }
+    Ok(bytes)
 }
 
 /// Bytes per SQE of the engine behind a uacce driver name (hardware-interface §3.2), for
@@ -168,8 +205,11 @@ mod tests {
         assert_eq!(check_api("hisi_qm_v3").unwrap(), 3);
         assert_eq!(check_api("hisi_qm_v5").unwrap(), 5);
         assert_eq!(check_api("hisi_qm_v1").unwrap(), 1);
-        let e = check_api("hisi_qm_v2_noiommu").unwrap_err().to_string();
-        assert!(e.contains("static-share"), "{e}");
+        assert_eq!(check_api("hisi_qm_v2_noiommu\n").unwrap(), 2);
+        assert_eq!(check_api("hisi_qm_v3_noiommu").unwrap(), 3);
+        assert!(is_no_sva_api("hisi_qm_v2_noiommu\n"));
+        assert!(!is_no_sva_api("hisi_qm_v2"));
+        assert!(check_api("hisi_qm_v2_noiommux").is_err());
         let e = check_api("acme_dma_v1").unwrap_err().to_string();
         assert!(e.contains("not a HiSilicon QM interface"), "{e}");
         assert!(check_api("hisi_qm_v").is_err());
@@ -189,6 +229,17 @@ mod tests {
         assert_eq!(engine_sqe_size("hisi_hpre"), Some(64));
         assert_eq!(engine_sqe_size("hisi_zip"), Some(128));
         assert_eq!(engine_sqe_size("acme"), None);
+    }
+
+    #[test]
+    fn static_share_sizes() {
+        assert_eq!(parse_ss_size("64K").unwrap(), 0x10000);
+        assert_eq!(parse_ss_size("48M").unwrap(), 48 << 20);
+        assert_eq!(parse_ss_size("1048576").unwrap(), 1 << 20);
+        assert!(parse_ss_size("4K").is_err());
+        assert!(parse_ss_size("lots").is_err());
+        assert!(default_ss_size("hisi_zip") > 2 * (8 << 20));
+        assert_eq!(default_ss_size("hisi_hpre"), 1024 * 4096);
     }
 
     #[test]

@@ -9,12 +9,14 @@
 //! - [`ioctl`]: request numbers and argument structs of both kernel numberings.
 //! - [`kernel`]: api check, numbering choice, legacy geometry.
 //! - [`queue`]: one opened queue ([`UacceQueue`]).
+//! - [`ss`]: the static-share region of no-SVA queues (openEuler `_noiommu` apis).
 
 #[cfg(any(test, feature = "fake-kernel"))]
 pub mod fake;
 pub mod ioctl;
 pub mod kernel;
 pub mod queue;
+pub mod ss;
 pub mod sys;
 pub mod sysfs;
 
@@ -25,7 +27,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::backend::{Backend, QueueBackend, QueueRequest};
-use crate::device::DeviceInfo;
+use crate::device::{AddressMode, DeviceInfo};
 use crate::error::{Error, Result};
 
 pub use ioctl::Abi;
@@ -40,6 +42,8 @@ pub struct Scanned {
     pub info: DeviceInfo,
     /// The ioctl numbering that would be used, or why none can be.
     pub abi: std::result::Result<AbiChoice, String>,
+    /// How queues reach memory (SVA or no-SVA/SS) when the device is usable.
+    pub mode: Option<AddressMode>,
     /// Why queues will not be opened on the device (`None` if they will).
     pub refused: Option<String>,
 }
@@ -58,6 +62,7 @@ pub struct UacceBackend {
     dev_root: PathBuf,
     sys: Arc<dyn UacceSys>,
     abi: std::result::Result<Option<Abi>, String>,
+    ss_size: std::result::Result<Option<usize>, String>,
 }
 
 impl Default for UacceBackend {
@@ -85,6 +90,7 @@ impl UacceBackend {
             dev_root: dev_root.into(),
             sys,
             abi: Ok(abi),
+            ss_size: Ok(None),
         }
     }
 
@@ -102,7 +108,19 @@ impl UacceBackend {
             Ok(v) if !v.trim().is_empty() => v.parse::<Abi>().map(Some),
             _ => Ok(None),
         };
+        b.ss_size = match std::env::var("WD_SS_SIZE") {
+            Ok(v) if !v.trim().is_empty() => kernel::parse_ss_size(&v)
+                .map(Some)
+                .map_err(|e| e.to_string()),
+            _ => Ok(None),
+        };
         b
+    }
+
+    /// Fixes the static-share bytes each no-SVA queue maps (as `WD_SS_SIZE` does).
+    pub fn with_static_share_size(mut self, bytes: usize) -> Self {
+        self.ss_size = Ok(Some(bytes));
+        self
     }
 
     /// The seam in use.
@@ -119,8 +137,16 @@ impl UacceBackend {
             .into_iter()
             .map(|info| {
                 let abi = self.abi_for(&info).map_err(|e| e.to_string());
-                let refused = self.refusal(&info, &abi).err().map(|e| e.to_string());
-                Scanned { info, abi, refused }
+                let (mode, refused) = match self.refusal(&info, &abi) {
+                    Ok((_, mode)) => (Some(mode), None),
+                    Err(e) => (None, Some(e.to_string())),
+                };
+                Scanned {
+                    info,
+                    abi,
+                    mode,
+                    refused,
+                }
             })
             .collect())
     }
@@ -136,24 +162,56 @@ impl UacceBackend {
         )
     }
 
-    /// Why queues cannot be opened on `dev`, checked before any system call on the node.
+    /// Why queues cannot be opened on `dev`, checked before any system call on the node;
+    /// else the numbering and the address mode: SVA, or no-SVA with the static-share
+    /// region when the api carries openEuler's `_noiommu` suffix and the flags lack SVA.
     fn refusal(
         &self,
         dev: &DeviceInfo,
         abi: &std::result::Result<AbiChoice, String>,
-    ) -> Result<Abi> {
+    ) -> Result<(Abi, AddressMode)> {
         kernel::check_api(&dev.api)
             .map_err(|e| Error::Unsupported(format!("{}: {e}", dev.name)))?;
         let abi = match abi {
             Ok(a) => a.abi,
             Err(e) => return Err(Error::Unsupported(e.clone())),
         };
-        if !abi.has_sva(dev.flags) {
-            return Err(Error::Unsupported(format!(
-                "{}: flags {:#x} lack SVA; mainline uacce queues work only with SVA (no-SVA \
-                 needs openEuler's static-share region, which wd does not support)",
-                dev.name, dev.flags
-            )));
+        let no_sva_api = kernel::is_no_sva_api(&dev.api);
+        let mode = match (abi.has_sva(dev.flags), no_sva_api) {
+            (true, false) => AddressMode::Sva,
+            (false, true) if abi.no_sva_flags(dev.flags) => AddressMode::StaticShare,
+            (true, true) => {
+                return Err(Error::Unsupported(format!(
+                    "{}: api {:?} says no-SVA but flags {:#x} say SVA ({abi} numbering):                      contradictory, refused",
+                    dev.name,
+                    dev.api.trim(),
+                    dev.flags
+                )))
+            }
+            (false, true) => {
+                return Err(Error::Unsupported(format!(
+                    "{}: api {:?} says no-SVA but flags {:#x} have neither SVA nor                      NOIOMMU ({abi} numbering)",
+                    dev.name,
+                    dev.api.trim(),
+                    dev.flags
+                )))
+            }
+            (false, false) => {
+                return Err(Error::Unsupported(format!(
+                    "{}: flags {:#x} lack SVA and the api {:?} has no {} suffix: the kernel \
+                     offers neither SVA nor the static-share region (no-SVA queues need an \
+                     openEuler kernel with hisi_qm in no-SVA mode)",
+                    dev.name,
+                    dev.flags,
+                    dev.api.trim(),
+                    kernel::NOIOMMU_SUFFIX
+                )))
+            }
+        };
+        if mode == AddressMode::StaticShare {
+            if let Err(e) = &self.ss_size {
+                return Err(Error::Config(e.clone()));
+            }
         }
         if dev.isolated {
             return Err(Error::DeviceGone(format!(
@@ -161,7 +219,7 @@ impl UacceBackend {
                 dev.name
             )));
         }
-        Ok(abi)
+        Ok((abi, mode))
     }
 }
 
@@ -191,9 +249,34 @@ impl Backend for UacceBackend {
         sysfs::available_instances_with(&*self.sys, &self.sysfs_root, &dev.name)
     }
 
+    /// SVA or no-SVA/SS, or the refusal `open_queue` would give before any system call.
+    fn verdict(&self, dev: &DeviceInfo) -> Option<std::result::Result<AddressMode, String>> {
+        let abi = self.abi_for(dev).map_err(|e| e.to_string());
+        Some(
+            self.refusal(dev, &abi)
+                .map(|(_, mode)| mode)
+                .map_err(|e| e.to_string()),
+        )
+    }
+
+    /// Devices with an api wd does not speak.
+    fn rejected(&self) -> Vec<(String, String)> {
+        match sysfs::discover_with(&*self.sys, &self.sysfs_root, &self.dev_root) {
+            Ok(list) => list
+                .into_iter()
+                .filter_map(|d| {
+                    kernel::check_api(&d.api)
+                        .err()
+                        .map(|e| (d.name.clone(), e.to_string()))
+                })
+                .collect(),
+            Err(e) => vec![("uacce".into(), e.to_string())],
+        }
+    }
+
     fn open_queue(&self, dev: &DeviceInfo, req: QueueRequest) -> Result<Box<dyn QueueBackend>> {
         let choice = self.abi_for(dev).map_err(|e| e.to_string());
-        let abi = self.refusal(dev, &choice)?;
+        let (abi, mode) = self.refusal(dev, &choice)?;
         if let Ok(c) = &choice {
             crate::wd_log!(
                 Info,
@@ -209,7 +292,16 @@ impl Backend for UacceBackend {
                 dev.name
             )));
         }
-        let q = UacceQueue::open(self.sys.clone(), dev, abi, req)?;
+        let static_share = match mode {
+            AddressMode::StaticShare => Some(
+                self.ss_size
+                    .clone()
+                    .map_err(Error::Config)?
+                    .unwrap_or_else(|| kernel::default_ss_size(dev.driver())),
+            ),
+            _ => None,
+        };
+        let q = UacceQueue::open(self.sys.clone(), dev, abi, req, static_share)?;
         Ok(Box::new(q))
     }
 }

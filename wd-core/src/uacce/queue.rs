@@ -11,16 +11,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::backend::{QueueBackend, QueueInfo, QueueRequest};
-use crate::device::DeviceInfo;
+use crate::device::{AddressMode, DeviceInfo};
 use crate::dma::Iova;
 use crate::error::{Error, Result};
 use crate::fork::Epoch;
 use crate::region::Region;
 use crate::uacce::ioctl::{
-    self, Abi, HisiQpCtx, HisiQpInfo, UACCE_CMD_QM_SET_QP_CTX, UACCE_CMD_QM_SET_QP_INFO,
-    UACCE_QFRT_DUS, UACCE_QFRT_MMIO,
+    self, Abi, HisiQpCtx, HisiQpInfo, SsDmaAnswer, UACCE_CMD_QM_SET_QP_CTX,
+    UACCE_CMD_QM_SET_QP_INFO, UACCE_GRAN_SIZE, UACCE_QFRT_DUS, UACCE_QFRT_MMIO, UACCE_QFRT_SS,
 };
 use crate::uacce::kernel::{engine_sqe_size, expected_dus_size, LEGACY_DEPTH};
+use crate::uacce::ss::{slices_from_answers, StaticShare};
 use crate::uacce::sys::{mapped_region, IoctlArg, SeamFd, UacceSys};
 
 const LIVE: u8 = 0;
@@ -66,6 +67,8 @@ pub struct UacceQueue {
     fd: Arc<SeamFd>,
     dus: Region,
     mmio: Region,
+    /// No-SVA queues: the static-share region every DMA address comes from.
+    ss: Option<StaticShare>,
     state: AtomicU8,
     epoch: Epoch,
 }
@@ -76,6 +79,7 @@ impl fmt::Debug for UacceQueue {
             .field("device", &self.name)
             .field("info", &self.info)
             .field("abi", &self.abi)
+            .field("static_share", &self.ss.as_ref().map(|s| s.slices().len()))
             .field("fd", &self.fd.get())
             .field("state", &self.state.load(Ordering::Relaxed))
             .finish()
@@ -89,12 +93,18 @@ impl UacceQueue {
     /// engine's SQE size on kernels without it; START_Q. On failure everything done so far
     /// is undone (munmap, close; an unstarted queue needs no PUT_Q).
     ///
-    /// The caller has checked the api, SVA and isolation (see [`super::UacceBackend`]).
+    /// `static_share`: `None` for an SVA queue; for a no-SVA queue the bytes of
+    /// static-share region to map (offset 2 pages, right after MMIO) and read the device
+    /// addresses of with GET_SS_DMA, slice by slice (hardware-interface §3.8).
+    ///
+    /// The caller has checked the api, the address mode and isolation (see
+    /// [`super::UacceBackend`]).
     pub fn open(
         sys: Arc<dyn UacceSys>,
         dev: &DeviceInfo,
         abi: Abi,
         req: QueueRequest,
+        static_share: Option<usize>,
     ) -> Result<UacceQueue> {
         let name = dev.name.as_str();
         let page = sys.page_size();
@@ -130,6 +140,10 @@ impl UacceQueue {
             .mmap(raw, dev.mmio_size, UACCE_QFRT_MMIO * page as u64)
             .map_err(|e| errno_error(name, "mmap MMIO region", e))?;
         let mmio = mapped_region(sys.clone(), fd.clone(), mmio);
+        let ss = match static_share {
+            None => None,
+            Some(len) => Some(map_static_share(&sys, &fd, raw, name, abi, page, len)?),
+        };
 
         let mut ctx = HisiQpCtx {
             id: 0,
@@ -211,6 +225,7 @@ impl UacceQueue {
             fd,
             dus,
             mmio,
+            ss,
             state: AtomicU8::new(LIVE),
             epoch: Epoch::current(),
         })
@@ -250,18 +265,53 @@ impl QueueBackend for UacceQueue {
     }
 
     /// SVA: the device walks the process's page tables, so its address for `mem` is the
-    /// virtual address. (Queues are opened only on SVA devices.)
+    /// virtual address. No-SVA: only memory inside the static-share region has a device
+    /// address (its slice's DMA address plus the offset); anything else is refused, since
+    /// there is no IOMMU mapping to make for it.
     fn map_dma(&self, mem: &Region) -> Result<Iova> {
         self.live()?;
         if mem.is_empty() {
             return Err(Error::InvalidArgument("sharing an empty region".into()));
         }
-        Ok(Iova(mem.as_ptr() as u64))
+        match &self.ss {
+            None => Ok(Iova(mem.as_ptr() as u64)),
+            Some(ss) => ss
+                .translate(mem)
+                .map_err(|e| Error::Unsupported(format!("{}: {e}", self.name))),
+        }
     }
 
     fn unmap_dma(&self, _iova: Iova, _len: usize) -> Result<()> {
-        // Nothing was mapped: SVA shares the whole address space.
+        // Nothing was mapped: SVA shares the whole address space, and the static-share
+        // region stays the device's until the queue is released.
         Ok(())
+    }
+
+    fn address_mode(&self) -> AddressMode {
+        match self.ss {
+            None => AddressMode::Sva,
+            Some(_) => AddressMode::StaticShare,
+        }
+    }
+
+    /// No-SVA: carved from the static-share region (the only memory the device reaches).
+    fn alloc_dma(&self, len: usize) -> Result<(Region, Iova)> {
+        self.live()?;
+        match &self.ss {
+            None => {
+                let region = Region::anonymous(len)?;
+                let iova = self.map_dma(&region)?;
+                Ok((region, iova))
+            }
+            Some(ss) => ss.alloc(len),
+        }
+    }
+
+    fn free_dma(&self, mem: &Region, iova: Iova) -> Result<()> {
+        match &self.ss {
+            None => self.unmap_dma(iova, mem.len()),
+            Some(ss) => ss.free(mem, iova),
+        }
     }
 
     fn wait(&self, timeout: Duration) -> Result<bool> {
@@ -317,6 +367,65 @@ impl QueueBackend for UacceQueue {
         self.state.store(ABANDONED, Ordering::Release);
         self.fd.close_now();
     }
+}
+
+/// Maps `len` bytes (rounded up to whole granules and pages) of the static-share region of
+/// queue `raw` and reads its device addresses: GET_SS_DMA with slice index 0, 1, ... until
+/// the kernel says none are left (uadk's header), or the one address of the whole region
+/// (the legacy openEuler answer).
+fn map_static_share(
+    sys: &Arc<dyn UacceSys>,
+    fd: &Arc<SeamFd>,
+    raw: crate::uacce::sys::Fd,
+    name: &str,
+    abi: Abi,
+    page: usize,
+    len: usize,
+) -> Result<StaticShare> {
+    let unit = (UACCE_GRAN_SIZE as usize).max(page);
+    let len = len.div_ceil(unit) * unit;
+    let m = sys
+        .mmap(raw, len, UACCE_QFRT_SS * page as u64)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ENOMEM) => Error::NoFreeQueue(format!(
+                "{name}: the kernel has no {len:#x} bytes of static-share memory (mmap SS:                  ENOMEM; lower WD_SS_SIZE)"
+            )),
+            _ => errno_error(name, "mmap static-share region", e),
+        })?;
+    let region = mapped_region(sys.clone(), fd.clone(), m);
+    let request = abi.get_ss_dma();
+    let mut answers = Vec::new();
+    loop {
+        let index = answers.len() as u64;
+        let mut arg = index.to_ne_bytes();
+        let ret = sys
+            .ioctl(raw, request, IoctlArg::Buf(&mut arg))
+            .map_err(|e| errno_error(name, ioctl::name(request, abi), e))?;
+        let a = SsDmaAnswer::decode(u64::from_ne_bytes(arg), ret)
+            .map_err(|e| Error::Protocol(format!("{name}: {e}")))?;
+        answers.push(a);
+        match a {
+            SsDmaAnswer::Slice { left, .. } if left > 0 => {
+                if answers.len() > 4096 {
+                    return Err(Error::Protocol(format!(
+                        "{name}: GET_SS_DMA reports more than 4096 slices"
+                    )));
+                }
+            }
+            _ => break,
+        }
+    }
+    let slices = slices_from_answers(len, &answers).map_err(|e| match e {
+        Error::Protocol(m) => Error::Protocol(format!("{name}: {m}")),
+        e => e,
+    })?;
+    crate::wd_log!(
+        Info,
+        "uacce: {name}: static-share region of {len:#x} bytes in {} slice(s), first at          device address {:#x}",
+        slices.len(),
+        slices[0].dma
+    );
+    Ok(StaticShare::new(region, slices))
 }
 
 impl Drop for UacceQueue {

@@ -253,6 +253,7 @@ fn no_free_queue_is_typed_and_checked_before_open() {
         &dev,
         Abi::Mainline,
         QueueRequest { qc_type: 0 },
+        None,
     )
     .unwrap_err();
     assert!(matches!(e, Error::NoFreeQueue(_)), "{e}");
@@ -464,8 +465,8 @@ fn unknown_api_noiommu_non_sva_and_isolated_are_refused_with_reasons() {
     let names: Vec<String> = b.devices().unwrap().into_iter().map(|d| d.name).collect();
     assert_eq!(
         names,
-        vec!["hisi_hpre-4", "hisi_hpre-5"],
-        "unknown apis left out"
+        vec!["hisi_hpre-3", "hisi_hpre-4", "hisi_hpre-5"],
+        "unknown apis left out (a no-SVA api is one wd speaks)"
     );
     let scan = b.scan().unwrap();
     let why = |n: &str| {
@@ -477,7 +478,19 @@ fn unknown_api_noiommu_non_sva_and_isolated_are_refused_with_reasons() {
             .unwrap()
     };
     assert!(why("hisi_hpre-2").contains("not a HiSilicon QM interface"));
-    assert!(why("hisi_hpre-3").contains("static-share"));
+    // The _noiommu suffix on a 5.7+ kernel: the numbering cannot be detected.
+    assert!(why("hisi_hpre-3").contains("WD_UACCE_ABI"));
+    // Configured, the suffix with SVA flags contradicts itself.
+    let configured = fx.kernel.backend(Some(Abi::Mainline)).scan().unwrap();
+    let c3 = configured
+        .iter()
+        .find(|s| s.info.name == "hisi_hpre-3")
+        .unwrap();
+    assert!(
+        c3.refused.as_deref().unwrap().contains("contradictory"),
+        "{c3:?}"
+    );
+
     assert!(why("hisi_hpre-4").contains("lack SVA"));
     assert!(why("hisi_hpre-5").contains("isolated"));
     for d in b.devices().unwrap() {
@@ -542,4 +555,177 @@ fn backend_over_a_missing_root_has_no_devices() {
     let b = UacceBackend::new("/nonexistent/wd/sys", "/nonexistent/wd/dev");
     assert!(b.devices().unwrap().is_empty());
     assert!(b.scan().unwrap().is_empty());
+}
+
+/// A no-SVA HPRE device of uadk's header kernels (flags 0, `_noiommu` api).
+fn no_sva(config: FakeKernelConfig) -> Fx {
+    let mut d = FixtureDevice::hpre("hisi_hpre-1");
+    d.api = "hisi_qm_v2_noiommu".into();
+    d.flags = if config.abi == Abi::OpenEuler { 1 } else { 0 };
+    fixture(config, &[d])
+}
+
+#[test]
+fn no_sva_bring_up_maps_the_static_share_region_and_reads_its_slices() {
+    let fx = no_sva(FakeKernelConfig {
+        ss_slice: 1 << 20,
+        ..FakeKernelConfig::default()
+    });
+    let b = fx
+        .kernel
+        .backend(Some(Abi::Mainline))
+        .with_static_share_size(3 << 20);
+    let dev = b.devices().unwrap().remove(0);
+    let q = b.open_queue(&dev, QueueRequest { qc_type: 0 }).unwrap();
+    assert_eq!(q.address_mode(), crate::AddressMode::StaticShare);
+    let t = fx.kernel.trace();
+    let fd = fx.kernel.queues()[0].fd;
+    // open, DUS, MMIO, SS (index 2), three GET_SS_DMA answers, SET_QP_CTX, SET_QP_INFO, START.
+    assert_eq!(
+        t[3],
+        Call::Mmap {
+            fd,
+            len: 3 << 20,
+            offset: 2 * 4096,
+            result: Ok(())
+        }
+    );
+    let gets: Vec<_> = t[4..7]
+        .iter()
+        .map(|c| match c {
+            Call::Ioctl {
+                request, result, ..
+            } => (*request, *result),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        gets,
+        vec![
+            (UADK_CMD_GET_SS_DMA, Ok(2)),
+            (UADK_CMD_GET_SS_DMA, Ok(1)),
+            (UADK_CMD_GET_SS_DMA, Ok(0))
+        ]
+    );
+    let pieces = fx.side.queues()[0]
+        .static_share
+        .lock()
+        .unwrap()
+        .clone()
+        .unwrap();
+    assert_eq!(pieces.len(), 3);
+    // Pool memory comes from the region, at the kernel's device addresses.
+    let (mem, iova) = q.alloc_dma(1 << 20).unwrap();
+    assert_eq!(iova.0, pieces[0].dma);
+    let (_, iova2) = q.alloc_dma(4096).unwrap();
+    assert_eq!(iova2.0, pieces[1].dma, "the first slice is full");
+    assert_eq!(
+        q.map_dma(&mem.slice(64, 64).unwrap()).unwrap().0,
+        pieces[0].dma + 64
+    );
+    let e = q.map_dma(&Region::anonymous(4096).unwrap()).unwrap_err();
+    assert!(matches!(e, Error::Unsupported(_)), "{e}");
+    assert!(e.to_string().contains("static-share"), "{e}");
+    q.free_dma(&mem, iova).unwrap();
+    // The kernel's rules: past the last slice EINVAL.
+    let mut arg = 3u64.to_ne_bytes();
+    assert_eq!(
+        errno_of(
+            fx.kernel
+                .ioctl(fd, UADK_CMD_GET_SS_DMA, IoctlArg::Buf(&mut arg))
+        ),
+        libc::EINVAL
+    );
+    // A second SS mapping on the same queue: EEXIST.
+    assert_eq!(
+        errno_of(fx.kernel.mmap(fd, 1 << 20, 2 * 4096)),
+        libc::EEXIST
+    );
+    q.release().unwrap();
+}
+
+#[test]
+fn get_ss_dma_is_refused_where_the_kernel_refuses_it() {
+    // SVA device: region index 2 does not exist, GET_SS_DMA is EINVAL.
+    let fx = hpre();
+    let q = open(&fx, 0).unwrap();
+    let fd = fx.kernel.queues()[0].fd;
+    assert_eq!(
+        errno_of(fx.kernel.mmap(fd, 1 << 20, 2 * 4096)),
+        libc::EINVAL
+    );
+    let mut arg = 0u64.to_ne_bytes();
+    assert_eq!(
+        errno_of(
+            fx.kernel
+                .ioctl(fd, UADK_CMD_GET_SS_DMA, IoctlArg::Buf(&mut arg))
+        ),
+        libc::EINVAL
+    );
+    q.release().unwrap();
+    // No-SVA device, region not mapped yet: EINVAL; a size that is not whole granules
+    // EINVAL; beyond ss_max ENOMEM, which the backend reports as no free queue.
+    let fx = no_sva(FakeKernelConfig::default());
+    let raw = fx
+        .kernel
+        .open(Path::new("/dev/hisi_hpre-1"), libc::O_RDWR)
+        .unwrap();
+    assert_eq!(
+        errno_of(
+            fx.kernel
+                .ioctl(raw, UADK_CMD_GET_SS_DMA, IoctlArg::Buf(&mut arg))
+        ),
+        libc::EINVAL
+    );
+    assert_eq!(errno_of(fx.kernel.mmap(raw, 4096, 2 * 4096)), libc::EINVAL);
+    fx.kernel.close(raw).unwrap();
+    let b = fx
+        .kernel
+        .backend(Some(Abi::Mainline))
+        .with_static_share_size(1 << 30);
+    let dev = b.devices().unwrap().remove(0);
+    let e = b.open_queue(&dev, QueueRequest { qc_type: 0 }).unwrap_err();
+    assert!(matches!(e, Error::NoFreeQueue(_)), "{e}");
+    assert!(e.to_string().contains("WD_SS_SIZE"), "{e}");
+    assert!(fx.kernel.queues().is_empty(), "the failed open was undone");
+}
+
+#[test]
+fn legacy_openeuler_no_sva_answers_one_address() {
+    let fx = no_sva(FakeKernelConfig {
+        osrelease: "4.19.90".into(),
+        abi: Abi::OpenEuler,
+        set_qp_info: false,
+        ..FakeKernelConfig::default()
+    });
+    let b = fx.kernel.backend(None);
+    let dev = b.devices().unwrap().remove(0);
+    let q = b.open_queue(&dev, QueueRequest { qc_type: 0 }).unwrap();
+    let reqs: Vec<u32> = fx
+        .kernel
+        .trace()
+        .iter()
+        .filter_map(|c| match c {
+            Call::Ioctl {
+                request,
+                result: Ok(_),
+                ..
+            } => Some(*request),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        reqs,
+        vec![OE_CMD_GET_SS_DMA, UACCE_CMD_QM_SET_QP_CTX, OE_CMD_START]
+    );
+    let pieces = fx.side.queues()[0]
+        .static_share
+        .lock()
+        .unwrap()
+        .clone()
+        .unwrap();
+    assert_eq!(pieces.len(), 1, "one contiguous region");
+    let (_, iova) = q.alloc_dma(4 << 20).unwrap();
+    assert_eq!(iova.0, pieces[0].dma);
+    q.release().unwrap();
 }
