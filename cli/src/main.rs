@@ -138,9 +138,10 @@ fn main() -> ExitCode {
 fn list() -> ExitCode {
     let devices = wd_core::registry::devices();
     println!(
-        "{:<18} {:<8} {:<11} {:>5} {:<22} {:>5} {:>4}",
-        "DEVICE", "BACKEND", "API", "FLAGS", "ALGORITHMS", "FREE", "NUMA"
+        "{:<18} {:<8} {:<19} {:>5} {:<22} {:>5} {:>4}  {:<9}",
+        "DEVICE", "BACKEND", "API", "FLAGS", "ALGORITHMS", "FREE", "NUMA", "MODE"
     );
+    let mut unusable = Vec::new();
     for d in &devices {
         let i = d.info();
         let free = d
@@ -151,8 +152,18 @@ fn list() -> ExitCode {
         } else {
             d.backend().name().to_string()
         };
+        // How its queues reach memory (SVA, no-SVA/SS, VFIO, NOIOMMU), or why none opens.
+        let mode = match d.backend().verdict(i) {
+            Some(Ok(m)) => m.to_string(),
+            Some(Err(why)) => {
+                unusable.push((i.name.clone(), why));
+                "unusable".to_string()
+            }
+            None if d.backend().is_model() => "IOVA".to_string(),
+            None => "-".to_string(),
+        };
         println!(
-            "{:<18} {:<8} {:<11} {:>5} {:<22} {:>5} {:>4}{}",
+            "{:<18} {:<8} {:<19} {:>5} {:<22} {:>5} {:>4}  {:<9}{}",
             i.name,
             backend,
             i.api,
@@ -160,13 +171,23 @@ fn list() -> ExitCode {
             i.algorithms.join(","),
             free,
             i.numa_node,
+            mode,
             if i.isolated { "  isolated" } else { "" }
         );
+    }
+    for b in wd_core::registry::backends() {
+        for (name, why) in b.rejected() {
+            println!("{name:<18} {:<8} (not offered)", b.name());
+            unusable.push((name, why));
+        }
     }
     if devices.is_empty() {
         println!("(no devices; WD_DEVICES=model or --model shows the device model)");
     } else if devices.iter().any(|d| d.backend().is_model()) {
-        println!("* device model (hisi_model), not hardware");
+        println!("* device model (hisi_model), not hardware; IOVA: the model's own IOMMU");
+    }
+    for (name, why) in &unusable {
+        println!("{name}: unusable: {why}");
     }
     ExitCode::SUCCESS
 }

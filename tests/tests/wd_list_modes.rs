@@ -1,0 +1,82 @@
+//! `wd list` shows how each device's queues reach memory (SVA, no-SVA/SS; IOVA on the
+//! model) and, for a device no queue can be opened on, why — over the fake uacce kernel's
+//! fixtures (`WD_DEVICES=fake-uacce:<dir>`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Once;
+
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+fn wd_bin() -> PathBuf {
+    static BUILT: Once = Once::new();
+    let dir = profile_dir();
+    BUILT.call_once(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "-q", "-p", "wd-cli"]).current_dir(root);
+        if dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        assert!(cmd.status().unwrap().success(), "building wd");
+    });
+    dir.join("wd")
+}
+
+fn list(fixture: &str, env: &[(&str, &str)]) -> String {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/uacce")
+        .join(fixture);
+    let out = Command::new(wd_bin())
+        .arg("list")
+        .env("WD_DEVICES", format!("fake-uacce:{}", dir.display()))
+        .env_remove("WD_UACCE_ABI")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let s = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{s}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    s
+}
+
+fn row<'a>(s: &'a str, dev: &str) -> &'a str {
+    s.lines()
+        .find(|l| l.starts_with(dev) && !l.contains("unusable:"))
+        .unwrap_or_else(|| panic!("no row for {dev}:\n{s}"))
+}
+
+#[test]
+fn wd_list_shows_each_devices_mode_and_why_it_is_unusable() {
+    let s = list("kunpeng920", &[]);
+    assert!(s.contains("MODE"), "{s}");
+    assert!(row(&s, "hisi_hpre-1").contains(" SVA"), "{s}");
+
+    let s = list("openeuler-nosva", &[("WD_UACCE_ABI", "mainline")]);
+    assert!(row(&s, "hisi_hpre-0").contains("no-SVA/SS"), "{s}");
+    assert!(row(&s, "hisi_zip-1").contains("no-SVA/SS"), "{s}");
+    assert!(!s.contains("unusable"), "{s}");
+
+    // Legacy openEuler 4.19: detected, no-SVA with the NOIOMMU flag.
+    let s = list("openeuler-4.19-nosva", &[]);
+    assert!(row(&s, "hisi_hpre-0").contains("no-SVA/SS"), "{s}");
+
+    // Undetectable numbering: unusable, and the line says what to set.
+    let s = list("openeuler-nosva", &[]);
+    assert!(row(&s, "hisi_hpre-0").contains("unusable"), "{s}");
+    assert!(
+        s.lines()
+            .any(|l| l.starts_with("hisi_hpre-0: unusable:") && l.contains("WD_UACCE_ABI")),
+        "{s}"
+    );
+
+    // Isolated: unusable with the reason.
+    let s = list("isolated", &[]);
+    assert!(s.contains("unusable: ") && s.contains("isolated"), "{s}");
+}
