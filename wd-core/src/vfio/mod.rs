@@ -4,10 +4,13 @@
 //! [`VfioDmaSpace::unshare`] (VFIO_IOMMU_UNMAP_DMA), everything still shared unmapped when
 //! the space is released. NOIOMMU groups are recognised and refused with a clear error:
 //! their containers answer only CHECK_EXTENSION, so there is no IOVA to give a device.
-//! The user-space QM bring-up over VFIO (BAR mapping, queue contexts) is a later issue.
+//! [`noiommu`] gives the NOIOMMU DMA half: physical addresses of pinned memory (with
+//! `CAP_SYS_ADMIN`). Group and device open, BAR mapping and the user-space QM bring-up
+//! over VFIO (queue contexts) are not written (docs/hardware.md §5 item 16).
 
 pub mod ioctl;
 pub mod iova;
+pub mod noiommu;
 
 use std::collections::BTreeMap;
 use std::fmt;
