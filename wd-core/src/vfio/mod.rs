@@ -4,10 +4,15 @@
 //! [`VfioDmaSpace::unshare`] (VFIO_IOMMU_UNMAP_DMA), everything still shared unmapped when
 //! the space is released. NOIOMMU groups are recognised and refused with a clear error:
 //! their containers answer only CHECK_EXTENSION, so there is no IOVA to give a device.
+//! [`device`] opens a device container → group → device through the [`device::VfioSys`]
+//! seam (test twin `fake::FakeVfio`, feature `fake-kernel`), maps its BAR and its DMA;
 //! [`noiommu`] gives the NOIOMMU DMA half: physical addresses of pinned memory (with
-//! `CAP_SYS_ADMIN`). Group and device open, BAR mapping and the user-space QM bring-up
-//! over VFIO (queue contexts) are not written (docs/hardware.md §5 item 16).
+//! `CAP_SYS_ADMIN`). The user-space QM bring-up over VFIO (queue contexts) is not written
+//! (docs/hardware.md §5 item 16).
 
+pub mod device;
+#[cfg(any(test, feature = "fake-kernel"))]
+pub mod fake;
 pub mod ioctl;
 pub mod iova;
 pub mod noiommu;
