@@ -7,3 +7,5 @@ pub mod corpus;
 pub mod haproxy;
 pub mod nginx;
 pub mod ossl;
+pub mod rng;
+pub mod zref;
