@@ -370,12 +370,34 @@ impl KeyMaterial {
         Ok(())
     }
 
+    /// The numbers the software key is built from: the key's, with consistent CRT
+    /// parameters reduced (the default provider fails to sign with a qinv ≥ p); an
+    /// inconsistent key's as they are (the default provider checks its CRT result and
+    /// recomputes with d).
+    fn software_params(&self) -> Result<Params> {
+        let mut bld = ParamBld::new()?;
+        match (self.crt2(), self.crt()?) {
+            (Some(p), Some(Crt::Reduced { dp, dq, qinv })) => {
+                bld.push_be(c"n", &self.n)?;
+                bld.push_be(c"e", &self.e)?;
+                bld.push_be(c"d", p.d.bytes())?;
+                bld.push_be(FACTORS[0], p.factors[0].bytes())?;
+                bld.push_be(FACTORS[1], p.factors[1].bytes())?;
+                bld.push_be(EXPONENTS[0], dp.bytes())?;
+                bld.push_be(EXPONENTS[1], dq.bytes())?;
+                bld.push_be(COEFFICIENTS[0], qinv.bytes())?;
+            }
+            _ => self.push_params(&mut bld, true)?,
+        }
+        bld.to_params()
+    }
+
     /// The same key in the software (default provider) path, built once.
     pub fn software(&self) -> Result<&Pkey> {
         if let Some(k) = self.sw.get() {
             return Ok(k);
         }
-        let params = self.to_params(true)?;
+        let params = self.software_params()?;
         let pkey = self
             .prov
             .software()?

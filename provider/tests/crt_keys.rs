@@ -3,7 +3,8 @@
 //! `key_errors`, not as device errors or fault-guard trips, logged once per key, kept in
 //! software with the right answer (the default provider checks its CRT result and redoes it
 //! with d), refused with `fallback = off`; unreduced ones (dp ≥ p-1, dq ≥ q-1, qinv ≥ p) are
-//! valid keys, reduced and offloaded.
+//! valid keys, reduced and offloaded (and reduced for the software path too, where the
+//! default provider would fail on qinv ≥ p).
 
 // These tests need the device model; the production flavour has none.
 #![cfg(feature = "model")]
@@ -161,4 +162,15 @@ fn unreduced_crt_parameters_are_reduced_and_offloaded() {
     assert_eq!(w.fallbacks(), 0, "{c}");
     assert_eq!(w.counter("key_errors"), 0, "{c}");
     assert_eq!(w.counter("fault_guard_trips"), 0, "{c}");
+    // And in software (no device), where the key goes reduced too: the default provider
+    // itself fails to sign with a qinv ≥ p.
+    let w = World::new().with("WD_DEVICES", "none");
+    assert!(
+        sign_many(&World::new(), Conf::Default, &k, 1).is_err(),
+        "the default provider signs with qinv ≥ p now: reword this test"
+    );
+    let got = sign_many(&w, Conf::Model, &k, N).unwrap();
+    assert_eq!(got, reference(), "a software signature differs");
+    let c = stats::format(&w.counters());
+    assert_eq!(w.counter("fallback_no_device"), u64::from(N), "{c}");
 }
