@@ -429,8 +429,15 @@ pub unsafe extern "C" fn deflateBound(strm: z_streamp, sourceLen: c_ulong) -> c_
         // SAFETY: zlib's contract on strm (null allowed: the conservative bound).
         match unsafe { slot(strm) } {
             Some(sl) => sl.stream.bound(sourceLen) as c_ulong,
-            // SAFETY: a null stream asks zlib-rs for its conservative bound.
-            None => unsafe { z::deflateBound(ptr::null_mut(), sourceLen) },
+            None => {
+                // zlib 1.2.13's conservative bound for an unknown stream, or zlib-rs's.
+                let n = sourceLen;
+                let fixed = n + (n >> 3) + (n >> 8) + (n >> 9) + 4;
+                let stored = n + (n >> 5) + (n >> 7) + (n >> 11) + 7;
+                let zlib = fixed.max(stored) + 6;
+                // SAFETY: a null stream asks zlib-rs for its conservative bound.
+                zlib.max(unsafe { z::deflateBound(ptr::null_mut(), n) })
+            }
         }
     })
 }

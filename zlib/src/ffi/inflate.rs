@@ -127,7 +127,11 @@ pub unsafe extern "C" fn inflateReset(strm: *mut z::z_stream) -> i32 {
 pub unsafe extern "C" fn inflateReset2(strm: *mut z::z_stream, windowBits: c_int) -> i32 {
     guard(Z_STREAM_ERROR, || {
         // SAFETY: the caller keeps zlib's contract for `inflateReset2`; zlib-rs checks what zlib checks.
-        unsafe { z::inflateReset2(strm, windowBits) }
+        let r = unsafe { z::inflateReset2(strm, windowBits) };
+        if r == z::Z_OK {
+            raw_adler(strm, windowBits);
+        }
+        r
     })
 }
 
@@ -228,7 +232,18 @@ pub unsafe extern "C" fn inflateInit2_(
         let r = unsafe { z::inflateInit2_(strm, windowBits, version, stream_size) };
         if r == z::Z_OK {
             crate::stats::bump(crate::stats::Counter::InflateStreams);
+            raw_adler(strm, windowBits);
         }
         r
     })
+}
+
+/// zlib leaves `adler` 0 on a raw inflate stream (its `wrap & 1`); zlib-rs sets 1.
+fn raw_adler(strm: z::z_streamp, window_bits: c_int) {
+    if window_bits < 0 {
+        // SAFETY: called after a successful init/reset of `strm`, a valid z_stream.
+        if let Some(s) = unsafe { strm.as_mut() } {
+            s.adler = 0;
+        }
+    }
 }
