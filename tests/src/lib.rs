@@ -4,6 +4,7 @@
 //! The tests themselves live in `tests/tests/*.rs`.
 
 pub mod corpus;
+pub mod fuzz;
 pub mod haproxy;
 pub mod nginx;
 pub mod ossl;
