@@ -160,7 +160,9 @@ impl Table {
         }
         let timer = self.timer.as_ref().expect("made above");
         w.watch(queue_fd)?;
-        w.watch(timer.fd())?;
+        w.watch(timer.fd()).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("stall timer {}: {e}", timer.fd()))
+        })?;
         let deadline = self.deadline_of(&w).unwrap_or_else(Instant::now);
         timer.arm(deadline.saturating_duration_since(Instant::now()))?;
         self.watcher = Some(Watch {
@@ -271,17 +273,30 @@ fn ensure_watcher(shared: &Shared, me: &Arc<CtxWaiter>, queue_fd: Option<RawFd>)
         Err(e) => {
             wd_core::wd_log!(
                 Warn,
-                "wd provider: cannot watch the queue for ASYNC jobs: {e}"
+                "wd provider: cannot watch the queue (descriptor {fd}) for ASYNC jobs (ctx alive: {}): {e}",
+                me.alive()
             );
             false
         }
     }
 }
 
-/// Pauses `job` (counted) and consumes its notification when it runs again.
-fn pause(job: &Job, me: &Arc<CtxWaiter>) -> wd_core::Result<()> {
+/// True in a forked child for a table of the parent's.
+fn forked(shared: &Shared) -> bool {
+    !lock(shared).epoch.is_current()
+}
+
+/// Pauses `job` (counted) and consumes its notification when it runs again. A job resumed
+/// in a forked child finds its request (and the table and the queue) the parent's: it is
+/// not the child's to wait for, and goes to software at once.
+fn pause(job: &Job, me: &Arc<CtxWaiter>, shared: &Shared) -> wd_core::Result<()> {
     stats::bump(Counter::AsyncPauses);
     job.pause(me).map_err(|e| Error::io("ASYNC job", e))?;
+    if forked(shared) {
+        return Err(Error::Device(
+            "the process forked while the request was in flight: it is the parent's".into(),
+        ));
+    }
     me.clear();
     Ok(())
 }
@@ -325,7 +340,10 @@ pub fn run(
                 if !ensure_watcher(&shared, &me, fd) {
                     me.notify();
                 }
-                let r = pause(job, &me);
+                let r = pause(job, &me, &shared);
+                if r.is_err() && forked(&shared) {
+                    return r.map(|()| Vec::new());
+                }
                 let mut t = lock(&shared);
                 t.slot_waiters.retain(|(w, _)| !Arc::ptr_eq(w, &me));
                 t.resign(&me);
@@ -375,7 +393,11 @@ pub fn run(
             // job again at once, as a poll.
             me.notify();
         }
-        if let Err(e) = pause(job, &me) {
+        if let Err(e) = pause(job, &me, &shared) {
+            if forked(&shared) {
+                // Nothing of the parent's (its table, descriptors, timer) is touched.
+                return Err(e);
+            }
             let mut t = lock(&shared);
             t.pending.remove(&tag);
             t.resign(&me);
@@ -425,16 +447,6 @@ pub fn run_alongside(
         r?;
     }
     ours.expect("loop ends with our completion")
-}
-
-/// True when the calling thread has requests of ASYNC jobs in flight.
-pub fn thread_busy() -> bool {
-    TABLE.with(|t| {
-        t.borrow().as_ref().is_some_and(|s| {
-            let t = lock(s);
-            t.epoch.is_current() && t.pending.values().any(|p| p.done.is_none())
-        })
-    })
 }
 
 /// The device call of one raw RSA operation: inside an ASYNC job, in flight while the job

@@ -127,7 +127,12 @@ fn on_device(
         Ok(side) => side,
         Err(why) => return Ok(Err((Why::NoDevice, why))),
     };
-    let t0 = cpu_sample_start();
+    // Inside an ASYNC job the thread's CPU time across the pause is other jobs' work: not
+    // sampled there.
+    let t0 = crate::async_job::current()
+        .is_none()
+        .then(cpu_sample_start)
+        .flatten();
     let Some(hk) = offload::hpre_key(key, private) else {
         return Ok(Err((Why::Policy, "no private key".into())));
     };

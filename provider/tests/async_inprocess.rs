@@ -1,7 +1,8 @@
 //! wd inside OpenSSL ASYNC jobs, in this process, on the device model (issue 10): many
 //! RSA-2048 signatures in flight from one thread, each job resumed only when the descriptor
 //! wd gave its wait ctx is readable; every signature verified by the default provider;
-//! spurious resumes; a wait ctx freed while its job is paused; and the fibre stacks
+//! spurious resumes; a wait ctx freed while its job is paused; fork while jobs are paused;
+//! and the fibre stacks
 //! (libcrypto's 32 KiB, no guard page) filled with a canary and checked afterwards for how
 //! deep the whole offload path went.
 //!
@@ -208,7 +209,11 @@ unsafe fn drive(slots: &mut [Slot], skip: &[usize], spurious: bool) {
         for &i in &live {
             // SAFETY: a live wait ctx.
             let f = unsafe { fds(slots[i].wctx) };
-            assert_eq!(f.len(), 1, "wd gives a paused job exactly one descriptor");
+            assert_eq!(
+                f.len(),
+                1,
+                "wd gives a paused job exactly one descriptor: {f:?}"
+            );
             pfds.push(libc::pollfd {
                 fd: f[0],
                 events: libc::POLLIN,
@@ -237,6 +242,10 @@ fn many_signatures_in_flight_from_one_thread_in_async_jobs() {
     let w = World::new();
     std::env::set_var("WD_DEVICES", "model");
     std::env::set_var("WD_MODEL_ENGINES", "2");
+    // 2 ms per request on top of the computation: a job's request is still in flight when
+    // the job pauses, even when this (shared, loaded) machine deschedules the thread
+    // between the send and the first look at the ring.
+    std::env::set_var("WD_MODEL_LATENCY_US", "2000");
     std::env::set_var("WD_STATS_DIR", w.stats_dir());
     std::env::set_var("WD_MODEL_DIR", w.path("model"));
     let dir = CString::new(modules().to_str().unwrap()).unwrap();
@@ -349,7 +358,11 @@ fn many_signatures_in_flight_from_one_thread_in_async_jobs() {
         //    others still complete, resumed by their descriptors.
         let mut slots: Vec<Slot> = (200..208).map(new_slot).collect();
         for s in slots.iter_mut() {
-            assert!(!step(s), "job finished without pausing");
+            assert!(
+                !step(s),
+                "job finished without pausing: {}",
+                stats::format(&w.counters())
+            );
         }
         ASYNC_WAIT_CTX_free(slots[0].wctx);
         slots[0].wctx = ptr::null_mut();
@@ -366,7 +379,75 @@ fn many_signatures_in_flight_from_one_thread_in_async_jobs() {
             ASYNC_WAIT_CTX_free(s.wctx);
         });
 
-        // 4. The fibre stacks: how deep did the offload path go?
+        // 4. fork() while jobs are paused: the child resumes one inherited job (its request
+        //    is not the child's to reap: software) and signs on its own queue; the parent's
+        //    paused jobs then complete from the parent's queue, which the child never
+        //    touched.
+        let mut slots: Vec<Slot> = (300..304).map(new_slot).collect();
+        for s in slots.iter_mut() {
+            assert!(
+                !step(s),
+                "job finished without pausing: {}",
+                stats::format(&w.counters())
+            );
+        }
+        let before = w.counters();
+        let pid = libc::fork();
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let mut inherited = slots.remove(1);
+                let t = Instant::now();
+                while !step(&mut inherited) {
+                    assert!(t.elapsed() < Duration::from_secs(10), "inherited job hangs");
+                }
+                verify(&inherited);
+                std::mem::forget(inherited);
+                // A signature of the child's own, outside a job, on the child's queue.
+                let mut own = new_slot(400);
+                own.arg.siglen = own.arg.sig.len();
+                own.ret = sys::EVP_PKEY_sign(
+                    own.arg.ctx,
+                    own.arg.sig.as_mut_ptr(),
+                    &mut own.arg.siglen,
+                    own.arg.digest.as_ptr(),
+                    32,
+                );
+                verify(&own);
+            }))
+            .is_ok();
+            libc::_exit(if ok { 0 } else { 1 });
+        }
+        let mut status = 0;
+        assert_eq!(libc::waitpid(pid, &mut status, 0), pid);
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "the forked child failed ({status:#x})"
+        );
+        let child = stats::read_file(&w.stats_dir().join(format!("{pid}.stats")))
+            .map(|(_, v)| v)
+            .expect("the child's counters");
+        assert!(
+            stats::get(&child, "offload_private").unwrap() >= 1,
+            "the child did not offload on its own queue: {}",
+            stats::format(&child)
+        );
+        drive(&mut slots, &[], false);
+        slots.iter().for_each(verify);
+        let after = w.counters();
+        let parent_delta = |n: &str| {
+            stats::get(&after, n).unwrap()
+                - stats::get(&before, n).unwrap()
+                - stats::get(&child, n).unwrap()
+        };
+        assert!(
+            parent_delta("offload_private") >= 4,
+            "{}",
+            stats::format(&after)
+        );
+        slots.into_iter().for_each(free_slot);
+
+        // 5. The fibre stacks: how deep did the offload path go?
         let deepest = deepest_stack_use().expect("no fibre stack was allocated");
         eprintln!("deepest fibre stack use: {deepest} of {STACK} bytes");
         assert!(
