@@ -4,6 +4,7 @@
 # signature and this machine's floor for any wait.
 #
 #   bench/provider-speed.sh [SECONDS] [ROUNDS]   (defaults 5 and 3; env ENGINES=1, SPIN_US,
+#                                                 ASYNC_JOBS="8 32 64", ASYNC_ENGINES=2,
 #                                                 and any WD_* setting, e.g. WD_POLL_MARGIN_US)
 #
 # Rounds alternate default, wd, default, wd, ... so that both sides see the same drift of a
@@ -23,6 +24,12 @@
 # The floor (bench/examples/wake_floor.rs): the caller's CPU for one timed sleep and for one
 # futex block woken by another thread, on this machine now. A waiter that does not spin
 # through the whole operation pays at least the cheaper of the two per operation.
+#
+# The async case (issue 10), in the same run: one `openssl speed` process with one
+# application thread driving `-async_jobs N` (N in ASYNC_JOBS) on ASYNC_ENGINES model
+# engines, against the default provider with `-multi 2` (two processes, the machine's two
+# cores) and with one process, rounds rotating through all of them; sign/s ratios and the
+# application thread's CPU per offloaded sign, sampled as above.
 set -euo pipefail
 secs="${1:-5}"
 rounds="${2:-3}"
@@ -46,8 +53,8 @@ wd_round() {
     local r="$1" stats="$work/stats.$1"
     mkdir -p "$stats"
     OPENSSL_MODULES="$moddir" OPENSSL_CONF="$root/openssl.cnf.d/wd-model.cnf" \
-        WD_STATS_DIR="$stats" WD_MODEL_DIR="$work/model" WD_MODEL_ENGINES="$engines" \
-        openssl speed -elapsed -seconds "$secs" rsa2048 > "$work/wd.$r.out" 2>/dev/null &
+        WD_STATS_DIR="$stats" WD_MODEL_DIR="$work/model" WD_MODEL_ENGINES="${round_engines:-$engines}" \
+        openssl speed -elapsed -seconds "$secs" ${speed_extra:-} rsa2048 > "$work/wd.$r.out" 2>/dev/null &
     local pid=$!
     task_ticks() { # utime+stime of one task, in clock ticks
         awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$pid/task/$1/stat" 2>/dev/null || echo 0
@@ -93,8 +100,8 @@ grep -E 'offload_private|fallback|device_errors|offload_cpu_ns' "$work/stats.$ro
 cpu_of() { sed -n "s/^$1.*caller CPU \([0-9.]*\) us.*/\1/p" "$work/floor"; }
 floor_sleep="$(cpu_of 'timed sleep')" floor_futex="$(cpu_of 'futex block')"
 
-cpu_ns="$(awk '/^offload_cpu_ns/ {print $2}' "$work/stats.$rounds.txt")"
-total="$(awk '/^offload_private/ {print $2}' "$work/stats.$rounds.txt")"
+cpu_ns="$(awk '/^ *offload_cpu_ns/ {print $2}' "$work/stats.$rounds.txt")"
+total="$(awk '/^ *offload_private/ {print $2}' "$work/stats.$rounds.txt")"
 awk -v tck="$tck" -v def="$sum_def" -v wd="$sum_wd" -v rounds="$rounds" -v a="$app_ticks" \
     -v o="$eng_ticks" -v ops="$signs" -v cpu_ns="$cpu_ns" -v total="$total" \
     -v fs="$floor_sleep" -v ff="$floor_futex" '
@@ -111,3 +118,48 @@ awk -v tck="$tck" -v def="$sum_def" -v wd="$sum_wd" -v rounds="$rounds" -v a="$a
         printf "model engine threads CPU per sign:           %.1f us\n", eng_us
         printf "this machine'"'"'s floor for one wait:            timed sleep %.1f us, futex wake-up %.1f us = %.1f%% of a software sign\n", fs, ff, 100 * floor / sw_us
     }'
+
+# == The async case: one thread, many requests in flight.
+jobs_list="${ASYNC_JOBS:-8 32 64}"
+round_engines="${ASYNC_ENGINES:-2}"
+echo
+echo "== async: one openssl speed process (one application thread) with -async_jobs N on wd ($round_engines model engines) vs the default provider with -multi 2 and with one process, $rounds rotating rounds of $secs s"
+multi=0 one=0
+declare -A async_sum async_app async_signs
+for n in $jobs_list; do async_sum[$n]=0 async_app[$n]=0 async_signs[$n]=0; done
+for r in $(seq 1 "$rounds"); do
+    OPENSSL_CONF=/dev/null openssl speed -elapsed -seconds "$secs" -multi 2 rsa2048 > "$work/multi.$r.out" 2>/dev/null
+    m="$(signs_per_s "$work/multi.$r.out")"
+    OPENSSL_CONF=/dev/null openssl speed -elapsed -seconds "$secs" rsa2048 > "$work/one.$r.out" 2>/dev/null
+    o1="$(signs_per_s "$work/one.$r.out")"
+    multi="$(echo "$multi + $m" | bc -l)" one="$(echo "$one + $o1" | bc -l)"
+    line="$(printf "round %d: default -multi 2 %8.1f | default 1 process %8.1f" "$r" "$m" "$o1")"
+    for n in $jobs_list; do
+        speed_extra="-async_jobs $n"
+        wd_round "a$n.$r"
+        w="$(signs_per_s "$work/wd.a$n.$r.out")"
+        read -r a _ k < <(sign_phase "a$n.$r")
+        async_sum[$n]="$(echo "${async_sum[$n]} + $w" | bc -l)"
+        async_app[$n]=$((async_app[$n] + a)) async_signs[$n]=$((async_signs[$n] + k))
+        if ! grep -Eq '^ *async_submitted +[1-9]' "$work/stats.a$n.$r.txt"; then
+            echo "wd -async_jobs $n: no request was sent from a job:" >&2
+            cat "$work/stats.a$n.$r.txt" >&2
+            exit 1
+        fi
+        line+="$(printf " | wd -async_jobs %d %8.1f" "$n" "$w")"
+    done
+    echo "$line"
+    speed_extra=""
+done
+last="${jobs_list##* }"
+grep -E 'offload_private|fallback|device_errors|async_' "$work/stats.a$last.$rounds.txt"
+for n in $jobs_list; do
+    awk -v tck="$tck" -v multi="$multi" -v one="$one" -v w="${async_sum[$n]}" -v rounds="$rounds" \
+        -v a="${async_app[$n]}" -v ops="${async_signs[$n]}" -v n="$n" '
+        BEGIN {
+            sw_us = 1e6 / (one / rounds)
+            app_us = ops > 0 ? a / tck * 1e6 / ops : 0
+            printf "wd -async_jobs %-3d %8.1f sign/s | ratio to default -multi 2: %.3f (goal >= 0.9) | to one process: %.3f | app thread CPU per offloaded sign %.1f us = %.1f%% of a software sign (goal <= 5%%) [%d signs sampled]\n",
+                n, w / rounds, w / multi, w / one, app_us, 100 * app_us / sw_us, ops
+        }'
+done

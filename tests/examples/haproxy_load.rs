@@ -1,0 +1,135 @@
+//! Full TLS handshakes per second through stock HAProxy (one thread, `ssl-mode-async`) with
+//! wd on the device model (2 engines) and with the default provider, plus wd without
+//! `ssl-mode-async` for reference, in one run: each round visits every side in a rotating
+//! order, `--clients C` concurrent `openssl s_time -new` clients for `--seconds S` each.
+//! Bounded: `--rounds R` (default 3 × 4 s, 4 clients).
+//!
+//! `cargo run --release -p wd-tests --example haproxy_load -- [--rounds R] [--seconds S]
+//! [--clients C]` (or `bench/haproxy-handshakes.sh`). Exits non-zero if any handshake failed.
+
+use std::process::Command;
+use std::time::Instant;
+
+use wd_tests::haproxy::Haproxy;
+use wd_tests::nginx::Crypto;
+use wd_tests::ossl::read_stats;
+
+/// `clients` concurrent bounded `openssl s_time -new` runs: (handshakes, wall seconds,
+/// failed runs).
+fn s_time(port: u16, clients: u32, seconds: u32) -> (u64, f64, u32) {
+    let t = Instant::now();
+    let runs: Vec<_> = (0..clients)
+        .map(|_| {
+            std::thread::spawn(move || {
+                Command::new("openssl")
+                    .env_remove("OPENSSL_CONF")
+                    .env_remove("OPENSSL_MODULES")
+                    .args(["s_time", "-new", "-connect"])
+                    .arg(format!("127.0.0.1:{port}"))
+                    .args(["-time", &seconds.to_string()])
+                    .output()
+                    .expect("run openssl s_time")
+            })
+        })
+        .collect();
+    let (mut n, mut failed) = (0, 0);
+    for r in runs {
+        let out = r.join().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        let k: u64 = text
+            .lines()
+            .find(|l| l.contains("connections in") && l.contains("real seconds"))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|w| w.parse().ok())
+            .unwrap_or(0);
+        if !out.status.success() || text.contains("ERROR") || k == 0 {
+            eprintln!("s_time on port {port} reported a failure:\n{text}");
+            failed += 1;
+        }
+        n += k;
+    }
+    (n, t.elapsed().as_secs_f64(), failed)
+}
+
+fn main() {
+    let (mut rounds, mut seconds, mut clients) = (3u32, 4u32, 4u32);
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let v = args.next().and_then(|v| v.parse().ok());
+        match (a.as_str(), v) {
+            ("--rounds", Some(v)) => rounds = v,
+            ("--seconds", Some(v)) => seconds = v,
+            ("--clients", Some(v)) => clients = v,
+            _ => {
+                eprintln!("usage: haproxy_load [--rounds R] [--seconds S] [--clients C]");
+                std::process::exit(2);
+            }
+        }
+    }
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let wd = Crypto::WdModel {
+        queues: 16,
+        poll_mode: None,
+    };
+    let engines = [("WD_MODEL_ENGINES", "2")];
+    let mut sides = [
+        (
+            "default, ssl-mode-async",
+            Haproxy::start(dirs[0].path(), Crypto::Default, true, 1, &[]),
+        ),
+        (
+            "wd, ssl-mode-async",
+            Haproxy::start(dirs[1].path(), wd.clone(), true, 1, &engines),
+        ),
+        (
+            "wd, synchronous",
+            Haproxy::start(dirs[2].path(), wd, false, 1, &engines),
+        ),
+    ];
+    let mut done = [(0u64, 0f64); 3];
+    let mut failures = 0;
+    for r in 0..rounds as usize {
+        for k in 0..sides.len() {
+            let i = (r + k) % sides.len();
+            let (n, t, failed) = s_time(sides[i].1.port, clients, seconds);
+            failures += failed;
+            done[i].0 += n;
+            done[i].1 += t;
+        }
+    }
+    let rate = |i: usize| done[i].0 as f64 / done[i].1;
+    println!(
+        "HAProxy 1 thread, RSA-2048, {clients} concurrent openssl s_time -new clients, {rounds} rounds x {seconds} s each, rotating"
+    );
+    for (i, (name, side)) in sides.iter_mut().enumerate() {
+        print!(
+            "  {name:24}: {:6} handshakes, {:8.1} /s",
+            done[i].0,
+            rate(i)
+        );
+        if i > 0 {
+            let stats = read_stats(&side.stats_dir);
+            let total = |name: &str| stats.iter().map(|s| s.get(name)).sum::<u64>();
+            print!(
+                " | ratio to default {:.3} | offload_private={} async_submitted={} async_pauses={} fallback_no_queue={} fallback_device_error={}",
+                rate(i) / rate(0),
+                total("offload_private"),
+                total("async_submitted"),
+                total("async_pauses"),
+                total("fallback_no_queue"),
+                total("fallback_device_error")
+            );
+        }
+        println!();
+        if !side.alive() {
+            println!("  {name}: haproxy died: {}", side.stop());
+            failures += 1;
+        }
+    }
+    println!("  failed client runs      : {failures}");
+    drop(sides);
+    if failures > 0 {
+        std::process::exit(1);
+    }
+}
