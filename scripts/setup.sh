@@ -8,7 +8,7 @@ need_pkgs=()
 have() { command -v "$1" >/dev/null 2>&1; }
 pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
-for p in build-essential pkg-config libssl-dev openssl zlib1g-dev gzip nginx haproxy curl ca-certificates procps bc; do
+for p in build-essential pkg-config libssl-dev openssl zlib1g-dev gzip nginx haproxy curl python3 ca-certificates procps bc; do
     pkg_installed "$p" || need_pkgs+=("$p")
 done
 

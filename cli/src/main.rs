@@ -16,6 +16,8 @@ use hisi_zip::{Format, GzHeader, WdDecoder};
 use indicatif::{ProgressBar, ProgressStyle};
 use wd_core::select::{self, Devices};
 
+mod zlib_stats;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "wd",
@@ -255,6 +257,14 @@ fn stats(dir: Option<PathBuf>, per_process: bool, get: Option<&str>) -> ExitCode
         for p in paths {
             if let Ok((pid, v)) = ps::read_file(&p) {
                 println!("pid {pid}: {}", ps::format(&v));
+            }
+        }
+    }
+    if let Ok((n, z)) = zlib_stats::read_dir(&dir) {
+        if n > 0 {
+            println!("zlib (libwdz.so), {n} process(es):");
+            for (name, v) in zlib_stats::NAMES.iter().zip(&z) {
+                println!("  {name:<24} {v}");
             }
         }
     }
