@@ -16,8 +16,8 @@ prod="$base/production"
 fail() { echo "check-production: FAIL: $*" >&2; exit 1; }
 
 # Model and fake-kernel symbols, demangled: the model crate, the fake uacce kernel of wd-core
-# and the model's device side of it.
-pattern='hisi_model::|wd_core::uacce::fake::|FakeKernel|ModelSide'
+# and the model's device side of it, the fake VFIO kernel and pagemap.
+pattern='hisi_model::|wd_core::uacce::fake::|wd_core::vfio::fake::|FakeKernel|ModelSide|FakeVfio|FakePhys|StaticShareDma'
 
 echo "== production: dependency graph"
 for p in wd-provider wd-capi wd-cli; do
