@@ -4,6 +4,8 @@
  *   queue_rsa model   (WD_DEVICES=model: the device model, IOVA device addresses)
  *   queue_rsa fake    (WD_DEVICES=fake-uacce:<fixture>: the uacce backend on the fake
  *                      kernel, SVA device addresses)
+ *   queue_rsa nosva   (the same over a no-SVA fixture: requests work, sharing caller
+ *                      memory is refused with -EOPNOTSUPP)
  *   queue_rsa none    (WD_DEVICES=none: no devices)
  * Prints "queue_rsa: N checks, F failures" and exits non-zero on any failure. */
 #define _POSIX_C_SOURCE 200809L
@@ -212,25 +214,32 @@ int main(int argc, char **argv)
         unsigned char *buf = aligned_alloc(4096, 8192);
         uint64_t a = 0, b = 0;
         CHECK(buf != NULL);
-        CHECK(wd_mem_share(q, NULL, 8192, 0) == -EINVAL);
-        CHECK(wd_mem_share(q, buf, 0, 0) == -EINVAL);
-        CHECK(wd_mem_share(q, buf, 8192, 1) == -EINVAL);
-        CHECK(wd_mem_share(q, buf, 8192, 0) == 0);
-        CHECK(wd_mem_share(q, buf + 4096, 4096, 0) == -EEXIST);
-        CHECK(wd_mem_dev_addr(q, buf, &a) == 0);
-        CHECK(wd_mem_dev_addr(q, buf + 100, &b) == 0);
-        CHECK(b - a == 100);
-        if (strcmp(mode, "fake") == 0)
-            CHECK(a == (uint64_t)(uintptr_t)buf); /* SVA: the virtual address */
-        else
-            CHECK(a != 0);
-        CHECK(wd_mem_dev_addr(q, buf + 8192, &b) == -EINVAL);
-        CHECK(wd_mem_dev_addr(q, buf, NULL) == -EINVAL);
-        CHECK(wd_mem_unshare(q, buf, 4096) == -EINVAL);
-        CHECK(wd_mem_unshare(q, buf, 8192) == 0);
-        CHECK(wd_mem_dev_addr(q, buf, &a) == -EINVAL);
-        CHECK(wd_mem_unshare(q, buf, 8192) == -EINVAL);
-        CHECK(wd_mem_share(q, buf, 8192, 0) == 0); /* left shared: release unshares */
+        if (strcmp(mode, "nosva") == 0) {
+            /* No-SVA queue: the device reaches only its static-share region, so caller
+             * memory cannot be shared (queue.h); the library's requests are unaffected. */
+            CHECK(wd_mem_share(q, buf, 8192, 0) == -EOPNOTSUPP);
+            CHECK(wd_mem_dev_addr(q, buf, &a) == -EINVAL);
+        } else {
+            CHECK(wd_mem_share(q, NULL, 8192, 0) == -EINVAL);
+            CHECK(wd_mem_share(q, buf, 0, 0) == -EINVAL);
+            CHECK(wd_mem_share(q, buf, 8192, 1) == -EINVAL);
+            CHECK(wd_mem_share(q, buf, 8192, 0) == 0);
+            CHECK(wd_mem_share(q, buf + 4096, 4096, 0) == -EEXIST);
+            CHECK(wd_mem_dev_addr(q, buf, &a) == 0);
+            CHECK(wd_mem_dev_addr(q, buf + 100, &b) == 0);
+            CHECK(b - a == 100);
+            if (strcmp(mode, "fake") == 0)
+                CHECK(a == (uint64_t)(uintptr_t)buf); /* SVA: the virtual address */
+            else
+                CHECK(a != 0);
+            CHECK(wd_mem_dev_addr(q, buf + 8192, &b) == -EINVAL);
+            CHECK(wd_mem_dev_addr(q, buf, NULL) == -EINVAL);
+            CHECK(wd_mem_unshare(q, buf, 4096) == -EINVAL);
+            CHECK(wd_mem_unshare(q, buf, 8192) == 0);
+            CHECK(wd_mem_dev_addr(q, buf, &a) == -EINVAL);
+            CHECK(wd_mem_unshare(q, buf, 8192) == -EINVAL);
+            CHECK(wd_mem_share(q, buf, 8192, 0) == 0); /* left shared: release unshares */
+        }
         wd_release_queue(q);
         q = NULL;
         free(buf);

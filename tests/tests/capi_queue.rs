@@ -110,6 +110,21 @@ fn c_program_on_the_uacce_backend_over_the_fake_kernel() {
 }
 
 #[test]
+fn c_program_on_no_sva_queues_over_the_fake_kernel() {
+    let t = tempfile::tempdir().unwrap();
+    let exe = compile("queue_rsa", t.path());
+    let fixture = root().join("tests/fixtures/uacce/openeuler-nosva");
+    run(
+        &exe,
+        "nosva",
+        &[
+            ("WD_DEVICES", format!("fake-uacce:{}", fixture.display())),
+            ("WD_UACCE_ABI", "mainline".into()),
+        ],
+    );
+}
+
+#[test]
 fn c_program_without_devices() {
     let t = tempfile::tempdir().unwrap();
     let exe = compile("queue_rsa", t.path());
