@@ -2,7 +2,7 @@
 //! RSA-2048 signatures in flight from one thread, each job resumed only when the descriptor
 //! wd gave its wait ctx is readable; every signature verified by the default provider;
 //! spurious resumes; a wait ctx freed while its job is paused; fork while jobs are paused;
-//! and the fibre stacks
+//! callback mode (`ASYNC_WAIT_CTX_set_callback`); and the fibre stacks
 //! (libcrypto's 32 KiB, no guard page) filled with a canary and checked afterwards for how
 //! deep the whole offload path went.
 //!
@@ -60,6 +60,22 @@ extern "C" {
         size: usize,
     ) -> c_int;
     fn ASYNC_cleanup_thread();
+    fn ASYNC_WAIT_CTX_set_callback(
+        ctx: *mut WaitCtx,
+        cb: Option<unsafe extern "C" fn(*mut c_void) -> c_int>,
+        arg: *mut c_void,
+    ) -> c_int;
+}
+
+/// Callback-mode wake-ups: one flag per job, set by wd's call of the ctx's callback.
+static CALLED: [std::sync::atomic::AtomicBool; 8] =
+    [const { std::sync::atomic::AtomicBool::new(false) }; 8];
+static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+unsafe extern "C" fn wake_cb(arg: *mut c_void) -> c_int {
+    CALLED[arg as usize].store(true, std::sync::atomic::Ordering::SeqCst);
+    CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    1
 }
 
 const ASYNC_ERR: c_int = 0;
@@ -447,7 +463,57 @@ fn many_signatures_in_flight_from_one_thread_in_async_jobs() {
         );
         slots.into_iter().for_each(free_slot);
 
-        // 5. The fibre stacks: how deep did the offload path go?
+        // 5. Callback mode (ASYNC_WAIT_CTX_set_callback): a job whose completion another
+        //    reaps is told through its callback; the application resumes it on the call
+        //    (and the watcher through its descriptor, which it still has).
+        let mut slots: Vec<Slot> = (500..508).map(new_slot).collect();
+        for (i, s) in slots.iter_mut().enumerate() {
+            assert_eq!(
+                ASYNC_WAIT_CTX_set_callback(s.wctx, Some(wake_cb), i as *mut c_void),
+                1
+            );
+            assert!(!step(s), "job finished without pausing");
+        }
+        let t = Instant::now();
+        while slots.iter().any(|s| !s.done) {
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "callback-mode jobs hang"
+            );
+            let mut pfds: Vec<libc::pollfd> = Vec::new();
+            let mut owner = Vec::new();
+            for (i, s) in slots.iter_mut().enumerate() {
+                if s.done {
+                    continue;
+                }
+                if CALLED[i].swap(false, std::sync::atomic::Ordering::SeqCst) {
+                    step(s);
+                    continue;
+                }
+                for fd in fds(s.wctx) {
+                    pfds.push(libc::pollfd {
+                        fd,
+                        events: libc::POLLIN,
+                        revents: 0,
+                    });
+                    owner.push(i);
+                }
+            }
+            libc::poll(pfds.as_mut_ptr(), pfds.len() as _, 5);
+            for (p, &i) in pfds.iter().zip(&owner) {
+                if p.revents & libc::POLLIN != 0 && !slots[i].done {
+                    step(&mut slots[i]);
+                }
+            }
+        }
+        slots.iter().for_each(verify);
+        assert!(
+            CALLS.load(std::sync::atomic::Ordering::SeqCst) > 0,
+            "wd never called a job's callback"
+        );
+        slots.into_iter().for_each(free_slot);
+
+        // 6. The fibre stacks: how deep did the offload path go?
         let deepest = deepest_stack_use().expect("no fibre stack was allocated");
         eprintln!("deepest fibre stack use: {deepest} of {STACK} bytes");
         assert!(
