@@ -6,12 +6,14 @@
 //! worker whose engines never complete) stalling. Every result is compared with software
 //! (the default provider's signatures and plaintexts, zlib-rs); a watchdog in every process
 //! counts a hang when nothing completes for a while; RSS at the end must be within 10% of
-//! RSS after warm-up. Prints the figures and fails unless: 0 wrong, 0 lost, 0 hangs,
+//! RSS after warm-up (the short form allows 48 MiB more: `Plan::rss_slack_kb`). Prints the figures and fails unless: 0 wrong, 0 lost, 0 hangs,
 //! memory flat, every planned operation done, and the faults were hit.
 //!
 //! Short form (CI): `cargo test --release -p wd-tests --test soak`.
 //! Long form (≥ 10⁶ RSA operations, ≥ 10 GB): `bench/soak.sh --long`, or `WD_SOAK=long`.
-//! `WD_SOAK_RSA_OPS`, `WD_SOAK_ZIP_MB` (per main worker process) override the plan.
+//! `WD_SOAK_RSA_OPS`, `WD_SOAK_ZIP_MB` (per main worker process) override the plan;
+//! `WD_SOAK_RSS_PARTS=1` prints the anonymous and file/shared parts of RSS at each
+//! measurement (the swings are anonymous memory).
 
 use std::collections::BTreeMap;
 use std::ffi::{c_char, CString};
@@ -65,6 +67,11 @@ struct Plan {
     hang: Duration,
     /// The whole soak's deadline.
     deadline: Duration,
+    /// RSS growth allowed beyond 10%, kB: none in the long form; 48 MiB in the short one,
+    /// where the process is ~100 MB and which of the ZIP queues hold their 8 MiB request
+    /// buffers at the two measurements (idle queues keep them) moves RSS by 20-35 MB
+    /// either way (seen: -41% to +42% at 3000 operations; within 10% at 10^6).
+    rss_slack_kb: u64,
 }
 
 impl Plan {
@@ -83,19 +90,21 @@ impl Plan {
             max_buf,
             hang: Duration::from_secs(if long { 120 } else { 30 }),
             deadline: Duration::from_secs(if long { 4 * 3600 } else { 50 }),
+            rss_slack_kb: if long { 0 } else { 48 << 10 },
         }
     }
 
     fn encode(&self) -> String {
         format!(
-            "{} {} {} {} {} {} {}",
+            "{} {} {} {} {} {} {} {}",
             u8::from(self.long),
             self.rsa_ops,
             self.zip_bytes,
             self.stall_ops,
             self.max_buf,
             self.hang.as_secs(),
-            self.deadline.as_secs()
+            self.deadline.as_secs(),
+            self.rss_slack_kb
         )
     }
 
@@ -109,6 +118,7 @@ impl Plan {
             max_buf: v[4] as usize,
             hang: Duration::from_secs(v[5]),
             deadline: Duration::from_secs(v[6]),
+            rss_slack_kb: v[7],
         }
     }
 }
@@ -139,6 +149,13 @@ fn main() {
 fn rss_kb() -> u64 {
     // SAFETY: malloc_trim only releases free memory of the allocator.
     unsafe { libc::malloc_trim(0) };
+    if std::env::var_os("WD_SOAK_RSS_PARTS").is_some() {
+        let (anon, file) = rss_parts();
+        eprintln!(
+            "soak: pid {} RSS anon {anon} kB, file+shmem {file} kB",
+            std::process::id()
+        );
+    }
     let s = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     let pages: u64 = s
         .split_whitespace()
@@ -147,6 +164,20 @@ fn rss_kb() -> u64 {
         .unwrap_or(0);
     // SAFETY: sysconf has no preconditions.
     pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64 / 1024
+}
+
+/// The anonymous and the shared/file parts of RSS (`/proc/self/status`), kB: heap and
+/// stacks vs mapped files and shared memory (the model's DMA regions).
+fn rss_parts() -> (u64, u64) {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let get = |k: &str| -> u64 {
+        s.lines()
+            .find(|l| l.starts_with(k))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (get("RssAnon:"), get("RssFile:") + get("RssShmem:"))
 }
 
 /// `dir/wd.so` linking the provider built with this test.
@@ -275,7 +306,7 @@ fn orchestrate(plan: Plan) {
             get("rss_warm_kb").parse().unwrap_or(0.0),
             get("rss_end_kb").parse().unwrap_or(f64::MAX),
         );
-        let flat = e <= w * 1.10;
+        let flat = e <= w * 1.10 + plan.rss_slack_kb as f64;
         mem_ok &= flat;
         println!(
             "  {:<14} pid {:>7}: rsa {:>8} (wrong {}, lost {}), zip {:>7} MiB in {:>6} ops \
@@ -361,7 +392,10 @@ fn orchestrate(plan: Plan) {
         fail.push(format!("wrong {wrong}, lost {lost}, hangs {hangs}"));
     }
     if !mem_ok {
-        fail.push("RSS grew more than 10% after warm-up".into());
+        fail.push(format!(
+            "RSS grew more than 10% (+{} MiB) after warm-up",
+            plan.rss_slack_kb >> 10
+        ));
     }
     if pc["offload_private"] == 0 || pc["device_errors"] == 0 {
         fail.push("the provider's device path or its injected errors were not exercised".into());
