@@ -183,6 +183,16 @@ fn list() -> ExitCode {
             unusable.push((name, why));
         }
     }
+    // Accelerators bound to vfio-pci: their mode (VFIO or NOIOMMU), never usable yet.
+    for v in wd_core::vfio::scan::scan_host() {
+        let name = format!("{}{}", v.engine, if v.vf { "(VF)" } else { "" });
+        let mode = v.mode.map_or("?".to_string(), |m| m.to_string());
+        println!(
+            "{:<18} {:<8} {:<19} {:>5} {:<22} {:>5} {:>4}  {:<9}",
+            v.bdf, "vfio", name, "-", "-", "-", "-", mode
+        );
+        unusable.push((v.bdf.clone(), v.refused.clone()));
+    }
     if devices.is_empty() {
         println!("(no devices; WD_DEVICES=model or --model shows the device model)");
     } else if devices.iter().any(|d| d.backend().is_model()) {

@@ -34,6 +34,7 @@ fn list(fixture: &str, env: &[(&str, &str)]) -> String {
         .arg("list")
         .env("WD_DEVICES", format!("fake-uacce:{}", dir.display()))
         .env_remove("WD_UACCE_ABI")
+        .env("WD_PCI_ROOT", "/nonexistent")
         .envs(env.iter().copied())
         .output()
         .unwrap();
@@ -79,4 +80,42 @@ fn wd_list_shows_each_devices_mode_and_why_it_is_unusable() {
     // Isolated: unusable with the reason.
     let s = list("isolated", &[]);
     assert!(s.contains("unusable: ") && s.contains("isolated"), "{s}");
+
+    // A ZIP VF bound to vfio-pci in an IOMMU group, an HPRE VF in a noiommu group.
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path();
+    for (bdf, id, group) in [
+        ("0000:75:00.1", "0xa251", "7"),
+        ("0000:79:00.1", "0xa259", "9"),
+    ] {
+        let d = root.join("devices").join(bdf);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("vendor"), "0x19e5\n").unwrap();
+        std::fs::write(d.join("device"), format!("{id}\n")).unwrap();
+        let drv = root.join("drivers/vfio-pci");
+        std::fs::create_dir_all(&drv).unwrap();
+        std::os::unix::fs::symlink(&drv, d.join("driver")).unwrap();
+        let g = root.join("groups").join(group);
+        std::fs::create_dir_all(&g).unwrap();
+        std::os::unix::fs::symlink(&g, d.join("iommu_group")).unwrap();
+    }
+    std::fs::create_dir_all(root.join("dev-vfio")).unwrap();
+    std::fs::write(root.join("dev-vfio/noiommu-9"), "").unwrap();
+    let pci = root.join("devices").display().to_string();
+    let vfio = root.join("dev-vfio").display().to_string();
+    let s = list(
+        "kunpeng920",
+        &[
+            ("WD_PCI_ROOT", pci.as_str()),
+            ("WD_VFIO_ROOT", vfio.as_str()),
+        ],
+    );
+    let zip = row(&s, "0000:75:00.1");
+    assert!(zip.contains("hisi_zip(VF)") && zip.contains("VFIO"), "{s}");
+    assert!(row(&s, "0000:79:00.1").contains("NOIOMMU"), "{s}");
+    assert!(
+        s.lines().any(|l| l.starts_with("0000:75:00.1: unusable:")
+            && l.contains("no queue bring-up over VFIO")),
+        "{s}"
+    );
 }

@@ -16,6 +16,7 @@ pub mod fake;
 pub mod ioctl;
 pub mod iova;
 pub mod noiommu;
+pub mod scan;
 
 use std::collections::BTreeMap;
 use std::fmt;
