@@ -256,9 +256,15 @@ fn reap(side: &DeviceSide, shared: &Shared, me: &Arc<CtxWaiter>) -> Option<RawFd
     r.ok().flatten()
 }
 
-/// Makes sure a paused job watches the device before `me` pauses: `me` if none does.
-/// False when none can (the queue has no pollable descriptor).
-fn ensure_watcher(shared: &Shared, me: &Arc<CtxWaiter>, queue_fd: Option<RawFd>) -> bool {
+/// Makes sure a paused job watches the device before `me` pauses: `me` if none does (then
+/// the queue is armed: only the watcher's reaps arm it). False when none can (the queue has
+/// no pollable descriptor).
+fn ensure_watcher(
+    side: &DeviceSide,
+    shared: &Shared,
+    me: &Arc<CtxWaiter>,
+    queue_fd: Option<RawFd>,
+) -> bool {
     let Some(fd) = queue_fd else { return false };
     let mut t = lock(shared);
     if let Some(w) = &t.watcher {
@@ -269,12 +275,16 @@ fn ensure_watcher(shared: &Shared, me: &Arc<CtxWaiter>, queue_fd: Option<RawFd>)
         old.waiter.unwatch(old.queue_fd);
     }
     match t.set_watcher(me.clone(), fd) {
-        Ok(()) => true,
+        Ok(()) => {
+            drop(t);
+            // A failed arm is the queue failing: the next reap sees it.
+            let _ = side.arm();
+            true
+        }
         Err(e) => {
             wd_core::wd_log!(
                 Warn,
-                "wd provider: cannot watch the queue (descriptor {fd}) for ASYNC jobs (ctx alive: {}): {e}",
-                me.alive()
+                "wd provider: cannot watch the queue (descriptor {fd}) for ASYNC jobs: {e}"
             );
             false
         }
@@ -337,7 +347,7 @@ pub fn run(
                     return Err(Error::Stalled(timeout));
                 }
                 lock(&shared).slot_waiters.push_back((me.clone(), deadline));
-                if !ensure_watcher(&shared, &me, fd) {
+                if !ensure_watcher(side, &shared, &me, fd) {
                     me.notify();
                 }
                 let r = pause(job, &me, &shared);
@@ -388,7 +398,7 @@ pub fn run(
             return Err(e);
         }
         drop(t);
-        if !ensure_watcher(&shared, &me, fd) {
+        if !ensure_watcher(side, &shared, &me, fd) {
             // No descriptor to hand the application (a test twin of the kernel): run the
             // job again at once, as a poll.
             me.notify();

@@ -155,24 +155,31 @@ impl DeviceSide {
         })
     }
 
-    /// Takes every completion the thread's queue holds into `out`, clearing the queue's
-    /// completion event first when `clear_event`, and re-arms the event. Returns the
-    /// queue's event descriptor (None if the backend has none).
+    /// Takes every completion the thread's queue holds into `out`; for the job that waits
+    /// on the queue's completion event (`watch`), clears the event first and re-arms it
+    /// after. Returns the queue's event descriptor (None if the backend has none).
     pub fn reap(
         &self,
-        clear_event: bool,
+        watch: bool,
         out: &mut Vec<Completion>,
     ) -> wd_core::Result<Option<std::os::fd::RawFd>> {
         self.pool.with(|q| {
-            if clear_event {
+            if watch {
                 q.queue().wait_event(std::time::Duration::ZERO)?;
             }
             while let Some(job) = q.recv()? {
                 out.push((job.user_data(), job.result()));
             }
-            q.arm()?;
+            if watch {
+                q.arm()?;
+            }
             Ok(q.queue().event_fd())
         })
+    }
+
+    /// Asks the thread's queue for a completion event (a job starts waiting on it).
+    pub fn arm(&self) -> wd_core::Result<()> {
+        self.pool.with(|q| q.arm())
     }
 
     /// Waits (as a synchronous caller does) for the next completion of the thread's
