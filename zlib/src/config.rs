@@ -5,6 +5,7 @@
 //! | `WD_ZLIB_OFFLOAD` | `auto` | `auto`: streams that qualify go to the ZIP engine when `WD_DEVICES` gives one (wd's device selection: `auto` = the host's real accelerators); `off`: software only |
 //! | `WD_ZLIB_MIN_INPUT` | `16384` | bytes a deflate stream must bring (before its first flush) to be offloaded; smaller ones stay in software. `0`: offload every qualifying stream |
 //! | `WD_ZLIB_CHUNK` | `1048576` | input bytes per device request (4 KiB .. 8 MiB); also the most input one stream buffers |
+//! | `WD_ZLIB_PARALLEL` | `1` | a call bringing at least two chunks compresses up to this many at once, as independent segments on as many engines and threads (`1`: one at a time; on this project's 2-core test machine the model gains nothing from it) |
 //! | `WD_ZLIB_STATS_DIR` | `$WD_STATS_DIR` | directory of per-process counter files `<pid>.zlib` (read by `wd stats`) |
 //!
 //! A value that does not parse is reported once on stderr-by-`WD_LOG` and the default is
@@ -33,6 +34,8 @@ pub struct Config {
     pub min_input: usize,
     /// `WD_ZLIB_CHUNK`.
     pub chunk: usize,
+    /// `WD_ZLIB_PARALLEL`.
+    pub parallel: usize,
     /// `WD_ZLIB_STATS_DIR` or `WD_STATS_DIR`.
     pub stats_dir: Option<PathBuf>,
 }
@@ -47,6 +50,7 @@ impl Config {
             offload: Offload::Auto,
             min_input: 16 * 1024,
             chunk: 1 << 20,
+            parallel: 1,
             stats_dir: None,
         };
         if let Some(v) = get("WD_ZLIB_OFFLOAD") {
@@ -66,6 +70,12 @@ impl Config {
             match parse_size(&v) {
                 Some(n) if (CHUNK_RANGE.0..=CHUNK_RANGE.1).contains(&n) => c.chunk = n,
                 _ => bad("WD_ZLIB_CHUNK", &v, "4k..8m"),
+            }
+        }
+        if let Some(v) = get("WD_ZLIB_PARALLEL") {
+            match v.trim().parse::<usize>() {
+                Ok(n) if (1..=16).contains(&n) => c.parallel = n,
+                _ => bad("WD_ZLIB_PARALLEL", &v, "1..16"),
             }
         }
         c.min_input = c.min_input.min(c.chunk);

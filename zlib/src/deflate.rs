@@ -272,6 +272,21 @@ fn open_device(level: c_int) -> Result<Compressor, Counter> {
     }
 }
 
+/// One independent device segment (its own device stream), non-final, without the
+/// device's zlib header; `None` if the device cannot do it.
+fn device_segment(seg: &[u8], level: c_int) -> Option<Vec<u8>> {
+    let mut c = open_device(level).ok()?;
+    let mut out = Vec::new();
+    out.try_reserve(seg.len() / 2 + 64).ok()?;
+    c.compress(seg, &mut out).ok()?;
+    c.flush(&mut out).ok()?;
+    if out.len() < 2 {
+        return None;
+    }
+    out.drain(..2);
+    Some(out)
+}
+
 impl Offloaded {
     fn deliver(&mut self, out: &mut OutBuf) {
         let n = out.write(&self.out[self.out_at..]);
@@ -374,6 +389,59 @@ impl Offloaded {
         s.deflate_into(input, &mut self.out, flush)
     }
 
+    /// Compresses `batch` (whole chunks) as independent segments, one device stream and
+    /// thread each, appending their outputs in order. A segment the device fails is done
+    /// in software (a fresh raw stream, sync-flushed: it refers to nothing before it
+    /// either). The stream goes on with a fresh device context: the old one's window does
+    /// not match what the decoder saw last.
+    fn parallel_batch(&mut self, batch: &[u8]) -> Result<(), c_int> {
+        if self.data_type == Z_UNKNOWN {
+            self.data_type = data_type_of(batch);
+        }
+        let level = self.level;
+        let results: Vec<Option<Vec<u8>>> = std::thread::scope(|sc| {
+            let hs: Vec<_> = batch
+                .chunks(self.chunk)
+                .map(|seg| sc.spawn(move || device_segment(seg, level)))
+                .collect();
+            hs.into_iter().map(|h| h.join().ok().flatten()).collect()
+        });
+        for (seg, r) in batch.chunks(self.chunk).zip(results) {
+            let before = self.out.len();
+            match r {
+                Some(o) => {
+                    stats::add(Counter::DeflateBytesIn, seg.len() as u64);
+                    stats::add(Counter::DeflateBytesOut, o.len() as u64);
+                    if o.len() > stored_len(seg.len()) {
+                        push_stored(&mut self.out, seg, false);
+                    } else {
+                        self.out.try_reserve(o.len()).map_err(|_| Z_MEM_ERROR)?;
+                        self.out.extend_from_slice(&o);
+                    }
+                }
+                None => {
+                    stats::bump(Counter::FallbackDeviceError);
+                    let mut s = SoftDeflate::new(self.level, -15, self.mem_level, self.strategy)?;
+                    self.out.truncate(before);
+                    s.deflate_into(seg, &mut self.out, Z_SYNC_FLUSH)?;
+                }
+            }
+        }
+        match open_device(self.level) {
+            Ok(c) => {
+                self.engine = Engine::Hw {
+                    c: Box::new(c),
+                    strip: 2,
+                }
+            }
+            Err(why) => {
+                stats::bump(why);
+                self.hand_over(self.level, self.strategy)?;
+            }
+        }
+        Ok(())
+    }
+
     fn trailer(&mut self, total_in: u64) {
         match self.wrap {
             Wrap::Zlib => self.out.extend_from_slice(&self.check.to_be_bytes()),
@@ -401,7 +469,21 @@ impl Offloaded {
             let rest = &input[consumed..];
             if !rest.is_empty() {
                 self.dirty = true;
-                if self.inbuf.is_empty() && rest.len() >= self.chunk {
+                let par = config::get().parallel;
+                if self.inbuf.is_empty()
+                    && par > 1
+                    && rest.len() >= 2 * self.chunk
+                    && matches!(self.engine, Engine::Hw { .. })
+                {
+                    // Several whole chunks at once: independent segments on as many
+                    // engines, in order.
+                    let k = (rest.len() / self.chunk).min(par);
+                    let batch = &rest[..k * self.chunk];
+                    self.parallel_batch(batch)?;
+                    self.check = update_check(self.wrap, self.check, batch);
+                    consumed += batch.len();
+                    *total_in += batch.len() as u64;
+                } else if self.inbuf.is_empty() && rest.len() >= self.chunk {
                     // A whole chunk straight from the caller's memory (still there if the
                     // device fails and software redoes it).
                     let seg = &rest[..self.chunk];

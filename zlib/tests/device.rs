@@ -22,6 +22,7 @@ fn setup() {
         std::env::set_var("WD_MODEL_ENGINES", "2");
         std::env::set_var("WD_ZLIB_MIN_INPUT", "4096");
         std::env::set_var("WD_ZLIB_CHUNK", "16k");
+        std::env::set_var("WD_ZLIB_PARALLEL", "3");
         std::env::set_var("WD_ZLIB_STATS_DIR", stats_dir());
     });
 }

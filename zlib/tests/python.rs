@@ -96,9 +96,11 @@ fn python_zlib_and_gzip_on_the_model() {
 
 #[test]
 fn device_errors_mid_stream_continue_in_software() {
-    // Two of three requests fail: the driver's retries exhaust on some segments, which
-    // software redoes; every output still checks.
-    let c = run_case(&[("WD_MODEL_ERROR_RATIO", "0.6".into()), ("SEED", "2".into())]);
+    // Nine of ten requests fail: the driver's retries (16 since 95b6cd9) exhaust on about
+    // one segment in six, which software redoes; every output still checks.
+    let c = run_case(&[("WD_MODEL_ERROR_RATIO", "0.9".into()), ("SEED", "2".into())]);
     assert!(get(&c, "fallback_device_error") > 0, "{c:?}");
+    // Segments went through the device before the failures: the hand-overs were mid-stream.
+    assert!(get(&c, "deflate_bytes_in") > 0, "{c:?}");
     assert!(get(&c, "deflate_offloaded") > 0);
 }
