@@ -11,8 +11,15 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn wdz() -> PathBuf {
+    // `cargo test` builds the cdylib next to the test binaries (deps/); `cargo build`
+    // puts it one level up.
     let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().join("libwdz.so")
+    let deps = exe.parent().unwrap();
+    let fresh = deps.join("libwdz.so");
+    if fresh.is_file() {
+        return fresh;
+    }
+    deps.parent().unwrap().join("libwdz.so")
 }
 
 fn nginx_binary() -> Option<PathBuf> {

@@ -6,8 +6,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn wdz() -> PathBuf {
+    // `cargo test` builds the cdylib next to the test binaries (deps/); `cargo build`
+    // puts it one level up.
     let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().join("libwdz.so")
+    let deps = exe.parent().unwrap();
+    let fresh = deps.join("libwdz.so");
+    if fresh.is_file() {
+        return fresh;
+    }
+    deps.parent().unwrap().join("libwdz.so")
 }
 
 fn python(args: &[&str], dir: &Path, env: &[(&str, String)]) -> (String, u32) {

@@ -208,8 +208,15 @@ fn open(name: &'static str, path: &str) -> Lib {
 
 /// Our library, next to the test binary (target/<profile>/libwdz.so).
 pub fn wdz_path() -> PathBuf {
+    // `cargo test` builds the cdylib next to the test binaries (deps/); `cargo build`
+    // puts it one level up.
     let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().join("libwdz.so")
+    let deps = exe.parent().unwrap();
+    let fresh = deps.join("libwdz.so");
+    if fresh.is_file() {
+        return fresh;
+    }
+    deps.parent().unwrap().join("libwdz.so")
 }
 
 /// (system zlib, ours).
