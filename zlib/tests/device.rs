@@ -147,3 +147,9 @@ fn gz_files() {
     setup();
     suite::gz_files();
 }
+
+#[test]
+fn inflate_copy_sync_reset() {
+    setup();
+    suite::inflate_copy_sync_reset();
+}

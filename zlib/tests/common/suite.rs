@@ -547,3 +547,81 @@ pub fn gz_files() {
         }
     }
 }
+
+/// inflateCopy mid-stream, inflateSync after damage at a full-flush point, inflateReset2
+/// to another format: the same codes and bytes from both libraries.
+pub fn inflate_copy_sync_reset() {
+    let (sys, wdz) = libs();
+    let data = corpus(200_000, 31);
+    // A zlib stream with full flushes every 20 000 bytes (sync points).
+    let (z, marks, _) = deflate_with(
+        sys,
+        &data,
+        (6, -15, 8, 0),
+        &[20_000],
+        1 << 16,
+        &[Z_FULL_FLUSH],
+    );
+    assert!(marks.len() > 3);
+    let run = |lib: &Lib| -> (Vec<u8>, Vec<u8>, c_int, Vec<u8>, c_int) {
+        // SAFETY: zlib's prototypes; buffers outlive the streams.
+        unsafe {
+            let mut s = ZStream::new();
+            assert_eq!(
+                (lib.inflateInit2_)(&mut *s, -15, VERSION.as_ptr().cast(), SIZE),
+                Z_OK
+            );
+            let mut a = vec![0u8; data.len()];
+            s.next_in = z.as_ptr();
+            s.avail_in = (z.len() / 2) as c_uint;
+            s.next_out = a.as_mut_ptr();
+            s.avail_out = a.len() as c_uint;
+            assert_eq!((lib.inflate)(&mut *s, Z_NO_FLUSH), Z_OK);
+            let half_out = s.total_out as usize;
+            let mut c = ZStream::new();
+            assert_eq!((lib.inflateCopy)(&mut *c, &mut *s), Z_OK);
+            let mut b = a.clone();
+            c.next_out = b.as_mut_ptr().add(half_out);
+            c.next_in = z.as_ptr().add(z.len() / 2);
+            c.avail_in = (z.len() - z.len() / 2) as c_uint;
+            s.next_in = z.as_ptr().add(z.len() / 2);
+            s.avail_in = (z.len() - z.len() / 2) as c_uint;
+            assert_eq!((lib.inflate)(&mut *s, Z_NO_FLUSH), Z_STREAM_END);
+            assert_eq!((lib.inflate)(&mut *c, Z_NO_FLUSH), Z_STREAM_END);
+            (lib.inflateEnd)(&mut *c);
+            // Damage: skip the first 1000 bytes, then sync to the next full-flush point.
+            assert_eq!((lib.inflateReset)(&mut *s), Z_OK);
+            let mut d = vec![0u8; data.len()];
+            s.next_in = z.as_ptr().add(1000);
+            s.avail_in = (z.len() - 1000) as c_uint;
+            s.next_out = d.as_mut_ptr();
+            s.avail_out = d.len() as c_uint;
+            let r = (lib.inflateSync)(&mut *s);
+            let r2 = if r == Z_OK {
+                (lib.inflate)(&mut *s, Z_NO_FLUSH)
+            } else {
+                r
+            };
+            d.truncate(s.total_out as usize);
+            // Reset to zlib format: a raw stream is now a header error.
+            assert_eq!((lib.inflateReset2)(&mut *s, 15), Z_OK);
+            let mut e = vec![0u8; 100];
+            s.next_in = z.as_ptr();
+            s.avail_in = z.len() as c_uint;
+            s.next_out = e.as_mut_ptr();
+            s.avail_out = 100;
+            let r3 = (lib.inflate)(&mut *s, Z_NO_FLUSH);
+            (lib.inflateEnd)(&mut *s);
+            (a, b, r2, d, r3)
+        }
+    };
+    let (a1, b1, r1, d1, e1) = run(sys);
+    let (a2, b2, r2, d2, e2) = run(wdz);
+    assert!(a1 == data && b1 == data, "system zlib copy");
+    assert!(a2 == data && b2 == data, "our copy finishes the stream");
+    assert_eq!(r1, r2, "inflateSync then inflate");
+    assert!(d1 == d2, "bytes after the sync point");
+    assert!(d2.len() > 100_000 && data.ends_with(&d2));
+    assert_eq!(e1, e2);
+    assert_eq!(e1, Z_DATA_ERROR);
+}
