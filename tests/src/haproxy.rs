@@ -86,21 +86,7 @@ impl Haproxy {
                 cmd.env_remove(&k);
             }
         }
-        match crypto {
-            Crypto::WdModel { queues, poll_mode } => {
-                cmd.env("OPENSSL_CONF", ossl::cnf("wd-model.cnf"))
-                    .env("OPENSSL_MODULES", ossl::modules_dir(&dir.join("modules")))
-                    .env("WD_STATS_DIR", &stats_dir)
-                    .env("WD_MODEL_DIR", &model_dir)
-                    .env("WD_MODEL_QUEUES", queues.to_string());
-                if let Some(m) = poll_mode {
-                    cmd.env("WD_POLL_MODE", m);
-                }
-            }
-            Crypto::Default => {
-                cmd.env("OPENSSL_CONF", "/dev/null");
-            }
-        }
+        crypto.configure(&mut cmd, &dir.join("modules"), &stats_dir, &model_dir);
         for (k, v) in env {
             cmd.env(k, v);
         }

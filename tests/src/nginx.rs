@@ -21,8 +21,49 @@ pub enum Crypto {
         /// The provider's `poll_mode` (`WD_POLL_MODE`); None: the configuration's.
         poll_mode: Option<&'static str>,
     },
+    /// wd on the uacce backend over the fake kernel of a fixture sysfs tree
+    /// (`WD_DEVICES=fake-uacce:<fixture>`), the model as its device side: the kernel's
+    /// interface as the workers see it, e.g. openEuler's no-SVA static-share mode.
+    WdFakeKernel {
+        /// The fixture directory (`tests/fixtures/uacce/<name>`).
+        fixture: PathBuf,
+        /// The ioctl numbering to use (`WD_UACCE_ABI`), where the fixture's kernel does not
+        /// let wd tell it safely.
+        abi: Option<&'static str>,
+    },
     /// The system's OpenSSL with the default provider only.
     Default,
+}
+
+impl Crypto {
+    /// Sets up a server's environment for this OpenSSL set-up: the configuration, wd's
+    /// module directory (`modules`), counters in `stats_dir`, model state in `model_dir`.
+    pub fn configure(&self, cmd: &mut Command, modules: &Path, stats_dir: &Path, model_dir: &Path) {
+        match self {
+            Crypto::WdModel { queues, poll_mode } => {
+                cmd.env("OPENSSL_CONF", ossl::cnf("wd-model.cnf"))
+                    .env("OPENSSL_MODULES", ossl::modules_dir(modules))
+                    .env("WD_STATS_DIR", stats_dir)
+                    .env("WD_MODEL_DIR", model_dir)
+                    .env("WD_MODEL_QUEUES", queues.to_string());
+                if let Some(m) = poll_mode {
+                    cmd.env("WD_POLL_MODE", m);
+                }
+            }
+            Crypto::WdFakeKernel { fixture, abi } => {
+                cmd.env("OPENSSL_CONF", ossl::cnf("wd-model.cnf"))
+                    .env("OPENSSL_MODULES", ossl::modules_dir(modules))
+                    .env("WD_STATS_DIR", stats_dir)
+                    .env("WD_DEVICES", format!("fake-uacce:{}", fixture.display()));
+                if let Some(abi) = abi {
+                    cmd.env("WD_UACCE_ABI", abi);
+                }
+            }
+            Crypto::Default => {
+                cmd.env("OPENSSL_CONF", "/dev/null");
+            }
+        }
+    }
 }
 
 /// Finds nginx, installing Debian's package when it is missing and we are root.
@@ -100,8 +141,14 @@ impl Nginx {
         } else {
             ""
         };
+        // nginx gives its workers none of its environment but what `env` names; wd reads
+        // the ioctl numbering in the worker, when it first opens a queue.
+        let env = match &crypto {
+            Crypto::WdFakeKernel { abi: Some(_), .. } => "env WD_UACCE_ABI;\n",
+            _ => "",
+        };
         let conf = format!(
-            "{user}daemon off;\nmaster_process on;\nworker_processes {workers};\npid {d}/nginx.pid;\nerror_log {d}/logs/error.log notice;\n\
+            "{user}{env}daemon off;\nmaster_process on;\nworker_processes {workers};\npid {d}/nginx.pid;\nerror_log {d}/logs/error.log notice;\n\
              events {{ worker_connections 512; }}\n\
              http {{\n    access_log off;\n    client_body_temp_path {d}/tmp/body;\n    proxy_temp_path {d}/tmp/proxy;\n    fastcgi_temp_path {d}/tmp/fastcgi;\n    uwsgi_temp_path {d}/tmp/uwsgi;\n    scgi_temp_path {d}/tmp/scgi;\n    keepalive_timeout 0;\n{servers}}}\n",
             d = dir.display()
@@ -131,21 +178,7 @@ impl Nginx {
         ] {
             cmd.env_remove(v);
         }
-        match crypto {
-            Crypto::WdModel { queues, poll_mode } => {
-                cmd.env("OPENSSL_CONF", ossl::cnf("wd-model.cnf"))
-                    .env("OPENSSL_MODULES", ossl::modules_dir(&dir.join("modules")))
-                    .env("WD_STATS_DIR", &stats_dir)
-                    .env("WD_MODEL_DIR", &model_dir)
-                    .env("WD_MODEL_QUEUES", queues.to_string());
-                if let Some(m) = poll_mode {
-                    cmd.env("WD_POLL_MODE", m);
-                }
-            }
-            Crypto::Default => {
-                cmd.env("OPENSSL_CONF", "/dev/null");
-            }
-        }
+        crypto.configure(&mut cmd, &dir.join("modules"), &stats_dir, &model_dir);
         let master = cmd.spawn().expect("spawn nginx");
         let port = ports
             .iter()

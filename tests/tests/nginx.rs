@@ -4,6 +4,7 @@
 //! overflow to software without a client noticing.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
 use wd_tests::nginx::{curl, s_client, Crypto, Nginx};
 use wd_tests::ossl::{read_stats, ProcessStats};
@@ -42,16 +43,16 @@ fn get_ok(port: u16, version: &str, bits: u32) {
 /// every signature computed on the device in the workers, with the workers waiting for
 /// completions in `poll_mode`.
 fn worker_handshakes_signed_on_the_device(poll_mode: Option<&'static str>) {
+    worker_handshakes_signed_with(Crypto::WdModel {
+        queues: 16,
+        poll_mode,
+    });
+}
+
+/// The same, with the workers' devices from `crypto`.
+fn worker_handshakes_signed_with(crypto: Crypto) {
     let t = tempfile::tempdir().unwrap();
-    let mut n = Nginx::start(
-        t.path(),
-        Crypto::WdModel {
-            queues: 16,
-            poll_mode,
-        },
-        2,
-        &[2048, 3072, 4096],
-    );
+    let mut n = Nginx::start(t.path(), crypto, 2, &[2048, 3072, 4096]);
     let mut handshakes = 0;
     for &(bits, port) in &n.ports.clone() {
         for v in ["1.2", "1.3"] {
@@ -92,6 +93,20 @@ fn worker_handshakes_signed_on_the_device(poll_mode: Option<&'static str>) {
     let master: BTreeSet<u32> = [n.master_pid()].into();
     assert_eq!(sum(&stats, &master, "offload_private"), 0);
     n.stop();
+}
+
+/// openEuler's no-SVA mode (static-share region, physical DMA addresses) behind the fake
+/// uacce kernel: each worker opens its queues on the kernel's interface and signs there.
+#[test]
+fn worker_handshakes_are_signed_on_no_sva_queues() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/uacce/openeuler-nosva");
+    assert!(fixture.is_dir(), "{}", fixture.display());
+    // openEuler 5.10's uacce takes mainline's ioctl numbers; wd cannot tell them apart
+    // safely from 4.19's on a _noiommu api, so a host says which (docs/hardware.md).
+    worker_handshakes_signed_with(Crypto::WdFakeKernel {
+        fixture,
+        abi: Some("mainline"),
+    });
 }
 
 #[test]
