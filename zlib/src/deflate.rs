@@ -801,12 +801,12 @@ impl DeflateStream {
         }
     }
 
-    /// `deflateEnd`'s code: Z_DATA_ERROR if the stream was ended early.
-    pub fn end_code(&self) -> c_int {
-        match &self.mode {
+    /// `deflateEnd`'s code: Z_DATA_ERROR if the stream was ended early (zlib-rs's own
+    /// answer for a software stream).
+    pub fn end_code(&mut self) -> c_int {
+        match &mut self.mode {
             Mode::Pending { buf, .. } if buf.is_empty() && self.total_in == 0 => Z_OK,
-            Mode::Soft { .. } if self.total_in == 0 && self.last_flush == -2 => Z_OK,
-            Mode::Soft { .. } => Z_OK,
+            Mode::Soft { s, .. } => s.end(),
             Mode::Wd(w) if w.ended && w.staged() == 0 => Z_OK,
             _ => Z_DATA_ERROR,
         }

@@ -23,6 +23,7 @@ pub struct Step {
 /// `zalloc`, which may be an arena sized for zlib).
 pub struct SoftDeflate {
     strm: Box<z::z_stream>,
+    ended: bool,
 }
 
 impl std::fmt::Debug for SoftDeflate {
@@ -67,7 +68,7 @@ impl SoftDeflate {
         if r != z::Z_OK {
             return Err(r);
         }
-        Ok(SoftDeflate { strm })
+        Ok(SoftDeflate { strm, ended: false })
     }
 
     /// One `deflate` call on `input` into `out`.
@@ -221,14 +222,28 @@ impl SoftDeflate {
         if r != z::Z_OK {
             return Err(r);
         }
-        Ok(SoftDeflate { strm })
+        Ok(SoftDeflate { strm, ended: false })
+    }
+}
+
+impl SoftDeflate {
+    /// `deflateEnd`'s code (Z_DATA_ERROR if the stream was ended early); the stream is
+    /// released here, not again on drop.
+    pub fn end(&mut self) -> c_int {
+        if self.ended {
+            return z::Z_STREAM_ERROR;
+        }
+        self.ended = true;
+        // SAFETY: our initialised stream, ended once (the flag).
+        unsafe { z::deflateEnd(&mut *self.strm) }
     }
 }
 
 impl Drop for SoftDeflate {
     fn drop(&mut self) {
-        // SAFETY: our initialised stream, ended once.
-        unsafe { z::deflateEnd(&mut *self.strm) };
+        if !self.ended {
+            self.end();
+        }
     }
 }
 

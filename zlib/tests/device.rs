@@ -153,3 +153,9 @@ fn inflate_copy_sync_reset() {
     setup();
     suite::inflate_copy_sync_reset();
 }
+
+#[test]
+fn deflate_end_codes() {
+    setup();
+    suite::deflate_end_codes();
+}

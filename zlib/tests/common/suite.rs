@@ -625,3 +625,48 @@ pub fn inflate_copy_sync_reset() {
     assert_eq!(e1, e2);
     assert_eq!(e1, Z_DATA_ERROR);
 }
+
+/// deflateEnd after input but before Z_FINISH is Z_DATA_ERROR in both libraries; after
+/// the end, Z_OK.
+pub fn deflate_end_codes() {
+    let (sys, wdz) = libs();
+    let data = corpus(100_000, 41);
+    for wbits in FORMATS {
+        let mut codes = Vec::new();
+        for lib in [sys, wdz] {
+            // SAFETY: zlib's prototypes; buffers outlive the streams.
+            unsafe {
+                let mut out = vec![0u8; 200_000];
+                for finish in [false, true] {
+                    let mut s = ZStream::new();
+                    assert_eq!(
+                        (lib.deflateInit2_)(
+                            &mut *s,
+                            6,
+                            8,
+                            wbits,
+                            8,
+                            0,
+                            VERSION.as_ptr().cast(),
+                            SIZE
+                        ),
+                        Z_OK
+                    );
+                    s.next_in = data.as_ptr();
+                    s.avail_in = data.len() as c_uint;
+                    s.next_out = out.as_mut_ptr();
+                    s.avail_out = out.len() as c_uint;
+                    let r = (lib.deflate)(&mut *s, if finish { Z_FINISH } else { Z_NO_FLUSH });
+                    codes.push((r, (lib.deflateEnd)(&mut *s)));
+                }
+            }
+        }
+        assert_eq!(
+            codes[0..2],
+            codes[2..4],
+            "wbits {wbits}: (deflate, deflateEnd) codes"
+        );
+        assert_eq!(codes[0].1, Z_DATA_ERROR);
+        assert_eq!(codes[1], (Z_STREAM_END, Z_OK));
+    }
+}
