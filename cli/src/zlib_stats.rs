@@ -5,6 +5,8 @@
 
 use std::path::Path;
 
+use wd_core::counters::Layout;
+
 /// Counter names, in file order (zlib/src/stats.rs).
 pub const NAMES: &[&str] = &[
     "deflate_offloaded",
@@ -19,32 +21,15 @@ pub const NAMES: &[&str] = &[
     "inflate_streams",
 ];
 
-const MAGIC: u64 = u64::from_le_bytes(*b"WDZLIB\0\x01");
+/// The file format (wd-core's counter files; magic and slots as zlib/src/stats.rs).
+const LAYOUT: Layout = Layout {
+    magic: u64::from_le_bytes(*b"WDZLIB\0\x01"),
+    extension: "zlib",
+    names: NAMES,
+    slots: 16,
+};
 
 /// Processes with a readable `.zlib` file in `dir`, and the counters summed over them.
 pub fn read_dir(dir: &Path) -> std::io::Result<(usize, Vec<u64>)> {
-    let mut totals = vec![0u64; NAMES.len()];
-    let mut files = 0;
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.extension().is_none_or(|e| e != "zlib") {
-            continue;
-        }
-        let Ok(b) = std::fs::read(&path) else {
-            continue;
-        };
-        let w: Vec<u64> = b
-            .chunks_exact(8)
-            .map(|c| u64::from_ne_bytes(c.try_into().unwrap_or_default()))
-            .collect();
-        if w.len() < 4 || w[0] != MAGIC {
-            continue;
-        }
-        files += 1;
-        let n = (w[3] as usize).min(NAMES.len()).min(w.len() - 4);
-        for (t, x) in totals.iter_mut().zip(&w[4..4 + n]) {
-            *t += x;
-        }
-    }
-    Ok((files, totals))
+    LAYOUT.read_dir(dir)
 }

@@ -12,6 +12,7 @@
 
 pub mod backend;
 pub mod barrier;
+pub mod counters;
 pub mod device;
 pub mod dma;
 pub mod driver;
