@@ -3,6 +3,7 @@
 //!
 //! The tests themselves live in `tests/tests/*.rs`.
 
+pub mod build;
 pub mod corpus;
 pub mod fuzz;
 pub mod haproxy;

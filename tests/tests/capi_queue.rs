@@ -4,44 +4,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use wd_tests::build::libwd_dir;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("tests/ has a parent")
         .to_path_buf()
-}
-
-/// The profile directory of the running test (`target/<profile>`).
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable");
-    let deps = exe.parent().expect("deps dir");
-    deps.parent().expect("profile dir").to_path_buf()
-}
-
-/// Builds (or brings up to date) libwd.so for this profile, once per test process.
-fn libwd_dir() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let dir = profile_dir();
-            let mut cmd = Command::new(env!("CARGO"));
-            cmd.args(["build", "-q", "-p", "wd-capi", "--lib"])
-                .current_dir(root());
-            if dir.file_name().is_some_and(|n| n == "release") {
-                cmd.arg("--release");
-            }
-            let st = cmd.status().expect("running cargo");
-            assert!(st.success(), "building libwd.so failed");
-            assert!(
-                dir.join("libwd.so").is_file(),
-                "no libwd.so in {}",
-                dir.display()
-            );
-            dir
-        })
-        .clone()
 }
 
 /// Compiles tests/c/`name`.c against libwd.so; returns the program.

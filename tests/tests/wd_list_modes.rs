@@ -2,29 +2,9 @@
 //! model) and, for a device no queue can be opened on, why — over the fake uacce kernel's
 //! fixtures (`WD_DEVICES=fake-uacce:<dir>`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::Once;
-
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
-}
-
-fn wd_bin() -> PathBuf {
-    static BUILT: Once = Once::new();
-    let dir = profile_dir();
-    BUILT.call_once(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "-q", "-p", "wd-cli"]).current_dir(root);
-        if dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        assert!(cmd.status().unwrap().success(), "building wd");
-    });
-    dir.join("wd")
-}
+use wd_tests::build::wd_command as wd_bin;
 
 fn list(fixture: &str, env: &[(&str, &str)]) -> String {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))

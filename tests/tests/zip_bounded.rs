@@ -11,6 +11,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Once;
+use wd_tests::build::{libwd_dir, profile_dir, wd_command as wd_bin};
 
 use zlib_rs::{Deflate, DeflateFlush};
 
@@ -25,26 +26,6 @@ fn root() -> PathBuf {
         .parent()
         .unwrap()
         .to_path_buf()
-}
-
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
-}
-
-fn build(args: &[&str]) {
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.args(["build", "-q"]).args(args).current_dir(root());
-    if profile_dir().file_name().is_some_and(|n| n == "release") {
-        cmd.arg("--release");
-    }
-    assert!(cmd.status().unwrap().success(), "cargo build {args:?}");
-}
-
-fn wd_bin() -> PathBuf {
-    static BUILT: Once = Once::new();
-    BUILT.call_once(|| build(&["-p", "wd-cli"]));
-    profile_dir().join("wd")
 }
 
 /// A gzip file of `ZEROS` zeros: one deflate piece for the first 64 MiB, then the same
@@ -233,8 +214,7 @@ fn rust_api_decompresses_a_1000x_expanding_stream_in_bounded_memory() {
 
 #[test]
 fn c_api_one_stream_with_a_64k_buffer_decompresses_in_bounded_memory() {
-    build(&["-p", "wd-capi", "--lib"]);
-    let lib = profile_dir();
+    let lib = libwd_dir();
     let tmp = tempfile::tempdir().unwrap();
     let exe = tmp.path().join("zip_bounded");
     let st = Command::new("cc")

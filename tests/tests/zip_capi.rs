@@ -3,37 +3,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use wd_tests::build::libwd_dir;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("tests/ has a parent")
         .to_path_buf()
-}
-
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable");
-    exe.parent()
-        .and_then(|d| d.parent())
-        .expect("profile dir")
-        .to_path_buf()
-}
-
-fn libwd_dir() -> PathBuf {
-    let dir = profile_dir();
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.args(["build", "-q", "-p", "wd-capi", "--lib"])
-        .current_dir(root());
-    if dir.file_name().is_some_and(|n| n == "release") {
-        cmd.arg("--release");
-    }
-    assert!(cmd.status().expect("cargo").success(), "building libwd.so");
-    assert!(
-        dir.join("libwd.so").is_file(),
-        "no libwd.so in {}",
-        dir.display()
-    );
-    dir
 }
 
 #[test]

@@ -3,9 +3,10 @@
 //! (through the `wd` command, whose model takes the `WD_MODEL_*` knobs).
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Once;
+use wd_tests::build::wd_command as wd_bin;
 
 use hisi_zip::{compress, decompress, Format, Offload};
 use wd_core::select::{self, Devices};
@@ -126,26 +127,6 @@ fn hundred_mib_round_trip_streaming() {
     // The software path gives the same content.
     let sw = hisi_zip::decompress_with(Format::Zlib, &z, Offload::Never).unwrap();
     assert!(sw == data);
-}
-
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
-}
-
-fn wd_bin() -> PathBuf {
-    static BUILT: Once = Once::new();
-    let dir = profile_dir();
-    BUILT.call_once(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "-q", "-p", "wd-cli"]).current_dir(root);
-        if dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        assert!(cmd.status().unwrap().success(), "building wd");
-    });
-    dir.join("wd")
 }
 
 fn wd(args: &[&str], env: &[(&str, &str)], slots: &Path) -> std::process::Output {

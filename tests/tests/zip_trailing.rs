@@ -10,31 +10,11 @@
 //! refuses other trailing bytes unless asked to ignore them: checked here too.
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Once;
+use wd_tests::build::wd_command as wd_bin;
 
 use hisi_zip::{Decompressor, Format, Offload, WdDecoder};
-
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
-}
-
-fn wd_bin() -> PathBuf {
-    static BUILT: Once = Once::new();
-    let dir = profile_dir();
-    BUILT.call_once(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "-q", "-p", "wd-cli"]).current_dir(root);
-        if dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        assert!(cmd.status().unwrap().success(), "building wd");
-    });
-    dir.join("wd")
-}
 
 /// Runs `prog args` on `input`: (exit code, stdout, stderr).
 fn run(prog: &Path, args: &[&str], env: &[(&str, &str)], input: &[u8]) -> (i32, Vec<u8>, String) {
