@@ -302,193 +302,131 @@ type P = *mut c_void;
 type CP = *const c_void;
 type PP = *const OSSL_PARAM;
 
+/// One key management dispatch table: the entries common to RSA and RSA-PSS, with the six
+/// functions that depend on the key type given by name. Both tables come from this one list,
+/// so an entry added for one key type cannot be forgotten for the other.
+macro_rules! keymgmt_table {
+    (
+        new: $new:ident,
+        import_types: $import_types:ident,
+        export_types: $export_types:ident,
+        gettable_params: $gettable:ident,
+        gen_init: $gen_init:ident,
+        gen_settable_params: $gen_settable:ident $(,)?
+    ) => {
+        [
+            dispatch!(
+                ffi::OSSL_FUNC_KEYMGMT_NEW,
+                $new,
+                unsafe extern "C" fn(P) -> P
+            ),
+            dispatch!(
+                ffi::OSSL_FUNC_KEYMGMT_FREE,
+                rsa_free,
+                unsafe extern "C" fn(P)
+            ),
+            dispatch!(
+                ffi::OSSL_FUNC_KEYMGMT_HAS,
+                rsa_has,
+                unsafe extern "C" fn(CP, c_int) -> c_int
+            ),
+            dispatch!(
+                ffi::OSSL_FUNC_KEYMGMT_MATCH,
+                rsa_match,
+                unsafe extern "C" fn(CP, CP, c_int) -> c_int
+            ),
+            dispatch!(
+                ffi::OSSL_FUNC_KEYMGMT_VALIDATE,
+                rsa_validate,
+                unsafe extern "C" fn(CP, c_int, c_int) -> c_int
+            ),
+            dispatch!(
+                ffi::OSSL_FUNC_KEYMGMT_IMPORT,
+                rsa_import,
+                unsafe extern "C" fn(P, c_int, PP) -> c_int
+            ),
+            dispatch!(
+                ffi::OSSL_FUNC_KEYMGMT_IMPORT_TYPES,
+                $import_types,
+                unsafe extern "C" fn(c_int) -> PP
+            ),
+            dispatch!(
+                ffi::OSSL_FUNC_KEYMGMT_EXPORT,
+                rsa_export,
+                unsafe extern "C" fn(P, c_int, Option<OSSL_CALLBACK>, P) -> c_int
+            ),
+            dispatch!(
+                ffi::OSSL_FUNC_KEYMGMT_EXPORT_TYPES,
+                $export_types,
+                unsafe extern "C" fn(c_int) -> PP
+            ),
+            dispatch!(
+                ffi::OSSL_FUNC_KEYMGMT_GET_PARAMS,
+                rsa_get_params,
+                unsafe extern "C" fn(P, *mut OSSL_PARAM) -> c_int
+            ),
+            dispatch!(
+                ffi::OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS,
+                $gettable,
+                unsafe extern "C" fn(P) -> PP
+            ),
+            dispatch!(
+                ffi::OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME,
+                rsa_query_operation_name,
+                unsafe extern "C" fn(c_int) -> *const c_char
+            ),
+            dispatch!(
+                ffi::OSSL_FUNC_KEYMGMT_DUP,
+                rsa_dup,
+                unsafe extern "C" fn(CP, c_int) -> P
+            ),
+            dispatch!(
+                ffi::OSSL_FUNC_KEYMGMT_GEN_INIT,
+                $gen_init,
+                unsafe extern "C" fn(P, c_int, PP) -> P
+            ),
+            dispatch!(
+                ffi::OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS,
+                rsa_gen_set_params,
+                unsafe extern "C" fn(P, PP) -> c_int
+            ),
+            dispatch!(
+                ffi::OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS,
+                $gen_settable,
+                unsafe extern "C" fn(P, P) -> PP
+            ),
+            dispatch!(
+                ffi::OSSL_FUNC_KEYMGMT_GEN,
+                rsa_gen,
+                unsafe extern "C" fn(P, Option<OSSL_CALLBACK>, P) -> P
+            ),
+            dispatch!(
+                ffi::OSSL_FUNC_KEYMGMT_GEN_CLEANUP,
+                rsa_gen_cleanup,
+                unsafe extern "C" fn(P)
+            ),
+            END,
+        ]
+    };
+}
+
 /// The RSA key management dispatch table.
-pub static DISPATCH: [OSSL_DISPATCH; 19] = [
-    dispatch!(
-        ffi::OSSL_FUNC_KEYMGMT_NEW,
-        rsa_new,
-        unsafe extern "C" fn(P) -> P
-    ),
-    dispatch!(
-        ffi::OSSL_FUNC_KEYMGMT_FREE,
-        rsa_free,
-        unsafe extern "C" fn(P)
-    ),
-    dispatch!(
-        ffi::OSSL_FUNC_KEYMGMT_HAS,
-        rsa_has,
-        unsafe extern "C" fn(CP, c_int) -> c_int
-    ),
-    dispatch!(
-        ffi::OSSL_FUNC_KEYMGMT_MATCH,
-        rsa_match,
-        unsafe extern "C" fn(CP, CP, c_int) -> c_int
-    ),
-    dispatch!(
-        ffi::OSSL_FUNC_KEYMGMT_VALIDATE,
-        rsa_validate,
-        unsafe extern "C" fn(CP, c_int, c_int) -> c_int
-    ),
-    dispatch!(
-        ffi::OSSL_FUNC_KEYMGMT_IMPORT,
-        rsa_import,
-        unsafe extern "C" fn(P, c_int, PP) -> c_int
-    ),
-    dispatch!(
-        ffi::OSSL_FUNC_KEYMGMT_IMPORT_TYPES,
-        rsa_import_types,
-        unsafe extern "C" fn(c_int) -> PP
-    ),
-    dispatch!(
-        ffi::OSSL_FUNC_KEYMGMT_EXPORT,
-        rsa_export,
-        unsafe extern "C" fn(P, c_int, Option<OSSL_CALLBACK>, P) -> c_int
-    ),
-    dispatch!(
-        ffi::OSSL_FUNC_KEYMGMT_EXPORT_TYPES,
-        rsa_export_types,
-        unsafe extern "C" fn(c_int) -> PP
-    ),
-    dispatch!(
-        ffi::OSSL_FUNC_KEYMGMT_GET_PARAMS,
-        rsa_get_params,
-        unsafe extern "C" fn(P, *mut OSSL_PARAM) -> c_int
-    ),
-    dispatch!(
-        ffi::OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS,
-        rsa_gettable_params,
-        unsafe extern "C" fn(P) -> PP
-    ),
-    dispatch!(
-        ffi::OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME,
-        rsa_query_operation_name,
-        unsafe extern "C" fn(c_int) -> *const c_char
-    ),
-    dispatch!(
-        ffi::OSSL_FUNC_KEYMGMT_DUP,
-        rsa_dup,
-        unsafe extern "C" fn(CP, c_int) -> P
-    ),
-    dispatch!(
-        ffi::OSSL_FUNC_KEYMGMT_GEN_INIT,
-        rsa_gen_init,
-        unsafe extern "C" fn(P, c_int, PP) -> P
-    ),
-    dispatch!(
-        ffi::OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS,
-        rsa_gen_set_params,
-        unsafe extern "C" fn(P, PP) -> c_int
-    ),
-    dispatch!(
-        ffi::OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS,
-        rsa_gen_settable_params,
-        unsafe extern "C" fn(P, P) -> PP
-    ),
-    dispatch!(
-        ffi::OSSL_FUNC_KEYMGMT_GEN,
-        rsa_gen,
-        unsafe extern "C" fn(P, Option<OSSL_CALLBACK>, P) -> P
-    ),
-    dispatch!(
-        ffi::OSSL_FUNC_KEYMGMT_GEN_CLEANUP,
-        rsa_gen_cleanup,
-        unsafe extern "C" fn(P)
-    ),
-    END,
-];
+pub static DISPATCH: [OSSL_DISPATCH; 19] = keymgmt_table! {
+    new: rsa_new,
+    import_types: rsa_import_types,
+    export_types: rsa_export_types,
+    gettable_params: rsa_gettable_params,
+    gen_init: rsa_gen_init,
+    gen_settable_params: rsa_gen_settable_params,
+};
 
 /// The RSA-PSS key management dispatch table: RSA's, but for the functions that depend
 /// on the key type.
-pub static PSS_DISPATCH: [OSSL_DISPATCH; 19] = [
-    dispatch!(
-        ffi::OSSL_FUNC_KEYMGMT_NEW,
-        rsapss_new,
-        unsafe extern "C" fn(P) -> P
-    ),
-    dispatch!(
-        ffi::OSSL_FUNC_KEYMGMT_FREE,
-        rsa_free,
-        unsafe extern "C" fn(P)
-    ),
-    dispatch!(
-        ffi::OSSL_FUNC_KEYMGMT_HAS,
-        rsa_has,
-        unsafe extern "C" fn(CP, c_int) -> c_int
-    ),
-    dispatch!(
-        ffi::OSSL_FUNC_KEYMGMT_MATCH,
-        rsa_match,
-        unsafe extern "C" fn(CP, CP, c_int) -> c_int
-    ),
-    dispatch!(
-        ffi::OSSL_FUNC_KEYMGMT_VALIDATE,
-        rsa_validate,
-        unsafe extern "C" fn(CP, c_int, c_int) -> c_int
-    ),
-    dispatch!(
-        ffi::OSSL_FUNC_KEYMGMT_IMPORT,
-        rsa_import,
-        unsafe extern "C" fn(P, c_int, PP) -> c_int
-    ),
-    dispatch!(
-        ffi::OSSL_FUNC_KEYMGMT_IMPORT_TYPES,
-        rsapss_import_types,
-        unsafe extern "C" fn(c_int) -> PP
-    ),
-    dispatch!(
-        ffi::OSSL_FUNC_KEYMGMT_EXPORT,
-        rsa_export,
-        unsafe extern "C" fn(P, c_int, Option<OSSL_CALLBACK>, P) -> c_int
-    ),
-    dispatch!(
-        ffi::OSSL_FUNC_KEYMGMT_EXPORT_TYPES,
-        rsapss_export_types,
-        unsafe extern "C" fn(c_int) -> PP
-    ),
-    dispatch!(
-        ffi::OSSL_FUNC_KEYMGMT_GET_PARAMS,
-        rsa_get_params,
-        unsafe extern "C" fn(P, *mut OSSL_PARAM) -> c_int
-    ),
-    dispatch!(
-        ffi::OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS,
-        rsapss_gettable_params,
-        unsafe extern "C" fn(P) -> PP
-    ),
-    dispatch!(
-        ffi::OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME,
-        rsa_query_operation_name,
-        unsafe extern "C" fn(c_int) -> *const c_char
-    ),
-    dispatch!(
-        ffi::OSSL_FUNC_KEYMGMT_DUP,
-        rsa_dup,
-        unsafe extern "C" fn(CP, c_int) -> P
-    ),
-    dispatch!(
-        ffi::OSSL_FUNC_KEYMGMT_GEN_INIT,
-        rsapss_gen_init,
-        unsafe extern "C" fn(P, c_int, PP) -> P
-    ),
-    dispatch!(
-        ffi::OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS,
-        rsa_gen_set_params,
-        unsafe extern "C" fn(P, PP) -> c_int
-    ),
-    dispatch!(
-        ffi::OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS,
-        rsapss_gen_settable_params,
-        unsafe extern "C" fn(P, P) -> PP
-    ),
-    dispatch!(
-        ffi::OSSL_FUNC_KEYMGMT_GEN,
-        rsa_gen,
-        unsafe extern "C" fn(P, Option<OSSL_CALLBACK>, P) -> P
-    ),
-    dispatch!(
-        ffi::OSSL_FUNC_KEYMGMT_GEN_CLEANUP,
-        rsa_gen_cleanup,
-        unsafe extern "C" fn(P)
-    ),
-    END,
-];
+pub static PSS_DISPATCH: [OSSL_DISPATCH; 19] = keymgmt_table! {
+    new: rsapss_new,
+    import_types: rsapss_import_types,
+    export_types: rsapss_export_types,
+    gettable_params: rsapss_gettable_params,
+    gen_init: rsapss_gen_init,
+    gen_settable_params: rsapss_gen_settable_params,
+};
