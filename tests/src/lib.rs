@@ -4,6 +4,7 @@
 //! The tests themselves live in `tests/tests/*.rs`.
 
 pub mod build;
+pub mod child;
 pub mod corpus;
 pub mod fuzz;
 pub mod haproxy;

@@ -9,6 +9,7 @@ use common::{key, model_with, policy};
 use hisi_hpre::Hpre;
 use hisi_model::ApiVersion;
 use wd_core::pool::QueuePool;
+use wd_tests::child::run_in_child;
 
 #[test]
 fn forked_child_gets_its_own_queues_and_correct_results() {
@@ -28,45 +29,22 @@ fn forked_child_gets_its_own_queues_and_correct_results() {
     assert_eq!(m.device.available_instances().unwrap(), 3);
     let parent_qid = pool.with(|q| Ok(q.queue().info().qid)).unwrap();
 
-    // SAFETY: the child only runs Rust code of this test and exits with _exit.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
-        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let mut ok = true;
-            for _ in 0..5 {
-                let m2 = k.message();
-                let c2 = k.sw_public(&m2);
-                match pool.with(|q| {
-                    let qid = q.queue().info().qid;
-                    hisi_hpre::rsa(q, &k.crt(), &c2).map(|r| (r, qid))
-                }) {
-                    Ok((r, _qid)) if r == m2 => {}
-                    _ => ok = false,
-                }
+    let child = run_in_child(|| {
+        let mut ok = true;
+        for _ in 0..5 {
+            let m2 = k.message();
+            let c2 = k.sw_public(&m2);
+            match pool.with(|q| hisi_hpre::rsa(q, &k.crt(), &c2)) {
+                Ok(r) if r == m2 => {}
+                _ => ok = false,
             }
-            // The child opened one queue of its own; the parent's is still taken.
-            ok &= pool.open_queues() == 1;
-            ok &= m.device.available_instances().unwrap() == 2;
-            ok
-        }));
-        let code = match code {
-            Ok(true) => 0,
-            Ok(false) => 1,
-            Err(_) => 2,
-        };
-        // SAFETY: leave without running the parent's atexit handlers or destructors.
-        unsafe { libc::_exit(code) };
-    }
-    let mut status = 0;
-    // SAFETY: waiting for our own child.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert!(libc::WIFEXITED(status), "child died: {status:#x}");
-    assert_eq!(
-        libc::WEXITSTATUS(status),
-        0,
-        "child saw wrong results or state"
-    );
+        }
+        // The child opened one queue of its own; the parent's is still taken.
+        ok &= pool.open_queues() == 1;
+        ok &= m.device.available_instances().unwrap() == 2;
+        ok
+    });
+    assert_eq!(child, Ok(()), "child saw wrong results or state");
 
     // The child's exit freed its queue; the parent's queue still works, unchanged.
     assert_eq!(m.device.available_instances().unwrap(), 3);
