@@ -4,74 +4,22 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::uacce::{fixture, host, Host};
 use common::{key, policy};
-use hisi_model::uacce_fake::{ModelSide, SideConfig};
+use hisi_model::uacce_fake::SideConfig;
 use wd_core::backend::QueueRequest;
 use wd_core::uacce::fake::{Call, FakeKernel, MemorySide, QueueState};
 use wd_core::uacce::ioctl::{self, Abi};
-use wd_core::uacce::UacceBackend;
 use wd_core::wait::WaitPolicy;
-use wd_core::{Backend, Device, Error};
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/uacce")
-        .join(name)
-}
-
-struct Host {
-    kernel: Arc<FakeKernel>,
-    side: Arc<ModelSide>,
-    backend: Arc<UacceBackend>,
-}
-
-fn host(name: &str, config: SideConfig) -> Host {
-    let side = Arc::new(ModelSide::new(config));
-    let kernel = FakeKernel::from_fixture(fixture(name), side.clone()).expect("fixture");
-    let backend = Arc::new(kernel.backend(None));
-    Host {
-        kernel,
-        side,
-        backend,
-    }
-}
-
-impl Host {
-    fn device(&self, name: &str) -> Device {
-        let info = self
-            .backend
-            .devices()
-            .unwrap()
-            .into_iter()
-            .find(|d| d.name == name)
-            .unwrap_or_else(|| panic!("{name} not found"));
-        Device::new(info, self.backend.clone())
-    }
-
-    fn ioctls(&self) -> Vec<u32> {
-        self.kernel
-            .trace()
-            .iter()
-            .filter_map(|c| match c {
-                Call::Ioctl {
-                    request,
-                    result: Ok(_),
-                    ..
-                } => Some(*request),
-                _ => None,
-            })
-            .collect()
-    }
-}
+use wd_core::{Backend, Error};
 
 /// RSA of every form and the given sizes on `dev` of fixture `name`, checked against
 /// libcrypto; returns the host for more checks.
 fn rsa_on(name: &str, dev: &str, sizes: &[u32]) -> Host {
-    let h = host(name, SideConfig::default());
+    let h = host(name, SideConfig::default(), None);
     let device = h.device(dev);
     let free = device.available_instances().unwrap();
     {
@@ -204,6 +152,7 @@ fn many_requests_in_flight_and_interrupt_wait() {
             latency: Duration::from_millis(2),
             ..SideConfig::default()
         },
+        None,
     );
     let device = h.device("hisi_hpre-3");
     let pol = WaitPolicy {
@@ -255,7 +204,7 @@ fn queue_classes_are_latched_per_queue() {
 
 #[test]
 fn isolated_device_is_listed_but_never_opened() {
-    let h = host("isolated", SideConfig::default());
+    let h = host("isolated", SideConfig::default(), None);
     let names: Vec<(String, bool, i32)> = h
         .backend
         .devices()
@@ -284,14 +233,14 @@ fn isolated_device_is_listed_but_never_opened() {
 
 #[test]
 fn host_without_devices() {
-    let h = host("no-devices", SideConfig::default());
+    let h = host("no-devices", SideConfig::default(), None);
     assert!(h.backend.devices().unwrap().is_empty());
     assert!(h.backend.scan().unwrap().is_empty());
 }
 
 #[test]
 fn queues_run_out_then_free_again() {
-    let h = host("old-kernel", SideConfig::default());
+    let h = host("old-kernel", SideConfig::default(), None);
     let device = h.device("hisi_hpre-0");
     let mut held = Vec::new();
     for _ in 0..8 {
@@ -314,7 +263,7 @@ fn queues_run_out_then_free_again() {
 
 #[test]
 fn device_removed_under_a_queue() {
-    let h = host("kunpeng920", SideConfig::default());
+    let h = host("kunpeng920", SideConfig::default(), None);
     let device = h.device("hisi_hpre-1");
     let mut q = hisi_hpre::open_queue(&device, policy(300)).unwrap();
     let k = key(1024);
@@ -351,6 +300,7 @@ fn per_thread_queue_pool_over_uacce() {
             engines: 2,
             ..SideConfig::default()
         },
+        None,
     );
     let device = h.device("hisi_hpre-0");
     let opener_dev = device.clone();

@@ -6,25 +6,17 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
+use common::uacce::{host, run, zip_sqe};
 use common::{key, policy};
 use hisi_model::layout::zip::*;
-use hisi_model::uacce_fake::ModelSide;
+use hisi_model::uacce_fake::{ModelSide, SideConfig};
 use hisi_qm::QmRing;
 use wd_core::backend::QueueRequest;
 use wd_core::uacce::fake::{Call, FakeKernel, SS_DMA_BASE};
 use wd_core::uacce::ioctl::{self, Abi};
-use wd_core::uacce::UacceBackend;
-use wd_core::{AddressMode, Backend, Device, Error, Queue, Region};
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/uacce")
-        .join(name)
-}
+use wd_core::{AddressMode, Error, Queue, Region};
 
 /// The two no-SVA kernels: fixture, the numbering configured (None: detected), the
 /// GET_SS_DMA number that kernel answers.
@@ -33,40 +25,10 @@ const KERNELS: [(&str, Option<Abi>, u32); 2] = [
     ("openeuler-4.19-nosva", None, 0x8008_5702),
 ];
 
-struct Host {
-    kernel: Arc<FakeKernel>,
-    side: Arc<ModelSide>,
-    backend: Arc<UacceBackend>,
-}
-
-fn host(name: &str, abi: Option<Abi>) -> Host {
-    let side = Arc::new(ModelSide::default());
-    let kernel = FakeKernel::from_fixture(fixture(name), side.clone()).expect("fixture");
-    let backend = Arc::new(kernel.backend(abi));
-    Host {
-        kernel,
-        side,
-        backend,
-    }
-}
-
-impl Host {
-    fn device(&self, name: &str) -> Device {
-        let info = self
-            .backend
-            .devices()
-            .unwrap()
-            .into_iter()
-            .find(|d| d.name == name)
-            .unwrap_or_else(|| panic!("{name} not found"));
-        Device::new(info, self.backend.clone())
-    }
-}
-
 #[test]
 fn rsa_runs_on_the_static_share_region_with_either_numbering() {
     for (name, abi, get_ss_dma) in KERNELS {
-        let h = host(name, abi);
+        let h = host(name, SideConfig::default(), abi);
         let scan = h.backend.scan().unwrap();
         assert!(
             scan.iter()
@@ -131,39 +93,6 @@ fn rsa_runs_on_the_static_share_region_with_either_numbering() {
     }
 }
 
-fn zip_sqe(addrs: [u64; 3], len: usize, dest: usize) -> [u32; 32] {
-    let mut w = [0u32; SQE_WORDS];
-    w[DW_INPUT_LEN] = len as u32;
-    w[DW_FLAGS] = FLUSH_FINISH;
-    w[DW_TYPE] = u32::from(REQ_ZLIB) | (4 << WINDOW_SHIFT);
-    w[DW_DEST_AVAIL] = dest as u32;
-    for (dw, a) in [
-        (DW_SRC, addrs[0]),
-        (DW_DST, addrs[1]),
-        (DW_CTX_ADDR, addrs[2]),
-    ] {
-        w[dw] = a as u32;
-        w[dw + 1] = (a >> 32) as u32;
-    }
-    w[DW_TAG_V2] = 7;
-    w
-}
-
-fn run(ring: &mut QmRing, w: &[u32; 32]) -> [u32; 32] {
-    ring.send(w).unwrap();
-    let t0 = Instant::now();
-    let slot = loop {
-        if let Some(s) = ring.poll().unwrap() {
-            break s;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(10), "no completion");
-        std::thread::sleep(Duration::from_micros(100));
-    };
-    let mut out = [0u32; 32];
-    ring.read_sqe(slot, &mut out).unwrap();
-    out
-}
-
 /// The device sees physical addresses: pool blocks carry addresses inside the region
 /// (not their virtual addresses), work there, and any other address - a virtual address
 /// as SVA would use, an address past the region - faults on the device; sharing memory
@@ -171,7 +100,7 @@ fn run(ring: &mut QmRing, w: &[u32; 32]) -> [u32; 32] {
 #[test]
 fn only_static_share_addresses_reach_the_device() {
     for (name, abi, _) in KERNELS {
-        let h = host(name, abi);
+        let h = host(name, SideConfig::default(), abi);
         let device = h.device("hisi_zip-1");
         let q = Queue::request(&device, QueueRequest { qc_type: 0 }).unwrap();
         assert_eq!(q.address_mode(), AddressMode::StaticShare);
@@ -195,7 +124,10 @@ fn only_static_share_addresses_reach_the_device() {
         src.write(0, &data);
         let mut ring = QmRing::new(&q).unwrap();
         let good = [src.iova().0, dst.iova().0, ctx.iova().0];
-        let w = run(&mut ring, &zip_sqe(good, data.len(), 256 << 10));
+        let w = run(
+            &mut ring,
+            &zip_sqe(false, good, REQ_ZLIB, data.len(), 256 << 10, FLUSH_FINISH),
+        );
         assert_eq!(w[DW_STATUS] & STATUS_MASK, u32::from(ST_OK), "{name}");
         assert!(w[DW_PRODUCED] > 6 && (w[DW_PRODUCED] as usize) < data.len() / 4);
         let faults = h.side.stats().address_faults;
@@ -205,7 +137,14 @@ fn only_static_share_addresses_reach_the_device() {
         for bad in [va, region_end, 0x1000] {
             let w = run(
                 &mut ring,
-                &zip_sqe([bad, good[1], good[2]], data.len(), 256 << 10),
+                &zip_sqe(
+                    false,
+                    [bad, good[1], good[2]],
+                    REQ_ZLIB,
+                    data.len(),
+                    256 << 10,
+                    FLUSH_FINISH,
+                ),
             );
             assert_ne!(
                 w[DW_STATUS] & STATUS_MASK,
@@ -221,7 +160,11 @@ fn only_static_share_addresses_reach_the_device() {
 /// 16 MiB slices, non-contiguous on the bus; chunks never straddle two.
 #[test]
 fn a_region_of_several_slices_is_read_slice_by_slice() {
-    let h = host("openeuler-nosva", Some(Abi::Mainline));
+    let h = host(
+        "openeuler-nosva",
+        SideConfig::default(),
+        Some(Abi::Mainline),
+    );
     let device = h.device("hisi_zip-1");
     let q = Queue::request(&device, QueueRequest { qc_type: 1 }).unwrap();
     let gets: Vec<Result<i32, i32>> = h

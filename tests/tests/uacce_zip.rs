@@ -4,16 +4,14 @@
 //! docs/hardware-interface.md §4 (the hisi-zip user driver is not in the tree yet). Shows
 //! the kernel latching each queue's class: compression work on the decompress queue fails.
 
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod common;
 
+use common::uacce::{host, run, zip_sqe};
 use hisi_model::layout::zip::*;
-use hisi_model::uacce_fake::ModelSide;
+use hisi_model::uacce_fake::SideConfig;
 use hisi_qm::QmRing;
 use wd_core::backend::QueueRequest;
-use wd_core::uacce::fake::FakeKernel;
-use wd_core::{Backend, Device, Queue, Region};
+use wd_core::{Queue, Region};
 
 const ZLIB_HEADER: [u8; 2] = [0x78, 0x9c];
 
@@ -39,53 +37,10 @@ fn bufs(q: &Queue, size: usize) -> (Bufs, [u64; 3]) {
     (b, a)
 }
 
-fn sqe(v3: bool, addrs: [u64; 3], req: u8, len: usize, dest: usize, flags: u32) -> [u32; 32] {
-    let mut w = [0u32; SQE_WORDS];
-    w[DW_INPUT_LEN] = len as u32;
-    let t = if v3 { u32::from(SQE_TYPE_V3) } else { 0 };
-    w[DW_FLAGS] = flags | (t << SQE_TYPE_SHIFT);
-    w[DW_TYPE] = u32::from(req) | (4 << WINDOW_SHIFT);
-    w[DW_DEST_AVAIL] = dest as u32;
-    for (dw, a) in [
-        (DW_SRC, addrs[0]),
-        (DW_DST, addrs[1]),
-        (DW_CTX_ADDR, addrs[2]),
-    ] {
-        w[dw] = a as u32;
-        w[dw + 1] = (a >> 32) as u32;
-    }
-    w[if v3 { DW_TAG_V3 } else { DW_TAG_V2 }] = 7;
-    w
-}
-
-fn run(ring: &mut QmRing, w: &[u32; 32]) -> [u32; 32] {
-    ring.send(w).unwrap();
-    let t0 = Instant::now();
-    let slot = loop {
-        if let Some(s) = ring.poll().unwrap() {
-            break s;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(10), "no completion");
-        std::thread::sleep(Duration::from_micros(100));
-    };
-    let mut out = [0u32; 32];
-    ring.read_sqe(slot, &mut out).unwrap();
-    out
-}
-
 fn zlib_roundtrip(fixture: &str, dev: &str, v3: bool) {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/uacce");
-    let side = Arc::new(ModelSide::default());
-    let kernel = FakeKernel::from_fixture(root.join(fixture), side.clone()).unwrap();
-    let backend = Arc::new(kernel.backend(None));
-    let info = backend
-        .devices()
-        .unwrap()
-        .into_iter()
-        .find(|d| d.name == dev)
-        .unwrap();
-    assert!(info.supports("zlib"));
-    let device = Device::new(info, backend.clone());
+    let h = host(fixture, SideConfig::default(), None);
+    let device = h.device(dev);
+    assert!(device.info().supports("zlib"));
     let cq = Queue::request(&device, QueueRequest { qc_type: 0 }).unwrap();
     let dq = Queue::request(&device, QueueRequest { qc_type: 1 }).unwrap();
     assert_eq!(cq.info().sqe_size, 128);
@@ -100,7 +55,7 @@ fn zlib_roundtrip(fixture: &str, dev: &str, v3: bool) {
     cb.src.write_bytes(0, &data);
     let w = run(
         &mut cring,
-        &sqe(v3, ca, REQ_ZLIB, data.len(), size, FLUSH_FINISH),
+        &zip_sqe(v3, ca, REQ_ZLIB, data.len(), size, FLUSH_FINISH),
     );
     assert_eq!(
         w[DW_STATUS] & STATUS_MASK,
@@ -127,7 +82,7 @@ fn zlib_roundtrip(fixture: &str, dev: &str, v3: bool) {
     db.src.write_bytes(0, payload);
     let w = run(
         &mut dring,
-        &sqe(
+        &zip_sqe(
             v3,
             da,
             REQ_ZLIB,
@@ -150,11 +105,14 @@ fn zlib_roundtrip(fixture: &str, dev: &str, v3: bool) {
 
     // Compression work on the decompress queue: the class latched at START_Q refuses it.
     db.src.write_bytes(0, &data[..1000]);
-    let w = run(&mut dring, &sqe(v3, da, REQ_ZLIB, 1000, size, FLUSH_FINISH));
+    let w = run(
+        &mut dring,
+        &zip_sqe(v3, da, REQ_ZLIB, 1000, size, FLUSH_FINISH),
+    );
     assert_ne!(w[DW_STATUS] & STATUS_MASK, u32::from(ST_OK));
-    let s = side.stats();
+    let s = h.side.stats();
     assert_eq!((s.completed_ok, s.completed_error), (2, 1));
-    assert!(kernel.violations().is_empty());
+    assert!(h.kernel.violations().is_empty());
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! Shared set-up of the end-to-end tests: a private device model per test, RSA keys.
 #![allow(dead_code)]
 
+pub mod uacce;
+
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
