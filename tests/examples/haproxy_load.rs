@@ -7,50 +7,9 @@
 //! `cargo run --release -p wd-tests --example haproxy_load -- [--rounds R] [--seconds S]
 //! [--clients C]` (or `bench/haproxy-handshakes.sh`). Exits non-zero if any handshake failed.
 
-use std::process::Command;
-use std::time::Instant;
-
 use wd_tests::haproxy::Haproxy;
 use wd_tests::nginx::Crypto;
-use wd_tests::ossl::read_stats;
-
-/// `clients` concurrent bounded `openssl s_time -new` runs: (handshakes, wall seconds,
-/// failed runs).
-fn s_time(port: u16, clients: u32, seconds: u32) -> (u64, f64, u32) {
-    let t = Instant::now();
-    let runs: Vec<_> = (0..clients)
-        .map(|_| {
-            std::thread::spawn(move || {
-                Command::new("openssl")
-                    .env_remove("OPENSSL_CONF")
-                    .env_remove("OPENSSL_MODULES")
-                    .args(["s_time", "-new", "-connect"])
-                    .arg(format!("127.0.0.1:{port}"))
-                    .args(["-time", &seconds.to_string()])
-                    .output()
-                    .expect("run openssl s_time")
-            })
-        })
-        .collect();
-    let (mut n, mut failed) = (0, 0);
-    for r in runs {
-        let out = r.join().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr);
-        let k: u64 = text
-            .lines()
-            .find(|l| l.contains("connections in") && l.contains("real seconds"))
-            .and_then(|l| l.split_whitespace().next())
-            .and_then(|w| w.parse().ok())
-            .unwrap_or(0);
-        if !out.status.success() || text.contains("ERROR") || k == 0 {
-            eprintln!("s_time on port {port} reported a failure:\n{text}");
-            failed += 1;
-        }
-        n += k;
-    }
-    (n, t.elapsed().as_secs_f64(), failed)
-}
+use wd_tests::ossl::{read_stats, s_time};
 
 fn main() {
     let (mut rounds, mut seconds, mut clients) = (3u32, 4u32, 4u32);
@@ -92,10 +51,10 @@ fn main() {
     for r in 0..rounds as usize {
         for k in 0..sides.len() {
             let i = (r + k) % sides.len();
-            let (n, t, failed) = s_time(sides[i].1.port, clients, seconds);
-            failures += failed;
-            done[i].0 += n;
-            done[i].1 += t;
+            let load = s_time(sides[i].1.port, clients, seconds);
+            failures += load.failed_runs;
+            done[i].0 += load.handshakes;
+            done[i].1 += load.wall;
         }
     }
     let rate = |i: usize| done[i].0 as f64 / done[i].1;

@@ -6,38 +6,8 @@
 //! `cargo run --release -p wd-tests --example nginx_load -- [--rounds R] [--seconds S]`
 //! (or `bench/nginx-handshakes.sh`). Exits non-zero if any handshake failed.
 
-use std::process::Command;
-use std::time::Instant;
-
 use wd_tests::nginx::{Crypto, Nginx};
-use wd_tests::ossl::read_stats;
-
-/// One bounded `openssl s_time -new` run: (handshakes, wall seconds, failed).
-fn s_time(port: u16, seconds: u32) -> (u64, f64, bool) {
-    let t = Instant::now();
-    let out = Command::new("openssl")
-        .env_remove("OPENSSL_CONF")
-        .env_remove("OPENSSL_MODULES")
-        .args(["s_time", "-new", "-connect"])
-        .arg(format!("127.0.0.1:{port}"))
-        .args(["-time", &seconds.to_string()])
-        .output()
-        .expect("run openssl s_time");
-    let wall = t.elapsed().as_secs_f64();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    let n = text
-        .lines()
-        .find(|l| l.contains("connections in") && l.contains("real seconds"))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|w| w.parse().ok())
-        .unwrap_or(0);
-    let failed = !out.status.success() || text.contains("ERROR") || n == 0;
-    if failed {
-        eprintln!("s_time on port {port} reported a failure:\n{text}");
-    }
-    (n, wall, failed)
-}
+use wd_tests::ossl::{read_stats, s_time};
 
 fn main() {
     let mut rounds = 3u32;
@@ -78,10 +48,10 @@ fn main() {
     for r in 0..rounds as usize {
         for k in 0..sides.len() {
             let i = (r + k) % sides.len();
-            let (n, t, failed) = s_time(sides[i].1.port, seconds);
-            failures += failed as u32;
-            done[i].0 += n;
-            done[i].1 += t;
+            let load = s_time(sides[i].1.port, 1, seconds);
+            failures += load.failed_runs;
+            done[i].0 += load.handshakes;
+            done[i].1 += load.wall;
         }
     }
     let rate = |i: usize| done[i].0 as f64 / done[i].1;

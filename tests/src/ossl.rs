@@ -107,3 +107,59 @@ pub fn read_stats(dir: &Path) -> Vec<ProcessStats> {
     out.sort_by_key(|s| s.pid);
     out
 }
+
+/// What a set of concurrent `openssl s_time -new` runs against one port did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct HandshakeLoad {
+    /// Full handshakes the runs reported.
+    pub handshakes: u64,
+    /// Wall seconds from the first start to the last end.
+    pub wall: f64,
+    /// Runs that failed (exit status, an `ERROR` line, or no count); each is printed.
+    pub failed_runs: u32,
+}
+
+/// `clients` concurrent, bounded `openssl s_time -new` runs of `seconds` each against
+/// 127.0.0.1:`port`, with the system's OpenSSL configuration (the client side never loads
+/// wd).
+pub fn s_time(port: u16, clients: u32, seconds: u32) -> HandshakeLoad {
+    let t = std::time::Instant::now();
+    let runs: Vec<_> = (0..clients)
+        .map(|_| {
+            std::thread::spawn(move || {
+                std::process::Command::new("openssl")
+                    .env_remove("OPENSSL_CONF")
+                    .env_remove("OPENSSL_MODULES")
+                    .args(["s_time", "-new", "-connect"])
+                    .arg(format!("127.0.0.1:{port}"))
+                    .args(["-time", &seconds.to_string()])
+                    .output()
+            })
+        })
+        .collect();
+    let mut load = HandshakeLoad::default();
+    for run in runs {
+        let (ok, text) = match run.join() {
+            Ok(Ok(out)) => (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stdout).into_owned()
+                    + &String::from_utf8_lossy(&out.stderr),
+            ),
+            Ok(Err(e)) => (false, format!("cannot run openssl s_time: {e}")),
+            Err(_) => (false, "the s_time thread panicked".to_string()),
+        };
+        let n: u64 = text
+            .lines()
+            .find(|l| l.contains("connections in") && l.contains("real seconds"))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|w| w.parse().ok())
+            .unwrap_or(0);
+        if !ok || text.contains("ERROR") || n == 0 {
+            eprintln!("s_time on port {port} reported a failure:\n{text}");
+            load.failed_runs += 1;
+        }
+        load.handshakes += n;
+    }
+    load.wall = t.elapsed().as_secs_f64();
+    load
+}

@@ -3,11 +3,9 @@
 //! sent to HPRE (the device model) from libssl's ASYNC jobs, concurrent clients served by
 //! one thread, and without `ssl-mode-async` the same through the synchronous path.
 
-use std::process::Command;
-
 use wd_tests::haproxy::Haproxy;
 use wd_tests::nginx::{curl, s_client, Crypto};
-use wd_tests::ossl::read_stats;
+use wd_tests::ossl::{read_stats, s_time};
 
 fn total(h: &Haproxy, name: &str) -> u64 {
     read_stats(&h.stats_dir).iter().map(|s| s.get(name)).sum()
@@ -50,30 +48,10 @@ fn handshakes(h: &Haproxy) -> u64 {
 
 /// `clients` concurrent `openssl s_time -new` runs of `seconds` each; the handshakes
 /// they made (each run must succeed).
-fn s_time_parallel(port: u16, clients: usize, seconds: u32) -> u64 {
-    let handles: Vec<_> = (0..clients)
-        .map(|_| {
-            std::thread::spawn(move || {
-                let out = Command::new("openssl")
-                    .env_remove("OPENSSL_CONF")
-                    .env_remove("OPENSSL_MODULES")
-                    .args(["s_time", "-new", "-connect"])
-                    .arg(format!("127.0.0.1:{port}"))
-                    .args(["-time", &seconds.to_string()])
-                    .output()
-                    .expect("openssl s_time");
-                let text = String::from_utf8_lossy(&out.stdout).into_owned()
-                    + &String::from_utf8_lossy(&out.stderr);
-                assert!(out.status.success() && !text.contains("ERROR"), "{text}");
-                text.lines()
-                    .find(|l| l.contains("connections in") && l.contains("real seconds"))
-                    .and_then(|l| l.split_whitespace().next())
-                    .and_then(|w| w.parse::<u64>().ok())
-                    .unwrap_or_else(|| panic!("no s_time count: {text}"))
-            })
-        })
-        .collect();
-    handles.into_iter().map(|h| h.join().unwrap()).sum()
+fn s_time_parallel(port: u16, clients: u32, seconds: u32) -> u64 {
+    let load = s_time(port, clients, seconds);
+    assert_eq!(load.failed_runs, 0, "s_time runs failed (printed above)");
+    load.handshakes
 }
 
 #[test]
