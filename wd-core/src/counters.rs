@@ -210,6 +210,41 @@ impl CounterSet {
     }
 }
 
+/// libwdz.so's counter files, `<pid>.zlib`: the one list of their names (libwdz counts
+/// them in `zlib/src/stats.rs`, `wd stats` reads them; `wd` cannot link the library, whose
+/// exported zlib symbols must not enter it).
+pub mod zlib {
+    use super::Layout;
+
+    /// Counter names, in file order (append only).
+    pub const NAMES: &[&str] = &[
+        "deflate_offloaded",
+        "deflate_bytes_in",
+        "deflate_bytes_out",
+        "fallback_no_device",
+        "fallback_no_queue",
+        "fallback_params",
+        "fallback_small",
+        "fallback_device_error",
+        "fallback_mid_stream",
+        "inflate_streams",
+        "inflate_offloaded",
+        "inflate_bytes_in",
+        "inflate_bytes_out",
+        "inflate_replay_error",
+        "inflate_replay_log_full",
+        "inflate_replay_call",
+    ];
+
+    /// The file format: magic `WDZLIB\0\x01`, 16 slots.
+    pub const LAYOUT: Layout = Layout {
+        magic: u64::from_le_bytes(*b"WDZLIB\0\x01"),
+        extension: "zlib",
+        names: NAMES,
+        slots: 16,
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@
 //! | `WD_ZLIB_MIN_INPUT` | `16384` | bytes a deflate stream must bring (before its first flush) to be offloaded; smaller ones stay in software. `0`: offload every qualifying stream |
 //! | `WD_ZLIB_CHUNK` | `1048576` | input bytes per device request (4 KiB .. 8 MiB); also the most input one stream buffers |
 //! | `WD_ZLIB_PARALLEL` | `1` | a call bringing at least two chunks compresses up to this many at once, as independent segments on as many engines and threads (`1`: one at a time; on this project's 2-core test machine the model gains nothing from it) |
+//! | `WD_ZLIB_INFLATE_LOG` | `64m` | most compressed input an offloaded inflate stream keeps for an exact replay in software (device failure, corrupt data, a call the device path does not do); a stream that outgrows it is replayed into software there. `0`: inflate in software only |
 //! | `WD_ZLIB_STATS_DIR` | `$WD_STATS_DIR` | directory of per-process counter files `<pid>.zlib` (read by `wd stats`) |
 //!
 //! A value that does not parse is reported once on stderr-by-`WD_LOG` and the default is
@@ -36,12 +37,17 @@ pub struct Config {
     pub chunk: usize,
     /// `WD_ZLIB_PARALLEL`.
     pub parallel: usize,
+    /// `WD_ZLIB_INFLATE_LOG` (0: no inflate offload).
+    pub inflate_log: usize,
     /// `WD_ZLIB_STATS_DIR` or `WD_STATS_DIR`.
     pub stats_dir: Option<PathBuf>,
 }
 
 /// Smallest and largest `WD_ZLIB_CHUNK`.
 pub const CHUNK_RANGE: (usize, usize) = (4096, hisi_zip::MAX_REQUEST);
+
+/// Largest `WD_ZLIB_INFLATE_LOG`.
+pub const INFLATE_LOG_MAX: usize = 1 << 30;
 
 impl Config {
     /// Parses settings with `get` (the environment in production, a table in tests).
@@ -51,6 +57,7 @@ impl Config {
             min_input: 16 * 1024,
             chunk: 1 << 20,
             parallel: 1,
+            inflate_log: 64 << 20,
             stats_dir: None,
         };
         if let Some(v) = get("WD_ZLIB_OFFLOAD") {
@@ -76,6 +83,12 @@ impl Config {
             match v.trim().parse::<usize>() {
                 Ok(n) if (1..=16).contains(&n) => c.parallel = n,
                 _ => bad("WD_ZLIB_PARALLEL", &v, "1..16"),
+            }
+        }
+        if let Some(v) = get("WD_ZLIB_INFLATE_LOG") {
+            match parse_size(&v) {
+                Some(n) if n <= INFLATE_LOG_MAX => c.inflate_log = n,
+                _ => bad("WD_ZLIB_INFLATE_LOG", &v, "a byte count up to 1024m"),
             }
         }
         c.min_input = c.min_input.min(c.chunk);
@@ -139,7 +152,9 @@ mod tests {
             ("WD_ZLIB_MIN_INPUT", "1k"),
             ("WD_ZLIB_CHUNK", "64k"),
             ("WD_STATS_DIR", "/tmp/x"),
+            ("WD_ZLIB_INFLATE_LOG", "0"),
         ]);
+        assert_eq!(c.inflate_log, 0);
         assert_eq!(
             (c.offload, c.min_input, c.chunk),
             (Offload::Off, 1024, 65536)

@@ -4,16 +4,18 @@
 //! - [`ffi`]: the exported C functions (zlib's names), thin shims over the safe core.
 //! - [`deflate`]: one deflate stream: routing (device or software), zlib's flush and
 //!   return-code semantics, device segments and the hand-over to software.
+//! - [`inflate`]: one inflate stream on the device (header, body, replay log).
 //! - [`soft`]: the zlib-rs engine (`libz-rs-sys`'s Rust functions, never its symbols).
 //! - [`outbuf`]: the caller's output window.
 //! - [`config`]: `WD_ZLIB_*` settings; [`stats`]: per-process counter files for `wd stats`.
 //!
-//! Inflate, the gz* file API, checksums and the one-shot decompressors are zlib-rs's; see
-//! `zlib/DESIGN.md` for why and for the memory rules.
+//! Inflate streams whose first call qualifies run on the device; the gz* file API,
+//! checksums and the one-shot decompressors are zlib-rs's; see `zlib/DESIGN.md`.
 
 pub mod config;
 pub mod deflate;
 pub mod ffi;
+pub mod inflate;
 pub mod outbuf;
 pub mod soft;
 pub mod stats;

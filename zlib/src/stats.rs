@@ -7,7 +7,7 @@
 //! on its first count. The file is wd-core's [`wd_core::counters`] format with magic
 //! `WDZLIB\0\x01`, the counters in [`NAMES`] order.
 
-use wd_core::counters::{CounterSet, Layout};
+use wd_core::counters::CounterSet;
 
 /// Every counter, in file order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,34 +32,26 @@ pub enum Counter {
     FallbackDeviceError,
     /// ... `deflateParams` (or `deflateCopy`) mid-stream moved the rest to software.
     FallbackMidStream,
-    /// Inflate streams (all in software: see DESIGN.md).
+    /// Inflate streams.
     InflateStreams,
+    /// Inflate streams whose first call went to the device.
+    InflateOffloaded,
+    /// Compressed bytes the device consumed for them.
+    InflateBytesIn,
+    /// Output bytes delivered from the device.
+    InflateBytesOut,
+    /// Device inflate streams replayed into software: device failure or corrupt data.
+    InflateReplayError,
+    /// ... the replay log reached `WD_ZLIB_INFLATE_LOG`.
+    InflateReplayLogFull,
+    /// ... a call the device path does not do (`Z_BLOCK`, dictionary, copy, sync, mark).
+    InflateReplayCall,
 }
 
-/// Counter names, in file order.
-pub const NAMES: &[&str] = &[
-    "deflate_offloaded",
-    "deflate_bytes_in",
-    "deflate_bytes_out",
-    "fallback_no_device",
-    "fallback_no_queue",
-    "fallback_params",
-    "fallback_small",
-    "fallback_device_error",
-    "fallback_mid_stream",
-    "inflate_streams",
-];
-
-/// Slots in the file (room to grow without a version change).
-pub const SLOTS: usize = 16;
-
 /// libwdz's counter files, `<pid>.zlib`.
-pub const LAYOUT: Layout = Layout {
-    magic: u64::from_le_bytes(*b"WDZLIB\0\x01"),
-    extension: "zlib",
-    names: NAMES,
-    slots: SLOTS,
-};
+pub use wd_core::counters::zlib::LAYOUT;
+/// Counter names, in file order (their one owner is wd-core, which `wd stats` shares).
+pub use wd_core::counters::zlib::NAMES;
 
 static SET: CounterSet = CounterSet::new(LAYOUT, || crate::config::get().stats_dir.clone());
 
@@ -76,4 +68,20 @@ pub fn bump(c: Counter) {
 /// This process's counters now, in [`NAMES`] order.
 pub fn snapshot() -> Vec<u64> {
     SET.snapshot()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_counter_has_its_name() {
+        assert_eq!(
+            super::Counter::InflateReplayCall as usize + 1,
+            super::NAMES.len()
+        );
+        assert_eq!(
+            super::NAMES[super::Counter::InflateStreams as usize],
+            "inflate_streams"
+        );
+        assert!(super::NAMES.len() <= super::LAYOUT.slots);
+    }
 }

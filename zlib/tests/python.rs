@@ -46,18 +46,7 @@ fn counters(dir: &Path, pid: u32) -> Vec<(String, u64)> {
         .chunks(8)
         .map(|c| u64::from_ne_bytes(c.try_into().unwrap()))
         .collect();
-    let names = [
-        "deflate_offloaded",
-        "deflate_bytes_in",
-        "deflate_bytes_out",
-        "fallback_no_device",
-        "fallback_no_queue",
-        "fallback_params",
-        "fallback_small",
-        "fallback_device_error",
-        "fallback_mid_stream",
-        "inflate_streams",
-    ];
+    let names = wd_core::counters::zlib::NAMES;
     assert_eq!(w[0], u64::from_le_bytes(*b"WDZLIB\0\x01"));
     assert_eq!(w[2], u64::from(pid));
     names
@@ -98,7 +87,10 @@ fn python_zlib_and_gzip_on_the_model() {
     assert!(get(&c, "deflate_offloaded") >= 8, "{c:?}");
     assert!(get(&c, "deflate_bytes_in") > 20 << 20);
     assert!(get(&c, "inflate_streams") > 0);
+    assert!(get(&c, "inflate_offloaded") > 0, "{c:?}");
+    assert!(get(&c, "inflate_bytes_out") > 10 << 20, "{c:?}");
     assert_eq!(get(&c, "fallback_device_error"), 0);
+    assert_eq!(get(&c, "inflate_replay_error"), 0);
 }
 
 #[test]
@@ -110,4 +102,6 @@ fn device_errors_mid_stream_continue_in_software() {
     // Segments went through the device before the failures: the hand-overs were mid-stream.
     assert!(get(&c, "deflate_bytes_in") > 0, "{c:?}");
     assert!(get(&c, "deflate_offloaded") > 0);
+    // Inflate streams the device failed were replayed in software, exactly (checked).
+    assert!(get(&c, "inflate_replay_error") > 0, "{c:?}");
 }

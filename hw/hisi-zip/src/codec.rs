@@ -85,6 +85,9 @@ pub(crate) struct InflateStep {
     pub ended: bool,
     /// The engine checked the trailer itself (and consumed it).
     pub trailer_checked: bool,
+    /// How far into the input the device was given bytes (the end of its last request):
+    /// output past `consumed` (a block begun) came from bytes before this.
+    pub read: usize,
 }
 
 pub(crate) fn invalid(msg: impl Into<String>) -> io::Error {
@@ -723,5 +726,73 @@ pub fn decompress_with(format: Format, data: &[u8], offload: Offload) -> io::Res
             decompress_with(format, data, Offload::Never)
         }
         Err(e) => Err(e),
+    }
+}
+
+/// What one [`BodyInflater::inflate`] call did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BodyStep {
+    /// Input bytes the device consumed (at a deflate block boundary unless `ended`).
+    pub consumed: usize,
+    /// Output bytes appended.
+    pub produced: usize,
+    /// The deflate data ended (the final block is complete).
+    pub ended: bool,
+    /// With `ended`: the device also checked and consumed the trailer (always for raw
+    /// deflate, which has none); otherwise the trailer follows `consumed` and is the
+    /// caller's to check against [`BodyInflater::checksum`].
+    pub trailer_checked: bool,
+    /// How far into `input` the device was given bytes: output beyond what `consumed`
+    /// accounts for (a block begun, delivered, and decoded again by the next request)
+    /// came from input before this offset.
+    pub read: usize,
+}
+
+/// The body of one stream on the device: the deflate data and, for zlib and gzip, the
+/// trailer, for callers that parse headers themselves and need the exact end of the
+/// stream (libwdz's `inflate`). Input the device did not consume (it stops at block
+/// boundaries) must be given again, followed by more.
+pub struct BodyInflater {
+    hw: HwStream,
+}
+
+impl fmt::Debug for BodyInflater {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BodyInflater").finish_non_exhaustive()
+    }
+}
+
+impl BodyInflater {
+    /// A device stream for the body of a `format` stream, or why there is none.
+    pub fn new(format: Format) -> Result<BodyInflater, Reason> {
+        let hw = open_hw(Dir::Decompress, format)?;
+        stats::offloaded();
+        Ok(BodyInflater { hw })
+    }
+
+    /// Decompresses from `input`, appending to `out`, until the input is used as far as
+    /// the device can go, the data ends, or about `limit` bytes are out (overshooting by
+    /// one request's output, 8 MiB at most). Corrupt data, a failed trailer check and a
+    /// device failure are errors (the device cannot tell them apart).
+    pub fn inflate(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        limit: usize,
+    ) -> io::Result<BodyStep> {
+        let s = self.hw.inflate(input, out, limit)?;
+        Ok(BodyStep {
+            consumed: s.consumed,
+            produced: s.produced,
+            ended: s.ended,
+            trailer_checked: s.trailer_checked,
+            read: s.read,
+        })
+    }
+
+    /// The device's running check of the output (Adler-32 for zlib, CRC-32 for gzip) and
+    /// its length modulo 2^32.
+    pub fn checksum(&self) -> (u32, u32) {
+        (self.hw.checksum, self.hw.isize)
     }
 }

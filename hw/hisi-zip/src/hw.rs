@@ -307,6 +307,7 @@ impl HwStream {
                 return Ok(copy_output(spare.as_ref(), to_copy, out));
             }
             cur.write_input(0, &input[pos..pos + len])?;
+            step.read = step.read.max(pos + len);
             cur.prepare(self.params(len, false), Some(ctx))?;
             q.send(cur).map_err(|e| e.error)?;
             // Out of memory is reported once the request in flight is back.

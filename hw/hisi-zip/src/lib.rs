@@ -40,8 +40,8 @@ pub mod sqe;
 pub mod stats;
 
 pub use codec::{
-    compress, compress_with, decompress, decompress_with, Compressor, Decompressor, Format,
-    Offload, DEFAULT_LEVEL, MAX_DEVICE_LEVEL, OUT_BUDGET,
+    compress, compress_with, decompress, decompress_with, BodyInflater, BodyStep, Compressor,
+    Decompressor, Format, Offload, DEFAULT_LEVEL, MAX_DEVICE_LEVEL, OUT_BUDGET,
 };
 pub use driver::{Zip, MAX_REQUEST, QC_COMPRESS, QC_DECOMPRESS};
 pub use header::GzHeader;
