@@ -118,6 +118,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     #[cfg(feature = "model")]
     hisi_model::plug();
+    // The QM bring-up over VFIO, for WD_DEVICES=vfio (and the model's fake-vfio:).
+    hisi_qm::vfio_bringup::plug();
     if cli.model {
         select::set_process(Devices::Model);
     }
@@ -183,15 +185,35 @@ fn list() -> ExitCode {
             unusable.push((name, why));
         }
     }
-    // Accelerators bound to vfio-pci: their mode (VFIO or NOIOMMU), never usable yet.
+    // Accelerators bound to vfio-pci that no selected backend offers (the `vfio` backend
+    // lists its own, with the PCI address as their path): their mode, and why unused.
+    let vfio_active = wd_core::registry::backends()
+        .iter()
+        .any(|b| b.name() == "vfio");
     for v in wd_core::vfio::scan::scan_host() {
+        let offered = devices
+            .iter()
+            .any(|d| d.info().dev_path.as_deref() == Some(std::path::Path::new(&v.bdf)));
+        if vfio_active || offered {
+            continue;
+        }
         let name = format!("{}{}", v.engine, if v.vf { "(VF)" } else { "" });
         let mode = v.mode.map_or("?".to_string(), |m| m.to_string());
         println!(
             "{:<18} {:<8} {:<19} {:>5} {:<22} {:>5} {:>4}  {:<9}",
             v.bdf, "vfio", name, "-", "-", "-", "-", mode
         );
-        unusable.push((v.bdf.clone(), v.refused.clone()));
+        let why = if v.vf && v.engine != "hisi_sec2" {
+            "not selected: WD_DEVICES=vfio opens VFs bound to vfio-pci (QM bring-up over \
+             VFIO, docs/hardware.md §5 item 16)"
+        } else {
+            "wd drives only ZIP and HPRE virtual functions over VFIO; bind it to its kernel \
+             driver (uacce_mode=1) to use it through uacce"
+        };
+        unusable.push((
+            v.bdf.clone(),
+            format!("bound to vfio-pci ({}): {why}", v.group),
+        ));
     }
     if devices.is_empty() {
         println!("(no devices; WD_DEVICES=model or --model shows the device model)");

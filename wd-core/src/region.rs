@@ -16,6 +16,9 @@ use crate::error::{Error, Result};
 pub trait MmioHook: Send + Sync {
     /// Called after `value` was stored at byte `offset` of the region.
     fn on_write_u64(&self, offset: usize, value: u64);
+    /// Called after a 128-bit store ([`Region::write_u128`]: the QM mailbox) of `lo` at
+    /// `offset` and `hi` at `offset + 8`, seen as the one write it is on the bus.
+    fn on_write_u128(&self, _offset: usize, _lo: u64, _hi: u64) {}
 }
 
 /// Mapped memory with a fixed base and length.
@@ -183,6 +186,52 @@ impl Region {
         unsafe { self.at::<u64>(offset).write_volatile(v.to_le()) }
         if let Some(h) = &self.hook {
             h.on_write_u64(offset, v);
+        }
+    }
+
+    /// One 128-bit store: `lo` at `offset`, `hi` at `offset + 8`, as a single bus write
+    /// (a register that acts on a whole 128-bit value, like the QM mailbox, must not see
+    /// two halves). On arm64 one `stp` of two 64-bit registers followed by `dmb oshst`, the
+    /// instruction pair Linux's `qm_mb_write` uses; a hooked region (the device model) gets
+    /// the two halves stored and then one [`MmioHook::on_write_u128`]. Elsewhere an
+    /// unhooked region is refused: wd knows no single 128-bit store to rely on there.
+    pub fn write_u128(&self, offset: usize, lo: u64, hi: u64) -> Result<()> {
+        self.check(offset, 16, 16)?;
+        if let Some(h) = &self.hook {
+            // SAFETY: bounds and 16-byte alignment checked above; the memory is mapped
+            // writable while self lives.
+            unsafe {
+                self.at::<u64>(offset).write_volatile(lo.to_le());
+                self.at::<u64>(offset + 8).write_volatile(hi.to_le());
+            }
+            h.on_write_u128(offset, lo, hi);
+            return Ok(());
+        }
+        #[cfg(target_arch = "aarch64")]
+        {
+            // SAFETY: `offset..offset+16` is inside the mapping (checked) and 16-byte
+            // aligned; the asm stores exactly those 16 bytes and orders them before later
+            // device accesses, touching no other memory or register state.
+            unsafe {
+                let p = self.base.as_ptr().add(offset);
+                std::arch::asm!(
+                    "stp {lo}, {hi}, [{p}]",
+                    "dmb oshst",
+                    lo = in(reg) lo.to_le(),
+                    hi = in(reg) hi.to_le(),
+                    p = in(reg) p,
+                    options(nostack, preserves_flags)
+                );
+            }
+            Ok(())
+        }
+        #[cfg(not(target_arch = "aarch64"))]
+        {
+            Err(Error::Unsupported(
+                "a 128-bit MMIO store (the QM mailbox) needs arm64's stp; this build's \
+                 architecture has no single 128-bit store wd relies on"
+                    .into(),
+            ))
         }
     }
 

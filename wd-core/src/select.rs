@@ -8,6 +8,8 @@
 //! | `model` | `model` | the device model, started in this process on first use |
 //! | `none` | — | no offload: everything in software |
 //! | `fake-uacce:<dir>` | `uacce` | tests only: the uacce backend over a fake kernel whose sysfs tree is `<dir>` |
+//! | `vfio` | `vfio` | the host's accelerator functions bound to vfio-pci, brought up by a plugged queue manager ([`crate::vfio::backend`]) |
+//! | `fake-vfio:<dir>` | `vfio` | tests only: the VFIO backend over a fake vfio kernel for the functions of the PCI sysfs tree `<dir>`, the model behind each |
 //!
 //! `auto` never means the model: a production host gets real devices or software, and only
 //! a caller that asks for `model` gets simulated hardware.
@@ -35,10 +37,15 @@ pub enum Devices {
     None,
     /// Tests only: the uacce backend over a fake kernel built from this fixture directory.
     FakeUacce(PathBuf),
+    /// The host's accelerator functions bound to vfio-pci.
+    Vfio,
+    /// Tests only: the VFIO backend over a fake vfio kernel for the functions of this PCI
+    /// sysfs tree.
+    FakeVfio(PathBuf),
 }
 
 /// The accepted spellings, for error messages.
-pub const EXPECTED: &str = "auto, uacce, model or none";
+pub const EXPECTED: &str = "auto, uacce, vfio, model or none";
 
 impl Devices {
     /// Parses a `WD_DEVICES` / `devices =` value (keywords case-insensitive, surrounding
@@ -53,9 +60,18 @@ impl Devices {
             }
             return Ok(Devices::FakeUacce(PathBuf::from(dir)));
         }
+        if let Some(dir) = v.strip_prefix("fake-vfio:") {
+            if dir.is_empty() {
+                return Err(Error::Config(
+                    "fake-vfio: needs a PCI sysfs tree (fake-vfio:<dir>)".into(),
+                ));
+            }
+            return Ok(Devices::FakeVfio(PathBuf::from(dir)));
+        }
         match v.to_ascii_lowercase().as_str() {
             "" | "auto" => Ok(Devices::Auto),
             "uacce" => Ok(Devices::Uacce),
+            "vfio" => Ok(Devices::Vfio),
             "model" => Ok(Devices::Model),
             "none" => Ok(Devices::None),
             _ => Err(Error::Config(format!("{v:?}: expected {EXPECTED}"))),
@@ -73,13 +89,18 @@ impl Devices {
         match self {
             Devices::Auto | Devices::Uacce | Devices::FakeUacce(_) => &["uacce"],
             Devices::Model => &["model"],
+            Devices::Vfio | Devices::FakeVfio(_) => &["vfio"],
             Devices::None => &[],
         }
     }
 
-    /// Whether this selection needs the plugged-in model (`model`, `fake-uacce:`).
+    /// Whether this selection needs the plugged-in model (`model`, `fake-uacce:`,
+    /// `fake-vfio:`).
     pub fn needs_model(&self) -> bool {
-        matches!(self, Devices::Model | Devices::FakeUacce(_))
+        matches!(
+            self,
+            Devices::Model | Devices::FakeUacce(_) | Devices::FakeVfio(_)
+        )
     }
 }
 
@@ -91,6 +112,8 @@ impl std::fmt::Display for Devices {
             Devices::Model => f.write_str("model"),
             Devices::None => f.write_str("none"),
             Devices::FakeUacce(d) => write!(f, "fake-uacce:{}", d.display()),
+            Devices::Vfio => f.write_str("vfio"),
+            Devices::FakeVfio(d) => write!(f, "fake-vfio:{}", d.display()),
         }
     }
 }
@@ -114,6 +137,14 @@ pub struct ModelPlug {
 }
 
 static PLUG: OnceLock<ModelPlug> = OnceLock::new();
+
+static FAKE_VFIO: OnceLock<fn(&Path) -> Result<()>> = OnceLock::new();
+
+/// Plugs in what `fake-vfio:<dir>` starts: the VFIO backend over a fake vfio kernel, the
+/// model behind each function (`hisi_model::plug()` does it; idempotent).
+pub fn plug_fake_vfio(start: fn(&Path) -> Result<()>) {
+    let _ = FAKE_VFIO.set(start);
+}
 
 /// Plugs the device model in for this process (idempotent: the first plug stays).
 pub fn plug_model(plug: ModelPlug) {
@@ -156,6 +187,7 @@ pub fn model_env_var(key: &str) -> String {
 enum Started {
     Model(Vec<(String, String)>),
     FakeUacce(PathBuf),
+    FakeVfio(PathBuf),
 }
 
 static STARTED: Mutex<Vec<Started>> = Mutex::new(Vec::new());
@@ -168,6 +200,19 @@ pub fn activate(devices: &Devices, model: &ModelSettings) -> Result<&'static [&'
     let wanted = match devices {
         Devices::Model => Started::Model(model.to_vec()),
         Devices::FakeUacce(dir) => Started::FakeUacce(dir.clone()),
+        Devices::FakeVfio(dir) => Started::FakeVfio(dir.clone()),
+        Devices::Vfio => {
+            let _g = STARTED.lock().unwrap_or_else(|e| e.into_inner());
+            if !crate::registry::backends()
+                .iter()
+                .any(|b| b.name() == "vfio")
+            {
+                crate::registry::register(std::sync::Arc::new(
+                    crate::vfio::backend::VfioBackend::from_host(),
+                ));
+            }
+            return Ok(devices.backends());
+        }
         _ => return Ok(devices.backends()),
     };
     let plug = PLUG
@@ -194,6 +239,13 @@ pub fn activate(devices: &Devices, model: &ModelSettings) -> Result<&'static [&'
                 Started::FakeUacce(dir) => {
                     crate::wd_log!(Warn, "devices = {devices}: test-only fake kernel");
                     (plug.fake_uacce)(dir)?
+                }
+                Started::FakeVfio(dir) => {
+                    let start = FAKE_VFIO
+                        .get()
+                        .ok_or_else(|| Error::Config(format!("devices = {devices}: {NO_MODEL}")))?;
+                    crate::wd_log!(Warn, "devices = {devices}: test-only fake vfio kernel");
+                    start(dir)?
                 }
             }
             started.push(wanted);
@@ -250,7 +302,21 @@ mod tests {
         assert_eq!(Devices::Auto.backends(), &["uacce"]);
         assert_eq!(Devices::Model.backends(), &["model"]);
         assert!(Devices::None.backends().is_empty());
-        for v in ["auto", "uacce", "model", "none", "fake-uacce:/d"] {
+        assert_eq!(Devices::parse("vfio").unwrap().backends(), &["vfio"]);
+        assert_eq!(
+            Devices::parse("fake-vfio:/p").unwrap(),
+            Devices::FakeVfio("/p".into())
+        );
+        assert!(Devices::parse("fake-vfio:").is_err());
+        for v in [
+            "auto",
+            "uacce",
+            "vfio",
+            "model",
+            "none",
+            "fake-uacce:/d",
+            "fake-vfio:/p",
+        ] {
             assert_eq!(Devices::parse(v).unwrap().to_string(), v);
         }
     }

@@ -29,11 +29,13 @@ pub mod engine;
 pub mod hpre;
 pub mod iommu;
 pub mod layout;
+pub mod mailbox;
 mod plug;
 pub mod queue;
 pub mod stats;
 mod sys;
 pub mod uacce_fake;
+pub mod vfio_fake;
 pub mod zip;
 
 pub use backend::{register, ModelBackend, FIRST_DEVICE_INDEX};

@@ -55,6 +55,7 @@ pub fn plug() {
         start,
         fake_uacce,
     });
+    wd_core::select::plug_fake_vfio(crate::vfio_fake::start_fake_vfio);
 }
 
 #[cfg(test)]

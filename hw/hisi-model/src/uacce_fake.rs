@@ -139,6 +139,8 @@ pub enum UacceDma {
     Sva(Sva),
     /// No-SVA: the static-share region only.
     StaticShare(StaticShareDma),
+    /// A VF behind the fake vfio kernel: its IOMMU or pinned memory ([`crate::vfio_fake`]).
+    Vfio(crate::vfio_fake::VfioDma),
 }
 
 impl DmaAccess for UacceDma {
@@ -146,6 +148,7 @@ impl DmaAccess for UacceDma {
         match self {
             UacceDma::Sva(s) => s.translate(iova, len),
             UacceDma::StaticShare(s) => s.translate(iova, len),
+            UacceDma::Vfio(v) => v.translate(iova, len),
         }
     }
 }

@@ -9,6 +9,9 @@
 //!   the slot it was sent in.
 //! - [`TaggedRing`]: a ring and its tag table, the send/receive path engine drivers share.
 //! - [`words`]: bit-field accessors for SQE words (no layouts: those are the drivers').
+//! - [`mailbox`], [`vfio_bringup`]: the QM brought up from user space on a VF bound to
+//!   vfio-pci (mailbox, SQC/CQC contexts), plugged into wd-core's VFIO backend with
+//!   [`vfio_bringup::plug`].
 //! - [`testing`] (feature `testing`): a fake queue made of anonymous regions, for driver
 //!   unit tests that play the device themselves.
 //!
@@ -19,10 +22,12 @@
 
 pub mod cqe;
 pub mod doorbell;
+pub mod mailbox;
 pub mod ring;
 pub mod tagged;
 pub mod tags;
 pub mod version;
+pub mod vfio_bringup;
 pub mod words;
 
 #[cfg(any(test, feature = "testing"))]

@@ -12,6 +12,12 @@
 //! mode, else `EINVAL` for bad argsz/flags or a range not page-aligned, `EEXIST` for an
 //! overlap; UNMAP_DMA writes back the bytes unmapped (0 when nothing was there). Every
 //! call is recorded.
+//!
+//! A device side ([`FakeVfioSide`], the device model) may stand behind the BAR: its BAR2
+//! region is what mmap hands out (with its register hook), [`FakeVfio::translate`] is the
+//! type1 IOMMU it reaches memory through, and it hears of every range leaving the IOMMU
+//! (UNMAP_DMA, container close) before the call returns, as a device whose IOMMU entry is
+//! gone can no longer reach the memory.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -21,6 +27,7 @@ use std::sync::Mutex;
 use crate::region::Region;
 use crate::vfio::device::{Fd, VfioArg, VfioSys};
 use crate::vfio::ioctl::*;
+use std::sync::Arc;
 
 /// vfio-pci's region offset: `index << 40` (`VFIO_PCI_INDEX_TO_OFFSET`).
 pub const fn region_offset(index: u32) -> u64 {
@@ -40,7 +47,14 @@ struct State {
     fds: HashMap<Fd, Node>,
     attached: bool,
     iommu: Option<u32>,
-    dma: BTreeMap<u64, u64>,
+    /// IOVA -> (size, process virtual address).
+    dma: BTreeMap<u64, (u64, u64)>,
+}
+
+/// The device behind a [`FakeVfio`]: told when memory leaves its IOMMU.
+pub trait FakeVfioSide: Send + Sync + std::fmt::Debug {
+    /// `iova..iova+len` was unmapped; the device must stop reaching it before this returns.
+    fn on_unmap(&self, iova: u64, len: u64);
 }
 
 /// A fake vfio kernel with one group (`group_path`) holding one device (`device`).
@@ -57,30 +71,65 @@ pub struct FakeVfio {
     /// GROUP_GET_STATUS reports VIABLE.
     pub viable: bool,
     bar2: Region,
+    side: Option<Arc<dyn FakeVfioSide>>,
     state: Mutex<State>,
+    unmapped: Mutex<Vec<(u64, u64)>>,
     trace: Mutex<Vec<(u32, Result<i32, i32>)>>,
 }
 
 impl FakeVfio {
     /// A host with group 7 holding `0000:75:00.1` (a ZIP VF), BAR2 of `bar2_len` bytes.
     pub fn new(noiommu: bool, bar2_len: usize) -> FakeVfio {
+        let bar2 = Region::anonymous(bar2_len).expect("BAR memory");
+        FakeVfio::with_device(noiommu, 7, "0000:75:00.1", bar2, None)
+    }
+
+    /// A host with group `group` holding `device`, whose BAR2 is `bar2` (a device side's
+    /// register file, hook included), the device side told of unmaps.
+    pub fn with_device(
+        noiommu: bool,
+        group: u32,
+        device: &str,
+        bar2: Region,
+        side: Option<Arc<dyn FakeVfioSide>>,
+    ) -> FakeVfio {
         let group = if noiommu {
-            "/dev/vfio/noiommu-7"
+            format!("/dev/vfio/noiommu-{group}")
         } else {
-            "/dev/vfio/7"
+            format!("/dev/vfio/{group}")
         };
         FakeVfio {
             container_path: "/dev/vfio/vfio".into(),
             group_path: group.into(),
-            device: "0000:75:00.1".into(),
+            device: device.into(),
             noiommu,
             viable: true,
-            bar2: Region::anonymous(bar2_len).expect("BAR memory"),
+            bar2,
+            side,
             state: Mutex::new(State {
                 next: 1 << 21,
                 ..State::default()
             }),
+            unmapped: Mutex::new(Vec::new()),
             trace: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The type1 IOMMU's translation: the process address of `iova..iova+len` if that
+    /// range lies inside one live mapping.
+    pub fn translate(&self, iova: u64, len: usize) -> Option<u64> {
+        let st = self.lock();
+        let (start, (size, vaddr)) = st.dma.range(..=iova).next_back()?;
+        let end = iova.checked_add(len as u64)?;
+        (len > 0 && end <= start + size).then(|| vaddr + (iova - start))
+    }
+
+    fn notify_unmapped(&self) {
+        let gone = std::mem::take(&mut *self.unmapped.lock().unwrap_or_else(|e| e.into_inner()));
+        if let Some(side) = &self.side {
+            for (iova, len) in gone {
+                side.on_unmap(iova, len);
+            }
         }
     }
 
@@ -96,7 +145,7 @@ impl FakeVfio {
 
     /// Live DMA mappings: IOVA -> size.
     pub fn dma_maps(&self) -> BTreeMap<u64, u64> {
-        self.lock().dma.clone()
+        self.lock().dma.iter().map(|(i, (l, _))| (*i, *l)).collect()
     }
 
     /// Open descriptors.
@@ -152,11 +201,11 @@ impl FakeVfio {
                     .dma
                     .range(..iova + size)
                     .next_back()
-                    .is_some_and(|(s, l)| s + l > iova);
+                    .is_some_and(|(s, (l, _))| s + l > iova);
                 if overlaps {
                     return Err(libc::EEXIST);
                 }
-                st.dma.insert(iova, size);
+                st.dma.insert(iova, (size, vaddr));
                 Ok(0)
             }
             (Node::Container, VFIO_IOMMU_UNMAP_DMA, VfioArg::Buf(b)) => {
@@ -165,8 +214,12 @@ impl FakeVfio {
                 }
                 let (iova, size) = (u64_at(b, 8), u64_at(b, 16));
                 let done = match st.dma.get(&iova) {
-                    Some(&l) if l == size => {
+                    Some(&(l, _)) if l == size => {
                         st.dma.remove(&iova);
+                        self.unmapped
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push((iova, size));
                         size
                     }
                     _ => 0,
@@ -249,6 +302,7 @@ impl VfioSys for FakeVfio {
 
     fn ioctl(&self, fd: Fd, request: u32, arg: VfioArg<'_>) -> io::Result<i32> {
         let r = self.do_ioctl(fd, request, arg);
+        self.notify_unmapped();
         self.trace
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -265,6 +319,10 @@ impl VfioSys for FakeVfio {
         if offset < base || (offset - base) as usize + len > self.bar2.len() {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
         }
+        if offset == base && len == self.bar2.len() {
+            // The whole BAR: its register hook goes with it.
+            return Ok(self.bar2.clone());
+        }
         self.bar2
             .slice((offset - base) as usize, len)
             .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
@@ -279,7 +337,16 @@ impl VfioSys for FakeVfio {
             }
             Some(Node::Container) => {
                 st.iommu = None;
-                st.dma.clear();
+                let gone: Vec<(u64, u64)> = std::mem::take(&mut st.dma)
+                    .into_iter()
+                    .map(|(i, (l, _))| (i, l))
+                    .collect();
+                drop(st);
+                self.unmapped
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend(gone);
+                self.notify_unmapped();
                 Ok(())
             }
             Some(Node::Device) => Ok(()),

@@ -7,9 +7,11 @@
 //! [`device`] opens a device container → group → device through the [`device::VfioSys`]
 //! seam (test twin `fake::FakeVfio`, feature `fake-kernel`), maps its BAR and its DMA;
 //! [`noiommu`] gives the NOIOMMU DMA half: physical addresses of pinned memory (with
-//! `CAP_SYS_ADMIN`). The user-space QM bring-up over VFIO (queue contexts) is not written
-//! (docs/hardware.md §5 item 16).
+//! `CAP_SYS_ADMIN`). [`backend::VfioBackend`] offers the functions as wd devices, their
+//! queues brought up by a hardware queue manager plugged in from the driver layer
+//! (`hisi_qm::vfio_bringup`; docs/hardware.md §5 item 16).
 
+pub mod backend;
 pub mod device;
 #[cfg(any(test, feature = "fake-kernel"))]
 pub mod fake;

@@ -266,6 +266,9 @@ pub struct FakePhys {
     pub absent: bool,
     /// Locked ranges now: (address, length).
     pub locked: std::sync::Arc<Mutex<Vec<(usize, usize)>>>,
+    /// Told of every range unlocked (its virtual address), after the lock list no longer
+    /// holds it: the device side of a fake NOIOMMU host.
+    pub unlocked: Option<std::sync::Arc<dyn crate::vfio::fake::FakeVfioSide>>,
 }
 
 #[cfg(any(test, feature = "fake-kernel"))]
@@ -278,7 +281,47 @@ impl FakePhys {
             fragmented: false,
             absent: false,
             locked: Default::default(),
+            unlocked: None,
         }
+    }
+}
+
+#[cfg(any(test, feature = "fake-kernel"))]
+impl FakePhys {
+    /// What a device without an IOMMU reaches at a physical address of this fake host
+    /// (contiguous frames only).
+    pub fn view(&self) -> FakePhysView {
+        FakePhysView {
+            first_pfn: self.first_pfn,
+            locked: self.locked.clone(),
+        }
+    }
+}
+
+/// The physical memory of a [`FakePhys`] host as a device on the bus sees it: frame
+/// `first_pfn + vpn` is virtual page `vpn`, and only pinned (mlocked) memory is there to
+/// reach; anything else is a bus error.
+#[cfg(any(test, feature = "fake-kernel"))]
+#[derive(Debug, Clone)]
+pub struct FakePhysView {
+    /// As the [`FakePhys`] it came from.
+    pub first_pfn: u64,
+    /// Its locked ranges.
+    pub locked: std::sync::Arc<Mutex<Vec<(usize, usize)>>>,
+}
+
+#[cfg(any(test, feature = "fake-kernel"))]
+impl FakePhysView {
+    /// The process address of physical `phys..phys+len`, if it lies in one pinned range.
+    pub fn virt(&self, phys: u64, len: usize) -> Option<u64> {
+        let page = 4096u64;
+        let va = (phys / page).checked_sub(self.first_pfn)? * page + phys % page;
+        let end = va.checked_add(len as u64)?;
+        let l = self.locked.lock().unwrap_or_else(|e| e.into_inner());
+        (len > 0
+            && l.iter()
+                .any(|&(a, n)| a as u64 <= va && end <= a as u64 + n as u64))
+        .then_some(va)
     }
 }
 
@@ -306,6 +349,10 @@ impl PhysSys for FakePhys {
             .position(|x| *x == key)
             .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
         l.remove(i);
+        drop(l);
+        if let Some(side) = &self.unlocked {
+            side.on_unmap(key.0 as u64, key.1 as u64);
+        }
         Ok(())
     }
 
@@ -314,7 +361,7 @@ impl PhysSys for FakePhys {
         let hide = self.caps & (1 << CAP_SYS_ADMIN) == 0;
         for (i, o) in out.iter_mut().enumerate() {
             let step = if self.fragmented { 2 } else { 1 };
-            let pfn = self.first_pfn + (vpn % 0x1000) * step + i as u64 * step;
+            let pfn = self.first_pfn + (vpn + i as u64) * step;
             *o = if self.absent {
                 0
             } else {
@@ -352,7 +399,13 @@ mod tests {
         let va = r.as_ptr() as u64;
         let part = r.slice(100, 8000).unwrap();
         let iova = dma.share(&part).unwrap();
-        assert_eq!(iova.0, (first + (va / 4096) % 0x1000) * 4096 + 100);
+        assert_eq!(iova.0, (first + va / 4096) * 4096 + 100);
+        let view = FakePhysView {
+            first_pfn: first,
+            locked: locked.clone(),
+        };
+        assert_eq!(view.virt(iova.0, 8000), Some(va + 100));
+        assert_eq!(view.virt(iova.0, 8001), None, "beyond the pinned range");
         assert_eq!(locked.lock().unwrap().len(), 1, "pinned");
         assert!(dma.share(&part).is_err(), "twice");
         assert!(dma.unshare(iova, 10).is_err());

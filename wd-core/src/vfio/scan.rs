@@ -1,7 +1,7 @@
-//! HiSilicon accelerators bound to vfio-pci, as `wd list` shows them: each with its mode
-//! (VFIO through an IOMMU group, or NOIOMMU) and why wd opens no queue on it (the QM
-//! bring-up over VFIO is not written: docs/hardware.md §5 item 16). Reads
-//! `/sys/bus/pci/devices` (`WD_PCI_ROOT`) and `/dev/vfio` (`WD_VFIO_ROOT`).
+//! HiSilicon accelerators bound to vfio-pci: each with its PCI identity, its mode (VFIO
+//! through an IOMMU group, or NOIOMMU) and its group node, for the VFIO backend
+//! ([`super::backend::VfioBackend`]) and `wd list`. Reads `/sys/bus/pci/devices`
+//! (`WD_PCI_ROOT`) and `/dev/vfio` (`WD_VFIO_ROOT`).
 
 #![forbid(unsafe_code)]
 
@@ -33,10 +33,18 @@ pub struct VfioScanned {
     pub engine: &'static str,
     /// True for a virtual function.
     pub vf: bool,
+    /// PCI vendor ID.
+    pub vendor_id: u16,
+    /// PCI device ID.
+    pub device_id: u16,
+    /// PCI revision ID (the QM hardware version: 0x21 v2, 0x30 v3); 0 when unreadable.
+    pub revision: u8,
     /// VFIO or NOIOMMU; `None` when the group cannot be told.
     pub mode: Option<AddressMode>,
-    /// Why wd opens no queue on it.
-    pub refused: String,
+    /// The group's node (`/dev/vfio/<id>` or `/dev/vfio/noiommu-<id>`), when told.
+    pub group_node: Option<PathBuf>,
+    /// The group, or why it cannot be told.
+    pub group: String,
 }
 
 fn hex_attr(dir: &Path, name: &str) -> Option<u16> {
@@ -63,23 +71,29 @@ pub fn scan_with(pci_root: &Path, dev_vfio: &Path) -> Vec<VfioScanned> {
                 return None;
             }
             let bdf = e.file_name().to_string_lossy().into_owned();
-            let (mode, why) = match group_of(&dir, dev_vfio) {
-                Ok(GroupKind::Iommu(g)) => (Some(AddressMode::Vfio), format!("group {g}")),
-                Ok(GroupKind::NoIommu(g)) => {
-                    (Some(AddressMode::NoIommu), format!("noiommu group {g}"))
-                }
-                Err(e) => (None, e.to_string()),
+            let (mode, node, group) = match group_of(&dir, dev_vfio) {
+                Ok(GroupKind::Iommu(g)) => (
+                    Some(AddressMode::Vfio),
+                    Some(dev_vfio.join(g.to_string())),
+                    format!("group {g}"),
+                ),
+                Ok(GroupKind::NoIommu(g)) => (
+                    Some(AddressMode::NoIommu),
+                    Some(dev_vfio.join(format!("noiommu-{g}"))),
+                    format!("noiommu group {g}"),
+                ),
+                Err(e) => (None, None, e.to_string()),
             };
             Some(VfioScanned {
                 bdf,
                 engine,
                 vf: matches!(id, 0xa251 | 0xa256 | 0xa259),
+                vendor_id: VENDOR_HUAWEI,
+                device_id: id,
+                revision: hex_attr(&dir, "revision").map_or(0, |r| r as u8),
                 mode,
-                refused: format!(
-                    "bound to vfio-pci ({why}): wd has no queue bring-up over VFIO yet \
-                     (docs/hardware.md §5 item 16); bind it to its kernel driver with \
-                     uacce_mode=1 to use it through uacce"
-                ),
+                group_node: node,
+                group,
             })
         })
         .collect();
@@ -135,9 +149,9 @@ mod tests {
         assert_eq!(s[0].mode, Some(AddressMode::Vfio));
         assert_eq!(s[1].engine, "hisi_hpre");
         assert_eq!(s[1].mode, Some(AddressMode::NoIommu));
-        assert!(s
-            .iter()
-            .all(|d| d.refused.contains("no queue bring-up over VFIO")));
+        assert_eq!(s[0].group_node, Some(dev_vfio.join("7")));
+        assert_eq!(s[1].group_node, Some(dev_vfio.join("noiommu-9")));
+        assert_eq!((s[0].device_id, s[0].revision), (0xa251, 0));
         assert!(scan_with(&r.join("nothing"), &dev_vfio).is_empty());
         assert_eq!(engine_of(0xa258), Some("hisi_hpre"));
         assert_eq!(engine_of(0x1234), None);
