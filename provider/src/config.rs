@@ -40,7 +40,9 @@ pub const CORE_KEYS: &[&str] = &["module", "identity", "activate", "soft_load"];
 /// `WD_MODEL_<KEY>`.
 pub const KEYS: &[KeyDoc] = &[
     KeyDoc { key: "devices", env: "WD_DEVICES", default: "auto",
-        doc: "auto | uacce | model | none: where queues come from (auto = real HPRE devices if present, else software; model = the device model, in builds that carry it)" },
+        doc: "auto | uacce | vfio | model | none: where queues come from (auto = real HPRE devices if present, else software; vfio = HPRE VFs bound to vfio-pci, brought up by wd; model = the device model, in builds that carry it)" },
+    KeyDoc { key: "uacce_abi", env: "WD_UACCE_ABI", default: "",
+        doc: "mainline | openeuler | empty: the uacce ioctl numbering, for kernels wd cannot tell (openEuler no-SVA: mainline on 5.10+, openeuler on 4.19); empty = detected, refusing the device when unsure" },
     KeyDoc { key: "fallback", env: "WD_FALLBACK", default: "on",
         doc: "on | off: redo in software what the device cannot do; off = such requests fail" },
     KeyDoc { key: "min_bits", env: "WD_MIN_BITS", default: "1024",
@@ -92,6 +94,9 @@ pub struct Config {
     pub log_level: Option<wd_core::log::Level>,
     /// Counter files directory.
     pub stats_dir: Option<PathBuf>,
+    /// The uacce ioctl numbering, if configured (given to wd-core at load:
+    /// [`select::set_uacce_abi`]).
+    pub uacce_abi: Option<wd_core::uacce::Abi>,
     /// Device model settings: (key without `model_`, value), in table order.
     pub model: Vec<(String, String)>,
 }
@@ -113,6 +118,7 @@ impl Config {
             queues: 0,
             log_level: None,
             stats_dir: None,
+            uacce_abi: None,
             model: Vec::new(),
         };
         for k in KEYS {
@@ -244,6 +250,16 @@ impl Config {
                     None
                 } else {
                     Some(PathBuf::from(v.trim()))
+                }
+            }
+            "uacce_abi" => {
+                self.uacce_abi = if v.trim().is_empty() {
+                    None
+                } else {
+                    Some(
+                        v.parse::<wd_core::uacce::Abi>()
+                            .map_err(|_| bad(key, src, v, "mainline, openeuler or empty"))?,
+                    )
                 }
             }
             k if k.starts_with("model_") => {
@@ -410,6 +426,17 @@ mod tests {
         assert_eq!(c.poll_mode, WaitMode::Event);
         let c = load(&[("poll_mode", "event")], &[("WD_POLL_MODE", "Hybrid")]).unwrap();
         assert_eq!(c.poll_mode, WaitMode::Hybrid);
+        assert_eq!(c.uacce_abi, None);
+        let c = load(&[("uacce_abi", "mainline")], &[]).unwrap();
+        assert_eq!(c.uacce_abi, Some(wd_core::uacce::Abi::Mainline));
+        let c = load(
+            &[("uacce_abi", "mainline")],
+            &[("WD_UACCE_ABI", "openeuler")],
+        )
+        .unwrap();
+        assert_eq!(c.uacce_abi, Some(wd_core::uacce::Abi::OpenEuler));
+        let c = load(&[("devices", "vfio")], &[]).unwrap();
+        assert_eq!(c.devices, Devices::Vfio);
     }
 
     #[cfg(feature = "model")]
@@ -458,6 +485,7 @@ mod tests {
             ("log_level", "loud"),
             ("queues", "0"),
             ("poll_mode", "busy"),
+            ("uacce_abi", "linux"),
         ] {
             let e = load(&[(k, v)], &[]).unwrap_err();
             assert_eq!(e.reason, Reason::Config);

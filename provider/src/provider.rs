@@ -152,6 +152,12 @@ fn load_config(
     if let Some(present) = config_file_keys(name.as_deref().unwrap_or("wd")) {
         Config::check_keys(present.iter().map(|s| s.as_str()))?;
     }
+    // Device settings that are not the selection itself reach wd-core before any device
+    // search: the uacce numbering, and the QM bring-up for `devices = vfio`.
+    if let Some(abi) = cfg.uacce_abi {
+        wd_core::select::set_uacce_abi(abi);
+    }
+    hisi_qm::vfio_bringup::plug();
     Ok(cfg)
 }
 

@@ -27,8 +27,9 @@ pub enum Crypto {
     WdFakeKernel {
         /// The fixture directory (`tests/fixtures/uacce/<name>`).
         fixture: PathBuf,
-        /// The ioctl numbering to use (`WD_UACCE_ABI`), where the fixture's kernel does not
-        /// let wd tell it safely.
+        /// The ioctl numbering to use, where the fixture's kernel does not let wd tell it
+        /// safely: the provider's `uacce_abi` key in the configuration the server loads
+        /// (no `WD_UACCE_ABI` in any environment).
         abi: Option<&'static str>,
     },
     /// The system's OpenSSL with the default provider only.
@@ -51,13 +52,20 @@ impl Crypto {
                 }
             }
             Crypto::WdFakeKernel { fixture, abi } => {
-                cmd.env("OPENSSL_CONF", ossl::cnf("wd-model.cnf"))
+                let mut conf = ossl::cnf("wd-model.cnf");
+                if let Some(abi) = abi {
+                    let base = std::fs::read_to_string(&conf).expect("wd-model.cnf");
+                    let with =
+                        base.replacen("[wd_sect]\n", &format!("[wd_sect]\nuacce_abi = {abi}\n"), 1);
+                    assert_ne!(with, base, "wd-model.cnf has a [wd_sect]");
+                    conf = model_dir.join("wd-fake-kernel.cnf");
+                    std::fs::write(&conf, with).expect("writing the server's openssl.cnf");
+                }
+                cmd.env("OPENSSL_CONF", conf)
                     .env("OPENSSL_MODULES", ossl::modules_dir(modules))
                     .env("WD_STATS_DIR", stats_dir)
-                    .env("WD_DEVICES", format!("fake-uacce:{}", fixture.display()));
-                if let Some(abi) = abi {
-                    cmd.env("WD_UACCE_ABI", abi);
-                }
+                    .env("WD_DEVICES", format!("fake-uacce:{}", fixture.display()))
+                    .env_remove("WD_UACCE_ABI");
             }
             Crypto::Default => {
                 cmd.env("OPENSSL_CONF", "/dev/null");
@@ -141,14 +149,11 @@ impl Nginx {
         } else {
             ""
         };
-        // nginx gives its workers none of its environment but what `env` names; wd reads
-        // the ioctl numbering in the worker, when it first opens a queue.
-        let env = match &crypto {
-            Crypto::WdFakeKernel { abi: Some(_), .. } => "env WD_UACCE_ABI;\n",
-            _ => "",
-        };
+        // nginx gives its workers none of its environment but what `env` names: the ioctl
+        // numbering comes with the configuration the master loaded (`uacce_abi`), which
+        // the workers inherit.
         let conf = format!(
-            "{user}{env}daemon off;\nmaster_process on;\nworker_processes {workers};\npid {d}/nginx.pid;\nerror_log {d}/logs/error.log notice;\n\
+            "{user}daemon off;\nmaster_process on;\nworker_processes {workers};\npid {d}/nginx.pid;\nerror_log {d}/logs/error.log notice;\n\
              events {{ worker_connections 512; }}\n\
              http {{\n    access_log off;\n    client_body_temp_path {d}/tmp/body;\n    proxy_temp_path {d}/tmp/proxy;\n    fastcgi_temp_path {d}/tmp/fastcgi;\n    uwsgi_temp_path {d}/tmp/uwsgi;\n    scgi_temp_path {d}/tmp/scgi;\n    keepalive_timeout 0;\n{servers}}}\n",
             d = dir.display()

@@ -254,6 +254,40 @@ pub fn activate(devices: &Devices, model: &ModelSettings) -> Result<&'static [&'
     Ok(devices.backends())
 }
 
+static UACCE_ABI: Mutex<Option<crate::uacce::Abi>> = Mutex::new(None);
+
+/// The uacce ioctl numbering a configuration gave (the provider's `uacce_abi` key), for
+/// hosts where `WD_UACCE_ABI` is not in the environment (an nginx worker sees only the
+/// variables its `env` directives pass). The host's uacce backend is rebuilt with it; the
+/// model's fake kernel (`fake-uacce:`) started afterwards takes it too
+/// ([`uacce_abi`]). `WD_UACCE_ABI` in the environment wins.
+pub fn set_uacce_abi(abi: crate::uacce::Abi) {
+    *UACCE_ABI.lock().unwrap_or_else(|e| e.into_inner()) = Some(abi);
+    if std::env::var("WD_UACCE_ABI").is_ok_and(|v| !v.trim().is_empty()) {
+        return;
+    }
+    let started = STARTED.lock().unwrap_or_else(|e| e.into_inner());
+    if started.iter().any(|s| matches!(s, Started::FakeUacce(_))) {
+        crate::wd_log!(
+            Warn,
+            "uacce_abi = {abi}: the fake uacce kernel already runs with its numbering"
+        );
+        return;
+    }
+    // Builds the registry (with its host uacce backend) if nothing did yet, then swaps
+    // that backend for one with the numbering fixed.
+    let _ = crate::registry::backends();
+    crate::registry::unregister("uacce");
+    crate::registry::register(std::sync::Arc::new(
+        crate::uacce::UacceBackend::from_env().with_abi(abi),
+    ));
+}
+
+/// The numbering [`set_uacce_abi`] set, if any.
+pub fn uacce_abi() -> Option<crate::uacce::Abi> {
+    *UACCE_ABI.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 static PROCESS: Mutex<Option<Devices>> = Mutex::new(None);
 
 /// The selection of this process for consumers without a configuration file of their own

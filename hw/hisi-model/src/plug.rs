@@ -32,9 +32,10 @@ fn fake_uacce(dir: &Path) -> Result<()> {
     let kernel = wd_core::uacce::fake::FakeKernel::from_fixture(dir, side)
         .map_err(|e| wd_core::Error::Config(format!("fake kernel over {}: {e}", dir.display())))?;
     // The overrides a real host's uacce backend takes (UacceBackend::from_env).
+    // ... or, without the variable, the numbering a configuration gave (`uacce_abi`).
     let abi = match std::env::var("WD_UACCE_ABI") {
         Ok(v) if !v.trim().is_empty() => Some(v.parse().map_err(wd_core::Error::Config)?),
-        _ => None,
+        _ => wd_core::select::uacce_abi(),
     };
     let mut backend = kernel.backend(abi);
     if let Ok(v) = std::env::var("WD_SS_SIZE") {

@@ -117,6 +117,12 @@ impl UacceBackend {
         b
     }
 
+    /// Fixes the ioctl numbering (as `WD_UACCE_ABI` does).
+    pub fn with_abi(mut self, abi: Abi) -> Self {
+        self.abi = Ok(Some(abi));
+        self
+    }
+
     /// Fixes the static-share bytes each no-SVA queue maps (as `WD_SS_SIZE` does).
     pub fn with_static_share_size(mut self, bytes: usize) -> Self {
         self.ss_size = Ok(Some(bytes));
