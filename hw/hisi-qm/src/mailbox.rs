@@ -33,8 +33,8 @@ pub const MB_DATA_L: usize = 0x304;
 pub const MB_DATA_H: usize = 0x308;
 /// `QM_MB_EVENT_SHIFT`.
 pub const MB_EVENT_SHIFT: u32 = 8;
-/// `QM_MB_STATUS_MASK` = GENMASK(12, 9) (OP-TEE; mainline checks it since its
-/// "check mailbox operation result" change).
+/// `QM_MB_STATUS_MASK` = GENMASK(12, 9), checked once busy clears (OP-TEE's
+/// `qm_wait_mb_finish`; the Linux `qm.c` read for this does not check it).
 pub const MB_STATUS_SHIFT: u32 = 9;
 /// Width mask of the status field.
 pub const MB_STATUS_MASK: u16 = 0xf;
