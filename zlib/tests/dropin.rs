@@ -1,9 +1,8 @@
 //! libwdz.so in place of the system zlib for a program linked against `libz.so.1` with
 //! versioned references (`crc32_z@ZLIB_1.2.9`, `crc32_combine_gen@ZLIB_1.2.12`): as a
 //! drop-in (a directory on `LD_LIBRARY_PATH` holding it as `libz.so.1`) and under
-//! `LD_PRELOAD`. libwdz's definitions are unversioned (DESIGN.md, "Installation"), which
-//! glibc accepts for versioned references, with a "no version information available"
-//! notice on stderr in the drop-in case.
+//! `LD_PRELOAD`; and libwdz.so defines every versioned symbol of the system's libz.so.1
+//! with the same version (DESIGN.md, "Installation").
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -81,4 +80,36 @@ fn versioned_program_runs_on_libwdz_as_drop_in_and_preload() {
     assert!(o.contains("zlib-rs"), "preload not used: {o}");
     assert_eq!(sums(&o), sums(&sys));
     assert!(e.is_empty(), "stderr under LD_PRELOAD: {e}");
+}
+
+/// `(version, name)` of the functions `lib` defines with a `ZLIB_*` version.
+fn versioned(lib: &Path) -> Vec<(String, String)> {
+    let t = Command::new("objdump").arg("-T").arg(lib).output().unwrap();
+    let mut v: Vec<(String, String)> = String::from_utf8_lossy(&t.stdout)
+        .lines()
+        .filter(|l| l.contains(" DF ") && !l.contains("*UND*"))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let (ver, name) = (f[f.len() - 2], f[f.len() - 1]);
+            ver.starts_with("ZLIB_")
+                .then(|| (ver.to_string(), name.to_string()))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn symbol_versions_are_the_system_zlibs() {
+    let sys = [
+        "/lib/x86_64-linux-gnu/libz.so.1",
+        "/usr/lib/x86_64-linux-gnu/libz.so.1",
+    ]
+    .into_iter()
+    .map(Path::new)
+    .find(|p| p.exists())
+    .expect("the system libz.so.1");
+    let want = versioned(sys);
+    assert!(want.len() > 40, "{want:?}");
+    assert_eq!(versioned(&wdz()), want);
 }

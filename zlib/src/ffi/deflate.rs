@@ -252,7 +252,7 @@ pub unsafe extern "C" fn deflateReset(strm: z_streamp) -> c_int {
 }
 
 /// zlib's `deflateResetKeep` (the same as a reset here: no statistics are kept apart).
-#[no_mangle]
+#[export_name = "wdz_deflateResetKeep"]
 pub unsafe extern "C" fn deflateResetKeep(strm: z_streamp) -> c_int {
     // SAFETY: forwarded under the same contract.
     unsafe { deflateReset(strm) }
@@ -328,7 +328,7 @@ pub unsafe extern "C" fn deflateSetDictionary(
 }
 
 /// zlib's `deflateGetDictionary`.
-#[no_mangle]
+#[export_name = "wdz_deflateGetDictionary"]
 pub unsafe extern "C" fn deflateGetDictionary(
     strm: z_streamp,
     dictionary: *mut u8,
@@ -345,7 +345,7 @@ pub unsafe extern "C" fn deflateGetDictionary(
 }
 
 /// zlib's `deflatePrime`.
-#[no_mangle]
+#[export_name = "wdz_deflatePrime"]
 pub unsafe extern "C" fn deflatePrime(strm: z_streamp, bits: c_int, value: c_int) -> c_int {
     guard(Z_STREAM_ERROR, || {
         // SAFETY: zlib's contract on strm.
@@ -358,7 +358,7 @@ pub unsafe extern "C" fn deflatePrime(strm: z_streamp, bits: c_int, value: c_int
 }
 
 /// zlib's `deflateTune`.
-#[no_mangle]
+#[export_name = "wdz_deflateTune"]
 pub unsafe extern "C" fn deflateTune(
     strm: z_streamp,
     good_length: c_int,
@@ -377,7 +377,7 @@ pub unsafe extern "C" fn deflateTune(
 }
 
 /// zlib's `deflateSetHeader` (gzip streams; software: the header's fields are zlib-rs's).
-#[no_mangle]
+#[export_name = "wdz_deflateSetHeader"]
 pub unsafe extern "C" fn deflateSetHeader(strm: z_streamp, head: z::gz_headerp) -> c_int {
     guard(Z_STREAM_ERROR, || {
         // SAFETY: zlib's contract on strm.
@@ -397,7 +397,7 @@ pub unsafe extern "C" fn deflateSetHeader(strm: z_streamp, head: z::gz_headerp) 
 }
 
 /// zlib's `deflatePending`.
-#[no_mangle]
+#[export_name = "wdz_deflatePending"]
 pub unsafe extern "C" fn deflatePending(
     strm: z_streamp,
     pending: *mut c_uint,
@@ -423,7 +423,7 @@ pub unsafe extern "C" fn deflatePending(
 }
 
 /// zlib's `deflateBound`: an upper bound for either engine.
-#[no_mangle]
+#[export_name = "wdz_deflateBound"]
 pub unsafe extern "C" fn deflateBound(strm: z_streamp, sourceLen: c_ulong) -> c_ulong {
     guard(0, || {
         // SAFETY: zlib's contract on strm (null allowed: the conservative bound).

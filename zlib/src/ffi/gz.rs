@@ -12,7 +12,7 @@ use super::guard;
 use libz_rs_sys::{Z_ERRNO, Z_STREAM_ERROR};
 
 /// zlib's `gzopen64` (zlib-rs).
-#[no_mangle]
+#[export_name = "wdz_gzopen64"]
 pub unsafe extern "C" fn gzopen64(path: *const c_char, mode: *const c_char) -> z::gzFile {
     guard(std::ptr::null_mut(), || {
         // SAFETY: the caller keeps zlib's contract for `gzopen64`; zlib-rs checks what zlib checks.
@@ -48,7 +48,7 @@ pub unsafe extern "C" fn gzclose(file: z::gzFile) -> c_int {
 }
 
 /// zlib's `gzclose_r` (zlib-rs).
-#[no_mangle]
+#[export_name = "wdz_gzclose_r"]
 pub unsafe extern "C" fn gzclose_r(file: z::gzFile) -> c_int {
     guard(Z_ERRNO, || {
         // SAFETY: the caller keeps zlib's contract for `gzclose_r`; zlib-rs checks what zlib checks.
@@ -57,7 +57,7 @@ pub unsafe extern "C" fn gzclose_r(file: z::gzFile) -> c_int {
 }
 
 /// zlib's `gzclose_w` (zlib-rs).
-#[no_mangle]
+#[export_name = "wdz_gzclose_w"]
 pub unsafe extern "C" fn gzclose_w(file: z::gzFile) -> c_int {
     guard(Z_ERRNO, || {
         // SAFETY: the caller keeps zlib's contract for `gzclose_w`; zlib-rs checks what zlib checks.
@@ -66,7 +66,7 @@ pub unsafe extern "C" fn gzclose_w(file: z::gzFile) -> c_int {
 }
 
 /// zlib's `gzbuffer` (zlib-rs).
-#[no_mangle]
+#[export_name = "wdz_gzbuffer"]
 pub unsafe extern "C" fn gzbuffer(file: z::gzFile, size: c_uint) -> c_int {
     guard(Z_ERRNO, || {
         // SAFETY: the caller keeps zlib's contract for `gzbuffer`; zlib-rs checks what zlib checks.
@@ -84,7 +84,7 @@ pub unsafe extern "C" fn gzerror(file: z::gzFile, errnum: *mut c_int) -> *const 
 }
 
 /// zlib's `gzclearerr` (zlib-rs).
-#[no_mangle]
+#[export_name = "wdz_gzclearerr"]
 pub unsafe extern "C" fn gzclearerr(file: z::gzFile) {
     guard((), || {
         // SAFETY: the caller keeps zlib's contract for `gzclearerr`; zlib-rs checks what zlib checks.
@@ -102,7 +102,7 @@ pub unsafe extern "C" fn gzeof(file: z::gzFile) -> c_int {
 }
 
 /// zlib's `gzdirect` (zlib-rs).
-#[no_mangle]
+#[export_name = "wdz_gzdirect"]
 pub unsafe extern "C" fn gzdirect(file: z::gzFile) -> c_int {
     guard(Z_ERRNO, || {
         // SAFETY: the caller keeps zlib's contract for `gzdirect`; zlib-rs checks what zlib checks.
@@ -120,7 +120,7 @@ pub unsafe extern "C" fn gzread(file: z::gzFile, buf: *mut c_void, len: c_uint) 
 }
 
 /// zlib's `gzfread` (zlib-rs).
-#[no_mangle]
+#[export_name = "wdz_gzfread"]
 pub unsafe extern "C" fn gzfread(
     buf: *mut c_void,
     size: z::size_t,
@@ -143,7 +143,7 @@ pub unsafe extern "C" fn gzwrite(file: z::gzFile, buf: *const c_void, len: c_uin
 }
 
 /// zlib's `gzfwrite` (zlib-rs).
-#[no_mangle]
+#[export_name = "wdz_gzfwrite"]
 pub unsafe extern "C" fn gzfwrite(
     buf: *const c_void,
     size: z::size_t,
@@ -166,7 +166,7 @@ pub unsafe extern "C" fn gzflush(file: z::gzFile, flush: c_int) -> c_int {
 }
 
 /// zlib's `gztell64` (zlib-rs).
-#[no_mangle]
+#[export_name = "wdz_gztell64"]
 pub unsafe extern "C" fn gztell64(file: z::gzFile) -> z::z_off64_t {
     guard(-1, || {
         // SAFETY: the caller keeps zlib's contract for `gztell64`; zlib-rs checks what zlib checks.
@@ -184,7 +184,7 @@ pub unsafe extern "C" fn gztell(file: z::gzFile) -> z::z_off_t {
 }
 
 /// zlib's `gzoffset64` (zlib-rs).
-#[no_mangle]
+#[export_name = "wdz_gzoffset64"]
 pub unsafe extern "C" fn gzoffset64(file: z::gzFile) -> z::z_off64_t {
     guard(-1, || {
         // SAFETY: the caller keeps zlib's contract for `gzoffset64`; zlib-rs checks what zlib checks.
@@ -193,7 +193,7 @@ pub unsafe extern "C" fn gzoffset64(file: z::gzFile) -> z::z_off64_t {
 }
 
 /// zlib's `gzoffset` (zlib-rs).
-#[no_mangle]
+#[export_name = "wdz_gzoffset"]
 pub unsafe extern "C" fn gzoffset(file: z::gzFile) -> z::z_off_t {
     guard(-1, || {
         // SAFETY: the caller keeps zlib's contract for `gzoffset`; zlib-rs checks what zlib checks.
@@ -229,7 +229,7 @@ pub unsafe extern "C" fn gzgetc(file: z::gzFile) -> c_int {
 }
 
 /// zlib's `gzgetc_` (zlib-rs).
-#[no_mangle]
+#[export_name = "wdz_gzgetc_"]
 pub unsafe extern "C" fn gzgetc_(file: z::gzFile) -> c_int {
     guard(Z_ERRNO, || {
         // SAFETY: the caller keeps zlib's contract for `gzgetc_`; zlib-rs checks what zlib checks.
@@ -238,7 +238,7 @@ pub unsafe extern "C" fn gzgetc_(file: z::gzFile) -> c_int {
 }
 
 /// zlib's `gzungetc` (zlib-rs).
-#[no_mangle]
+#[export_name = "wdz_gzungetc"]
 pub unsafe extern "C" fn gzungetc(c: c_int, file: z::gzFile) -> c_int {
     guard(Z_ERRNO, || {
         // SAFETY: the caller keeps zlib's contract for `gzungetc`; zlib-rs checks what zlib checks.
@@ -265,7 +265,7 @@ pub unsafe extern "C" fn gzsetparams(file: z::gzFile, level: c_int, strategy: c_
 }
 
 /// zlib's `gzseek64` (zlib-rs).
-#[no_mangle]
+#[export_name = "wdz_gzseek64"]
 pub unsafe extern "C" fn gzseek64(
     file: z::gzFile,
     offset: z::z_off64_t,

@@ -427,7 +427,7 @@ pub unsafe extern "C" fn inflateReset(strm: z_streamp) -> c_int {
 }
 
 /// zlib's `inflateResetKeep`.
-#[no_mangle]
+#[export_name = "wdz_inflateResetKeep"]
 pub unsafe extern "C" fn inflateResetKeep(strm: z_streamp) -> c_int {
     guard(Z_STREAM_ERROR, || {
         // SAFETY: zlib's contract on strm.
@@ -445,7 +445,7 @@ pub unsafe extern "C" fn inflateResetKeep(strm: z_streamp) -> c_int {
 }
 
 /// zlib's `inflateReset2`.
-#[no_mangle]
+#[export_name = "wdz_inflateReset2"]
 pub unsafe extern "C" fn inflateReset2(strm: z_streamp, windowBits: c_int) -> c_int {
     guard(Z_STREAM_ERROR, || {
         // SAFETY: zlib's contract on strm.
@@ -465,7 +465,7 @@ pub unsafe extern "C" fn inflateReset2(strm: z_streamp, windowBits: c_int) -> c_
 
 /// zlib's `inflateCopy`: a device source moves to software first; the copy gets its own
 /// slot (from its `zalloc`) around zlib-rs's copy of the state.
-#[no_mangle]
+#[export_name = "wdz_inflateCopy"]
 pub unsafe extern "C" fn inflateCopy(dest: z_streamp, source: z_streamp) -> c_int {
     guard(Z_STREAM_ERROR, || {
         if dest.is_null() {
@@ -552,7 +552,7 @@ unsafe fn new_slot<'a>(
 }
 
 /// zlib's `inflateMark`.
-#[no_mangle]
+#[export_name = "wdz_inflateMark"]
 pub unsafe extern "C" fn inflateMark(strm: *const z_stream) -> c_long {
     guard(-(1 << 16), || {
         let strm = strm.cast_mut();
@@ -566,7 +566,7 @@ pub unsafe extern "C" fn inflateMark(strm: *const z_stream) -> c_long {
 }
 
 /// zlib's `inflateCodesUsed`.
-#[no_mangle]
+#[export_name = "wdz_inflateCodesUsed"]
 pub unsafe extern "C" fn inflateCodesUsed(strm: z_streamp) -> c_ulong {
     guard(c_ulong::MAX, || {
         // SAFETY: zlib's contract on strm.
@@ -621,7 +621,7 @@ pub unsafe extern "C" fn inflateSyncPoint(strm: z_streamp) -> c_int {
 }
 
 /// zlib's `inflatePrime`.
-#[no_mangle]
+#[export_name = "wdz_inflatePrime"]
 pub unsafe extern "C" fn inflatePrime(strm: z_streamp, bits: c_int, value: c_int) -> c_int {
     // SAFETY: zlib's contract on strm.
     guard(Z_STREAM_ERROR, || unsafe {
@@ -643,7 +643,7 @@ pub unsafe extern "C" fn inflateSetDictionary(
 }
 
 /// zlib's `inflateGetDictionary`.
-#[no_mangle]
+#[export_name = "wdz_inflateGetDictionary"]
 pub unsafe extern "C" fn inflateGetDictionary(
     strm: *const z_stream,
     dictionary: *mut c_uchar,
@@ -657,7 +657,7 @@ pub unsafe extern "C" fn inflateGetDictionary(
 }
 
 /// zlib's `inflateGetHeader`.
-#[no_mangle]
+#[export_name = "wdz_inflateGetHeader"]
 pub unsafe extern "C" fn inflateGetHeader(strm: z_streamp, head: z::gz_headerp) -> c_int {
     // SAFETY: zlib's contract on strm and head.
     guard(Z_STREAM_ERROR, || unsafe {
@@ -666,7 +666,7 @@ pub unsafe extern "C" fn inflateGetHeader(strm: z_streamp, head: z::gz_headerp) 
 }
 
 /// zlib's `inflateUndermine`.
-#[no_mangle]
+#[export_name = "wdz_inflateUndermine"]
 pub unsafe extern "C" fn inflateUndermine(strm: z_streamp, subvert: c_int) -> c_int {
     // SAFETY: zlib's contract on strm.
     guard(Z_STREAM_ERROR, || unsafe {
@@ -675,7 +675,7 @@ pub unsafe extern "C" fn inflateUndermine(strm: z_streamp, subvert: c_int) -> c_
 }
 
 /// zlib's `inflateValidate`.
-#[no_mangle]
+#[export_name = "wdz_inflateValidate"]
 pub unsafe extern "C" fn inflateValidate(strm: z_streamp, check: c_int) -> c_int {
     // SAFETY: zlib's contract on strm.
     guard(Z_STREAM_ERROR, || unsafe {
@@ -736,7 +736,7 @@ fn raw_adler(strm: z_streamp, window_bits: c_int) {
 }
 
 /// zlib's `inflateBackInit_` (zlib-rs).
-#[no_mangle]
+#[export_name = "wdz_inflateBackInit_"]
 pub unsafe extern "C" fn inflateBackInit_(
     strm: z::z_streamp,
     windowBits: c_int,
@@ -751,7 +751,7 @@ pub unsafe extern "C" fn inflateBackInit_(
 }
 
 /// zlib's `inflateBack` (zlib-rs).
-#[no_mangle]
+#[export_name = "wdz_inflateBack"]
 pub unsafe extern "C" fn inflateBack(
     strm: z::z_streamp,
     in_: Option<z::in_func>,
@@ -766,7 +766,7 @@ pub unsafe extern "C" fn inflateBack(
 }
 
 /// zlib's `inflateBackEnd` (zlib-rs).
-#[no_mangle]
+#[export_name = "wdz_inflateBackEnd"]
 pub unsafe extern "C" fn inflateBackEnd(strm: z::z_streamp) -> c_int {
     guard(Z_STREAM_ERROR, || {
         // SAFETY: the caller keeps zlib's contract for `inflateBackEnd`; zlib-rs checks what zlib checks.

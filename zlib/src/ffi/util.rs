@@ -11,7 +11,7 @@ use super::guard;
 use libz_rs_sys::{Z_ERRNO, Z_STREAM_ERROR};
 
 /// zlib's `crc32_z` (zlib-rs).
-#[no_mangle]
+#[export_name = "wdz_crc32_z"]
 pub unsafe extern "C" fn crc32_z(crc: c_ulong, buf: *const z::Bytef, len: z::size_t) -> c_ulong {
     guard(0, || {
         // SAFETY: the caller keeps zlib's contract for `crc32_z`; zlib-rs checks what zlib checks.
@@ -29,13 +29,13 @@ pub unsafe extern "C" fn crc32(crc: c_ulong, buf: *const z::Bytef, len: z::uInt)
 }
 
 /// zlib's `crc32_combine` (zlib-rs).
-#[no_mangle]
+#[export_name = "wdz_crc32_combine"]
 pub extern "C" fn crc32_combine(crc1: c_ulong, crc2: c_ulong, len2: z::z_off_t) -> c_ulong {
     guard(0, || z::crc32_combine(crc1, crc2, len2))
 }
 
 /// zlib's `crc32_combine64` (zlib-rs).
-#[no_mangle]
+#[export_name = "wdz_crc32_combine64"]
 pub extern "C" fn crc32_combine64(crc1: c_ulong, crc2: c_ulong, len2: z::z_off64_t) -> c_ulong {
     guard(0, || z::crc32_combine64(crc1, crc2, len2))
 }
@@ -47,25 +47,25 @@ pub extern "C" fn get_crc_table() -> *const [u32; 256] {
 }
 
 /// zlib's `crc32_combine_gen64` (zlib-rs).
-#[no_mangle]
+#[export_name = "wdz_crc32_combine_gen64"]
 pub extern "C" fn crc32_combine_gen64(len2: z::z_off64_t) -> c_ulong {
     guard(0, || z::crc32_combine_gen64(len2))
 }
 
 /// zlib's `crc32_combine_gen` (zlib-rs).
-#[no_mangle]
+#[export_name = "wdz_crc32_combine_gen"]
 pub extern "C" fn crc32_combine_gen(len2: z::z_off_t) -> c_ulong {
     guard(0, || z::crc32_combine_gen(len2))
 }
 
 /// zlib's `crc32_combine_op` (zlib-rs).
-#[no_mangle]
+#[export_name = "wdz_crc32_combine_op"]
 pub extern "C" fn crc32_combine_op(crc1: c_ulong, crc2: c_ulong, op: c_ulong) -> c_ulong {
     guard(0, || z::crc32_combine_op(crc1, crc2, op))
 }
 
 /// zlib's `adler32_z` (zlib-rs).
-#[no_mangle]
+#[export_name = "wdz_adler32_z"]
 pub unsafe extern "C" fn adler32_z(
     adler: c_ulong,
     buf: *const z::Bytef,
@@ -87,13 +87,13 @@ pub unsafe extern "C" fn adler32(adler: c_ulong, buf: *const z::Bytef, len: z::u
 }
 
 /// zlib's `adler32_combine` (zlib-rs).
-#[no_mangle]
+#[export_name = "wdz_adler32_combine"]
 pub extern "C" fn adler32_combine(adler1: c_ulong, adler2: c_ulong, len2: z::z_off_t) -> c_ulong {
     guard(0, || z::adler32_combine(adler1, adler2, len2))
 }
 
 /// zlib's `adler32_combine64` (zlib-rs).
-#[no_mangle]
+#[export_name = "wdz_adler32_combine64"]
 pub extern "C" fn adler32_combine64(
     adler1: c_ulong,
     adler2: c_ulong,
@@ -117,7 +117,7 @@ pub unsafe extern "C" fn uncompress(
 }
 
 /// zlib's `uncompress2` (zlib-rs).
-#[no_mangle]
+#[export_name = "wdz_uncompress2"]
 pub unsafe extern "C" fn uncompress2(
     dest: *mut u8,
     destLen: *mut c_ulong,
@@ -132,7 +132,7 @@ pub unsafe extern "C" fn uncompress2(
 
 /// zlib's `compressBound`: zlib 1.2.13's formula, which callers size buffers with (both
 /// engines stay within it: zlib-rs falls back to stored blocks, and so do our segments).
-#[no_mangle]
+#[export_name = "wdz_compressBound"]
 pub extern "C" fn compressBound(sourceLen: c_ulong) -> c_ulong {
     guard(0, || {
         let n = sourceLen;
@@ -153,7 +153,7 @@ pub extern "C" fn zlibVersion() -> *const c_char {
 }
 
 /// zlib's `zlibCompileFlags` (zlib-rs).
-#[no_mangle]
+#[export_name = "wdz_zlibCompileFlags"]
 pub extern "C" fn zlibCompileFlags() -> c_ulong {
     guard(0, || z::zlibCompileFlags())
 }
