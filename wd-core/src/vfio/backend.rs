@@ -446,6 +446,13 @@ impl Backend for VfioBackend {
     }
 
     fn devices(&self) -> Result<Vec<DeviceInfo>> {
+        if !self.candidates.is_empty() && queue_managers().is_empty() {
+            return Err(Error::Unsupported(
+                "VFIO functions found, but this program plugged in no queue manager \
+                 (hisi_qm::vfio_bringup::plug) to bring them up"
+                    .into(),
+            ));
+        }
         Ok(self
             .offered()
             .map(|(c, _, kind)| VfioBackend::info_of(c, &kind))
@@ -589,4 +596,73 @@ impl QueueBackend for VfioQueue {
     }
 
     fn abandon(&self) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candidate(
+        bdf: &str,
+        device: u16,
+        mode: std::result::Result<AddressMode, String>,
+    ) -> Candidate {
+        Candidate {
+            function: PciFunction {
+                bdf: bdf.into(),
+                vendor: 0x19e5,
+                device,
+                revision: 0x21,
+                vf: true,
+            },
+            mode,
+            group_node: Some(PathBuf::from("/dev/vfio/7")),
+            host: None,
+        }
+    }
+
+    #[test]
+    fn names_end_in_the_routing_id() {
+        assert_eq!(device_name("hisi_zip", "0000:75:00.1"), "hisi_zip-29953");
+        assert_eq!(device_name("hisi_hpre", "0001:79:00.1"), "hisi_hpre-96513");
+        assert_eq!(device_name("hisi_zip", "odd"), "hisi_zip-odd");
+        let i = DeviceInfo {
+            name: device_name("hisi_zip", "0000:75:00.1"),
+            api: String::new(),
+            algorithms: Vec::new(),
+            flags: 0,
+            numa_node: 0,
+            mmio_size: 0,
+            dus_size: 0,
+            isolated: false,
+            dev_path: None,
+        };
+        assert_eq!(i.driver(), "hisi_zip");
+    }
+
+    #[test]
+    fn functions_nothing_drives_are_rejected_with_the_reason() {
+        // This crate plugs no manager: a backend with functions says so instead of
+        // listing nothing.
+        let b = VfioBackend::new(
+            VfioHost::real(),
+            vec![
+                candidate("0000:75:00.1", 0xa251, Ok(AddressMode::Vfio)),
+                candidate("0000:76:00.1", 0xa251, Err("no IOMMU group".into())),
+            ],
+        );
+        if queue_managers().is_empty() {
+            let e = b.devices().unwrap_err().to_string();
+            assert!(e.contains("no queue manager"), "{e}");
+        }
+        let r = b.rejected();
+        assert!(
+            r.iter()
+                .any(|(n, w)| n == "0000:76:00.1" && w.contains("no IOMMU group")),
+            "{r:?}"
+        );
+        let empty = VfioBackend::new(VfioHost::real(), Vec::new());
+        assert!(empty.devices().unwrap().is_empty());
+        assert!(empty.rejected().is_empty());
+    }
 }
