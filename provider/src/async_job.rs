@@ -167,6 +167,10 @@ pub struct CtxWaiter {
     epoch: Epoch,
     /// Filed in the ctx (which then holds a reference).
     filed: AtomicBool,
+    /// `event` was written since the last [`CtxWaiter::clear`] (set after the write, so a
+    /// clear that misses it leaves the descriptor readable: one spurious resume, never a
+    /// lost one): a resume that nobody notified reads nothing.
+    notified: AtomicBool,
     /// Set by `inflight`: what to do for this thread's requests when the ctx goes away.
     pub on_close: Mutex<Option<CloseHook>>,
 }
@@ -204,6 +208,7 @@ impl CtxWaiter {
             ctx: ctx as usize,
             epoch: Epoch::current(),
             filed: AtomicBool::new(false),
+            notified: AtomicBool::new(false),
             on_close: Mutex::new(None),
         })
     }
@@ -253,10 +258,15 @@ impl CtxWaiter {
         // SAFETY: writes 8 bytes from a live u64 to our eventfd; EAGAIN (counter at its
         // maximum) leaves it readable anyway.
         let _ = unsafe { libc::write(f.event.as_raw_fd(), (&one as *const u64).cast(), 8) };
+        self.notified.store(true, Ordering::Release);
     }
 
-    /// Consumes a notification (the job is running again).
+    /// Consumes a notification (the job is running again); no system call when there was
+    /// none.
     pub fn clear(&self) {
+        if !self.notified.swap(false, Ordering::Acquire) {
+            return;
+        }
         let g = self.fds();
         let Some(f) = g.as_ref() else { return };
         if !self.epoch.is_current() {

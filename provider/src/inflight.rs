@@ -51,6 +51,10 @@ struct Table {
     slot_waiters: VecDeque<(Arc<CtxWaiter>, Instant)>,
     watcher: Option<Watch>,
     timer: Option<StallTimer>,
+    /// When the stall timer fires (None: disarmed). A hand-over to a watcher whose deadline
+    /// is later leaves it alone: it then fires early, and the watcher resumed by it re-arms
+    /// it to its own deadline (`rearm_if_fired`).
+    timer_at: Option<Instant>,
 }
 
 type Shared = Arc<Mutex<Table>>;
@@ -67,6 +71,7 @@ fn new_table() -> Shared {
         slot_waiters: VecDeque::new(),
         watcher: None,
         timer: None,
+        timer_at: None,
     }))
 }
 
@@ -164,7 +169,12 @@ impl Table {
             std::io::Error::new(e.kind(), format!("stall timer {}: {e}", timer.fd()))
         })?;
         let deadline = self.deadline_of(&w).unwrap_or_else(Instant::now);
-        timer.arm(deadline.saturating_duration_since(Instant::now()))?;
+        let now = Instant::now();
+        // Armed already to fire between now and this deadline: no system call.
+        if !self.timer_at.is_some_and(|t| t > now && t <= deadline) {
+            timer.arm(deadline.saturating_duration_since(now))?;
+            self.timer_at = Some(deadline);
+        }
         self.watcher = Some(Watch {
             waiter: w,
             queue_fd,
@@ -172,7 +182,26 @@ impl Table {
         Ok(())
     }
 
-    /// `me` stops watching; the role passes to another paused job still waiting.
+    /// The watcher `me`, resumed by a stall timer that fired before its own deadline (the
+    /// timer was left armed to an earlier watcher's), re-arms it to that deadline so that
+    /// its descriptor is not readable again at once.
+    fn rearm_if_fired(&mut self, me: &Arc<CtxWaiter>) -> std::io::Result<()> {
+        let now = Instant::now();
+        if !self.is_watcher(me) || self.timer_at.is_some_and(|t| t > now) {
+            return Ok(());
+        }
+        let deadline = self.deadline_of(me).unwrap_or(now);
+        if let Some(timer) = &self.timer {
+            timer.arm(deadline.saturating_duration_since(now))?;
+            self.timer_at = Some(deadline);
+        }
+        Ok(())
+    }
+
+    /// `me` stops watching; the role passes to another paused job still waiting: the one
+    /// whose request was sent first (an engine takes requests in order, so the next
+    /// completion is most likely its own and wakes the job it is for, without a second
+    /// wake-up routed through another job).
     fn resign(&mut self, me: &Arc<CtxWaiter>) {
         if !self.is_watcher(me) {
             return;
@@ -184,11 +213,16 @@ impl Table {
         }
         let next = self
             .pending
-            .values()
-            .filter(|p| p.done.is_none())
-            .map(|p| &p.waiter)
-            .chain(self.slot_waiters.iter().map(|(w, _)| w))
-            .find(|x| !Arc::ptr_eq(x, me) && x.alive())
+            .iter()
+            .filter(|(_, p)| p.done.is_none() && !Arc::ptr_eq(&p.waiter, me) && p.waiter.alive())
+            .min_by_key(|(tag, _)| **tag)
+            .map(|(_, p)| &p.waiter)
+            .or_else(|| {
+                self.slot_waiters
+                    .iter()
+                    .map(|(w, _)| w)
+                    .find(|x| !Arc::ptr_eq(x, me) && x.alive())
+            })
             .cloned();
         if let Some(next) = next {
             if let Err(e) = self.set_watcher(next.clone(), w.queue_fd) {
@@ -269,6 +303,9 @@ fn ensure_watcher(
     let mut t = lock(shared);
     if let Some(w) = &t.watcher {
         if w.queue_fd == fd && w.waiter.alive() {
+            if let Err(e) = t.rearm_if_fired(me) {
+                wd_core::wd_log!(Warn, "wd provider: re-arming the ASYNC stall timer: {e}");
+            }
             return true;
         }
         let old = t.watcher.take().expect("checked");

@@ -396,9 +396,11 @@ fn many_signatures_in_flight_from_one_thread_in_async_jobs() {
         });
 
         // 4. fork() while jobs are paused: the child resumes one inherited job (its request
-        //    is not the child's to reap: software) and signs on its own queue; the parent's
-        //    paused jobs then complete from the parent's queue, which the child never
-        //    touched.
+        //    is not the child's to reap: software), then runs new ASYNC jobs of its own on
+        //    its own queue (each paused with its one descriptor, resumed by it, signatures
+        //    verified) and a synchronous signature; the parent's paused jobs then complete
+        //    from the parent's queue, which the child never touched. The child runs under
+        //    a harness timeout (killed and reported if it hangs).
         let mut slots: Vec<Slot> = (300..304).map(new_slot).collect();
         for s in slots.iter_mut() {
             assert!(
@@ -412,13 +414,50 @@ fn many_signatures_in_flight_from_one_thread_in_async_jobs() {
         assert!(pid >= 0, "fork failed");
         if pid == 0 {
             let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                // ASYNC jobs of the child's own while the inherited ones are still paused,
+                // then again after the first batch's jobs and wait ctxs are gone: each
+                // pauses for the child's device with its one descriptor.
+                let own_batch = |first: usize| {
+                    let mut own: Vec<Slot> = (first..first + 8).map(new_slot).collect();
+                    let mut paused = 0;
+                    for s in own.iter_mut() {
+                        if !step(s) {
+                            paused += 1;
+                        }
+                    }
+                    assert!(paused > 0, "no job of the child paused for the device");
+                    drive(&mut own, &[], false);
+                    own.iter().for_each(verify);
+                    own.into_iter().for_each(free_slot);
+                };
+                own_batch(400);
                 let mut inherited = slots.remove(1);
                 let t = Instant::now();
                 while !step(&mut inherited) {
                     assert!(t.elapsed() < Duration::from_secs(10), "inherited job hangs");
                 }
                 verify(&inherited);
-                std::mem::forget(inherited);
+                // A new job of the child on the inherited wait ctx (which holds the
+                // parent's descriptor).
+                inherited.job = ptr::null_mut();
+                inherited.done = false;
+                inherited.arg.digest[8] ^= 1;
+                let mut reused = vec![inherited];
+                if !step(&mut reused[0]) {
+                    drive(&mut reused, &[], false);
+                }
+                verify(&reused[0]);
+                std::mem::forget(reused);
+                own_batch(420);
+                let c =
+                    stats::read_file(&w.stats_dir().join(format!("{}.stats", std::process::id())))
+                        .map(|(_, v)| v)
+                        .expect("the child's counters");
+                assert!(
+                    stats::get(&c, "async_submitted").unwrap() >= 16,
+                    "the child's jobs did not go to its device in flight: {}",
+                    stats::format(&c)
+                );
                 // A signature of the child's own, outside a job, on the child's queue.
                 let mut own = new_slot(400);
                 own.arg.siglen = own.arg.sig.len();
@@ -434,8 +473,23 @@ fn many_signatures_in_flight_from_one_thread_in_async_jobs() {
             .is_ok();
             libc::_exit(if ok { 0 } else { 1 });
         }
+        // The harness's timeout: a child that hangs is killed and reported, never waited
+        // for forever.
         let mut status = 0;
-        assert_eq!(libc::waitpid(pid, &mut status, 0), pid);
+        let t = Instant::now();
+        loop {
+            let r = libc::waitpid(pid, &mut status, libc::WNOHANG);
+            assert!(r >= 0, "waitpid failed");
+            if r == pid {
+                break;
+            }
+            if t.elapsed() > Duration::from_secs(120) {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, &mut status, 0);
+                panic!("the forked child hangs (killed after 120 s)");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         assert!(
             libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
             "the forked child failed ({status:#x})"

@@ -91,7 +91,6 @@ pub(crate) struct Shared {
 struct CqState {
     tail: u32,
     phase: bool,
-    armed: bool,
 }
 
 /// One queue as the device sees it.
@@ -113,7 +112,16 @@ pub(crate) struct HwQueue {
     fetch_pos: AtomicU32,
     /// Last CQ head announced by a doorbell.
     cq_head: AtomicU32,
+    /// Where the engines write CQEs (one at a time); never taken on the doorbell path.
     cq: Mutex<CqState>,
+    /// `cq.tail` once its CQE is written, for the arm doorbell to read without the lock.
+    cq_posted: AtomicU32,
+    /// The driver asked for a completion event (CQ doorbell with the priority bit); the
+    /// next posted CQE, or a CQ found non-empty at the arm, raises `event` once. Set and
+    /// taken without a lock: the arm stores it and then reads `cq_posted`, an engine stores
+    /// `cq_posted` and then takes it (both sequentially consistent), so a CQE posted around
+    /// an arm is always seen by one of the two (rarely by both: one spurious event).
+    cq_armed: AtomicBool,
     /// False once released; engines hold it for reading while they work on the queue.
     live: RwLock<bool>,
     pub released: AtomicBool,
@@ -138,8 +146,9 @@ impl HwQueue {
             cq: Mutex::new(CqState {
                 tail: 0,
                 phase: true,
-                armed: false,
             }),
+            cq_posted: AtomicU32::new(0),
+            cq_armed: AtomicBool::new(false),
             live: RwLock::new(true),
             released: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
@@ -349,14 +358,16 @@ impl DeviceCore {
                 let head = u32::from(db.index);
                 q.cq_head.store(head, Ordering::SeqCst);
                 if db.priority == 1 {
-                    let mut cq = lock(&q.cq);
-                    if cq.tail != head {
+                    // No lock shared with the engines (the submitting thread arms on every
+                    // reap of an ASYNC watcher: taking the CQ lock there contended with the
+                    // engines posting CQEs).
+                    q.cq_armed.store(true, Ordering::SeqCst);
+                    if q.cq_posted.load(Ordering::SeqCst) != head
+                        && q.cq_armed.swap(false, Ordering::SeqCst)
+                    {
                         // Completions the driver has not consumed yet: raise the event
                         // now, as uacce's poll() does for a non-empty CQ.
-                        cq.armed = false;
                         let _ = q.event.signal();
-                    } else {
-                        cq.armed = true;
                     }
                 }
             }
@@ -538,9 +549,9 @@ impl DeviceCore {
                 Counters::bump(&stats.address_faults);
             }
         }
-        fence(Ordering::SeqCst);
-        if cq.armed {
-            cq.armed = false;
+        q.cq_posted.store(cq.tail, Ordering::SeqCst);
+        drop(cq);
+        if q.cq_armed.load(Ordering::SeqCst) && q.cq_armed.swap(false, Ordering::SeqCst) {
             let _ = q.event.signal();
         }
     }
