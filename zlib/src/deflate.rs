@@ -484,9 +484,13 @@ impl Offloaded {
                     consumed += batch.len();
                     *total_in += batch.len() as u64;
                 } else if self.inbuf.is_empty() && rest.len() >= self.chunk {
-                    // A whole chunk straight from the caller's memory (still there if the
-                    // device fails and software redoes it).
-                    let seg = &rest[..self.chunk];
+                    // Whole chunks straight from the caller's memory (still there if the
+                    // device fails and software redoes it), as many as fit one device
+                    // request: a call bringing a large buffer pays the per-segment costs
+                    // once per 8 MiB, and nothing of it is buffered here.
+                    let most = (hisi_zip::MAX_REQUEST / self.chunk).max(1) * self.chunk;
+                    let n = (rest.len() / self.chunk * self.chunk).min(most);
+                    let seg = &rest[..n];
                     self.segment(seg, Seg::Chunk)?;
                     self.check = update_check(self.wrap, self.check, seg);
                     consumed += seg.len();
