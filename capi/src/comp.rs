@@ -129,7 +129,7 @@ pub unsafe extern "C" fn wd_deflate_init(s: *mut WdStream, format: i32, level: i
             0..=9 => level as u32,
             _ => return -libc::EINVAL,
         };
-        crate::plug_model();
+        crate::plug_devices();
         init(
             s,
             Compressor::with_options(f, level, Offload::Auto, None).map(Kind::Comp),
@@ -148,7 +148,7 @@ pub unsafe extern "C" fn wd_inflate_init(s: *mut WdStream, format: i32) -> i32 {
         let Some(f) = format_of(format) else {
             return -libc::EINVAL;
         };
-        crate::plug_model();
+        crate::plug_devices();
         init(s, Decompressor::new(f).map(Kind::Decomp), f)
     })
 }

@@ -13,10 +13,12 @@ pub mod queue;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-/// Plugs the device model into the device selection in builds that carry it (feature
-/// `model`), before anything selects devices; in production builds, `WD_DEVICES=model`
-/// and `fake-uacce:` are refused with a clear error instead.
-pub(crate) fn plug_model() {
+/// Plugs what the device selection needs from above wd-core, before anything selects
+/// devices: the HiSilicon QM bring-up for VFIO-bound functions (`WD_DEVICES=vfio`), and
+/// the device model in builds that carry it (feature `model`); in production builds,
+/// `WD_DEVICES=model` and `fake-uacce:` are refused with a clear error instead.
+pub(crate) fn plug_devices() {
+    hisi_qm::vfio_bringup::plug();
     #[cfg(feature = "model")]
     hisi_model::plug();
 }

@@ -125,7 +125,7 @@ fn request(alg: &str, dev: Option<&str>) -> Result<WdQueue> {
             "algorithm {alg:?}: queues of this API do \"rsa\" (compression: wd/comp.h)"
         )));
     }
-    crate::plug_model();
+    crate::plug_devices();
     let (devices, backends) = wd_core::select::activate_process()?;
     if backends.is_empty() {
         return Err(Error::NoDevice(format!("WD_DEVICES={devices}")));

@@ -20,11 +20,13 @@ pub mod outbuf;
 pub mod soft;
 pub mod stats;
 
-/// Process-wide set-up before the first stream: the device model is plugged into wd's
-/// device selection in builds that carry it (feature `model`; `WD_DEVICES=model`).
+/// Process-wide set-up before the first stream: the HiSilicon QM bring-up for
+/// VFIO-bound functions (`WD_DEVICES=vfio`), and the device model in builds that carry it
+/// (feature `model`; `WD_DEVICES=model`), are plugged into wd's device selection.
 pub(crate) fn init_once() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
+        hisi_qm::vfio_bringup::plug();
         #[cfg(feature = "model")]
         hisi_model::plug();
     });
