@@ -11,4 +11,5 @@ pub mod haproxy;
 pub mod nginx;
 pub mod ossl;
 pub mod rng;
+pub mod zip_offload;
 pub mod zref;
