@@ -408,17 +408,23 @@ fn reset_slot(sl: &mut Slot) {
     sl.soft_only = false;
 }
 
-/// zlib's `inflateReset`.
-#[no_mangle]
-pub unsafe extern "C" fn inflateReset(strm: z_streamp) -> c_int {
+/// A reset that keeps the stream's windowBits (`inflateReset`, `inflateResetKeep`): the
+/// slot forgets its device stream, then zlib-rs's state is reset by `reset`.
+///
+/// # Safety
+/// zlib's contract on `strm`.
+unsafe fn reset_keeping_window_bits(
+    strm: z_streamp,
+    reset: unsafe extern "C" fn(z_streamp) -> c_int,
+) -> c_int {
     guard(Z_STREAM_ERROR, || {
-        // SAFETY: zlib's contract on strm.
+        // SAFETY: zlib's contract on strm (the caller's).
         let Some(sl) = (unsafe { slot(strm) }) else {
             return Z_STREAM_ERROR;
         };
         reset_slot(sl);
-        // SAFETY: zlib-rs's state on its stream.
-        let r = unsafe { with_inner(strm, sl, |p| z::inflateReset(p)) };
+        // SAFETY: zlib-rs's state on its stream; `reset` is zlib-rs's own function.
+        let r = unsafe { with_inner(strm, sl, |p| reset(p)) };
         if r == Z_OK {
             raw_adler(strm, sl.wbits);
         }
@@ -426,22 +432,18 @@ pub unsafe extern "C" fn inflateReset(strm: z_streamp) -> c_int {
     })
 }
 
+/// zlib's `inflateReset`.
+#[no_mangle]
+pub unsafe extern "C" fn inflateReset(strm: z_streamp) -> c_int {
+    // SAFETY: zlib's contract on strm, passed on.
+    unsafe { reset_keeping_window_bits(strm, z::inflateReset) }
+}
+
 /// zlib's `inflateResetKeep`.
 #[export_name = "wdz_inflateResetKeep"]
 pub unsafe extern "C" fn inflateResetKeep(strm: z_streamp) -> c_int {
-    guard(Z_STREAM_ERROR, || {
-        // SAFETY: zlib's contract on strm.
-        let Some(sl) = (unsafe { slot(strm) }) else {
-            return Z_STREAM_ERROR;
-        };
-        reset_slot(sl);
-        // SAFETY: zlib-rs's state on its stream.
-        let r = unsafe { with_inner(strm, sl, |p| z::inflateResetKeep(p)) };
-        if r == Z_OK {
-            raw_adler(strm, sl.wbits);
-        }
-        r
-    })
+    // SAFETY: zlib's contract on strm, passed on.
+    unsafe { reset_keeping_window_bits(strm, z::inflateResetKeep) }
 }
 
 /// zlib's `inflateReset2`.
