@@ -17,10 +17,14 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 /// devices: the HiSilicon QM bring-up for VFIO-bound functions (`WD_DEVICES=vfio`), and
 /// the device model in builds that carry it (feature `model`); in production builds,
 /// `WD_DEVICES=model` and `fake-uacce:` are refused with a clear error instead.
+/// Once per process: later calls (one per queue or stream opened) do nothing.
 pub(crate) fn plug_devices() {
-    hisi_qm::vfio_bringup::plug();
-    #[cfg(feature = "model")]
-    hisi_model::plug();
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        hisi_qm::vfio_bringup::plug();
+        #[cfg(feature = "model")]
+        hisi_model::plug();
+    });
 }
 
 /// Runs `f`, turning a panic into `-EFAULT`-style failure (`-libc::EIO`), so nothing unwinds
