@@ -49,6 +49,22 @@ impl EventFd {
         self.raw().ok()
     }
 
+    /// Clears the event without waiting: one non-blocking read (an ASYNC watcher clears it
+    /// on every reap, so no poll first). True if it was raised.
+    fn take(&self, fd: RawFd) -> io::Result<bool> {
+        let mut v: u64 = 0;
+        // SAFETY: reads 8 bytes into a live u64 from our non-blocking eventfd.
+        let n = unsafe { libc::read(fd, (&mut v as *mut u64).cast(), 8) };
+        if n == 8 {
+            return Ok(true);
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EAGAIN) => Ok(false),
+            _ => Err(e),
+        }
+    }
+
     /// Raises the event (adds 1 to the counter).
     pub fn signal(&self) -> io::Result<()> {
         let fd = self.raw()?;
@@ -70,6 +86,9 @@ impl EventFd {
     /// Waits up to `timeout` for the event, then clears it. True if it was raised.
     pub fn wait(&self, timeout: Duration) -> io::Result<bool> {
         let fd = self.raw()?;
+        if timeout.is_zero() {
+            return self.take(fd);
+        }
         // A timeout too large for an Instant means: wait for the event (in year-long polls).
         let deadline = Instant::now().checked_add(timeout);
         loop {
