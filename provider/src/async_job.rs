@@ -6,9 +6,12 @@
 //! with the ctx (its cleanup callback frees it): an eventfd that whoever reaps the job's
 //! completion writes, inside an epoll instance that is the descriptor the application polls.
 //! The epoll instance lets the one paused job that watches the device (see `inflight`) have
-//! the queue's completion descriptor and the thread's stall timer added to what its
-//! application polls, without the descriptor the application knows ever changing
-//! (`openssl speed` allows one per ctx; HAProxy registers them once).
+//! the thread's [`DeviceWatch`] (itself an epoll instance holding the queue's completion
+//! descriptor and the stall timer) switched on in what its application polls, without the
+//! descriptor the application knows ever changing (`openssl speed` allows one per ctx;
+//! HAProxy registers them once). Handing the role from one job to another is two
+//! `EPOLL_CTL_MOD` calls: a ctx's entry for the device watch, once added, is switched on
+//! and off, never taken out and put back.
 //!
 //! Frames here stay small: this runs on the job's 32 KiB fibre stack.
 
@@ -148,11 +151,13 @@ unsafe extern "C" fn cleanup(
 
 /// The descriptors of one wait ctx.
 struct Fds {
-    /// What the application polls: an epoll instance holding `event` (and, while this
-    /// ctx's job watches the device, the queue's descriptor and the stall timer).
+    /// What the application polls: an epoll instance holding `event` (and, once this ctx's
+    /// job has watched the device, the thread's device watch: switched on while it does).
     poll: OwnedFd,
     /// Written by whoever reaps this job's completion.
     event: OwnedFd,
+    /// The device watch descriptor in `poll`, and whether it is switched on.
+    device: Option<(RawFd, bool)>,
 }
 
 /// What is called when a wait ctx goes away with its job (set by `inflight`).
@@ -184,8 +189,13 @@ fn cvt(r: c_int) -> io::Result<c_int> {
 }
 
 fn epoll_ctl(ep: RawFd, op: c_int, fd: RawFd) -> io::Result<()> {
+    epoll_ctl_events(ep, op, fd, libc::EPOLLIN as u32)
+}
+
+/// `epoll_ctl` with the events to report (0: the entry stays, and wakes nobody).
+fn epoll_ctl_events(ep: RawFd, op: c_int, fd: RawFd, events: u32) -> io::Result<()> {
     let mut ev = libc::epoll_event {
-        events: libc::EPOLLIN as u32,
+        events,
         u64: fd as u64,
     };
     // SAFETY: `ev` is a valid event for the call; epoll_ctl checks both descriptors.
@@ -204,7 +214,11 @@ impl CtxWaiter {
         let poll = unsafe { OwnedFd::from_raw_fd(ep) };
         epoll_ctl(poll.as_raw_fd(), libc::EPOLL_CTL_ADD, event.as_raw_fd())?;
         Ok(CtxWaiter {
-            fds: Mutex::new(Some(Fds { poll, event })),
+            fds: Mutex::new(Some(Fds {
+                poll,
+                event,
+                device: None,
+            })),
             ctx: ctx as usize,
             epoch: Epoch::current(),
             filed: AtomicBool::new(false),
@@ -278,25 +292,123 @@ impl CtxWaiter {
         let _ = unsafe { libc::read(f.event.as_raw_fd(), (&mut v as *mut u64).cast(), 8) };
     }
 
-    /// Adds `fd` (the queue's completion descriptor, the stall timer) to what the
-    /// application polls for this job.
+    /// Switches the thread's device watch `fd` on in what the application polls for this
+    /// job (added the first time, or when the ctx last had another device watch).
     pub fn watch(&self, fd: RawFd) -> io::Result<()> {
-        let g = self.fds();
+        let mut g = self.fds();
         let f = g
-            .as_ref()
+            .as_mut()
             .filter(|_| self.epoch.is_current())
             .ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))?;
-        match epoll_ctl(f.poll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd) {
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
-            r => r,
+        let ep = f.poll.as_raw_fd();
+        match f.device {
+            Some((d, true)) if d == fd => return Ok(()),
+            Some((d, false)) if d == fd => {
+                match epoll_ctl(ep, libc::EPOLL_CTL_MOD, fd) {
+                    Ok(()) => {
+                        f.device = Some((fd, true));
+                        return Ok(());
+                    }
+                    // Closed since (the thread's watch went away and its number came back):
+                    // the entry left with it; add it anew below.
+                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Some((d, _)) => {
+                let _ = epoll_ctl(ep, libc::EPOLL_CTL_DEL, d);
+            }
+            None => {}
         }
+        f.device = None;
+        match epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd) {
+            Err(e) if e.raw_os_error() != Some(libc::EEXIST) => return Err(e),
+            _ => {}
+        }
+        f.device = Some((fd, true));
+        Ok(())
     }
 
-    /// Takes `fd` out again (a descriptor already closed has left by itself).
-    pub fn unwatch(&self, fd: RawFd) {
-        let g = self.fds();
-        if let Some(f) = g.as_ref().filter(|_| self.epoch.is_current()) {
-            let _ = epoll_ctl(f.poll.as_raw_fd(), libc::EPOLL_CTL_DEL, fd);
+    /// Switches the device watch off for this job (its entry stays, reporting nothing).
+    pub fn unwatch(&self) {
+        let mut g = self.fds();
+        if let Some(f) = g.as_mut().filter(|_| self.epoch.is_current()) {
+            if let Some((d, true)) = f.device {
+                let ep = f.poll.as_raw_fd();
+                if epoll_ctl_events(ep, libc::EPOLL_CTL_MOD, d, 0).is_err() {
+                    // Gone with its descriptor, or not to be switched off: take it out.
+                    let _ = epoll_ctl(ep, libc::EPOLL_CTL_DEL, d);
+                    f.device = None;
+                } else {
+                    f.device = Some((d, false));
+                }
+            }
+        }
+    }
+}
+
+/// The thread's device watch: an epoll instance holding the completion descriptor of the
+/// thread's queue and the stall timer, which the watching job's ctx has switched on.
+pub struct DeviceWatch {
+    poll: OwnedFd,
+    timer: StallTimer,
+    /// The queue descriptor in `poll`.
+    queue_fd: Option<RawFd>,
+}
+
+impl DeviceWatch {
+    /// A new watch holding the (disarmed) stall timer, no queue yet.
+    pub fn new() -> io::Result<DeviceWatch> {
+        // SAFETY: no pointers; the result is checked.
+        let ep = cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+        // SAFETY: `ep` is a new descriptor we own.
+        let poll = unsafe { OwnedFd::from_raw_fd(ep) };
+        let timer = StallTimer::new()?;
+        epoll_ctl(poll.as_raw_fd(), libc::EPOLL_CTL_ADD, timer.fd())
+            .map_err(|e| io::Error::new(e.kind(), format!("stall timer: {e}")))?;
+        Ok(DeviceWatch {
+            poll,
+            timer,
+            queue_fd: None,
+        })
+    }
+
+    /// The descriptor a watching job's ctx polls.
+    pub fn fd(&self) -> RawFd {
+        self.poll.as_raw_fd()
+    }
+
+    /// The stall timer.
+    pub fn timer(&self) -> &StallTimer {
+        &self.timer
+    }
+
+    /// Watches the queue whose completion descriptor is `fd` (the thread's queue now).
+    pub fn set_queue(&mut self, fd: RawFd) -> io::Result<()> {
+        if self.queue_fd == Some(fd) {
+            return Ok(());
+        }
+        self.forget_queue();
+        let ep = self.poll.as_raw_fd();
+        match epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd) {
+            Err(e) if e.raw_os_error() != Some(libc::EEXIST) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("queue descriptor {fd}: {e}"),
+                ))
+            }
+            _ => {}
+        }
+        self.queue_fd = Some(fd);
+        Ok(())
+    }
+
+    /// Stops watching the queue (it failed or was dropped: a later queue may get the same
+    /// descriptor number, and must be added anew).
+    pub fn forget_queue(&mut self) {
+        if let Some(old) = self.queue_fd.take() {
+            // Already closed: it left by itself.
+            let _ = epoll_ctl(self.poll.as_raw_fd(), libc::EPOLL_CTL_DEL, old);
         }
     }
 }

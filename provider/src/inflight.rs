@@ -4,9 +4,9 @@
 //! holds and routes each, by tag, to the job that sent it (writing that job's descriptor).
 //!
 //! Nothing polls in the background: one paused job of the thread, the *watcher*, has the
-//! queue's completion descriptor (uacce: the queue fd; the model: its eventfd) and the
-//! thread's stall timer added to the descriptor its application polls, so the device's
-//! completion event resumes it. When the watcher's own request is done it hands the role to
+//! thread's device watch (an epoll instance holding the queue's completion descriptor —
+//! uacce: the queue fd; the model: its eventfd — and the thread's stall timer) switched on
+//! in the descriptor its application polls, so the device's completion event resumes it. When the watcher's own request is done it hands the role to
 //! another paused job. The stall timer is armed to the watcher's deadline: a stalled engine
 //! resumes it to time out, and the thread's queue is dropped (its requests go to software).
 //!
@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use wd_core::fork::Epoch;
 use wd_core::Error;
 
-use crate::async_job::{CtxWaiter, Job, StallTimer};
+use crate::async_job::{CtxWaiter, DeviceWatch, Job};
 use crate::offload::{Completion, DeviceSide};
 use crate::stats::{self, Counter};
 
@@ -50,7 +50,8 @@ struct Table {
     /// Jobs waiting for a free ring slot, with their deadlines.
     slot_waiters: VecDeque<(Arc<CtxWaiter>, Instant)>,
     watcher: Option<Watch>,
-    timer: Option<StallTimer>,
+    /// The queue's completion descriptor and the stall timer, made on first use.
+    device: Option<DeviceWatch>,
     /// When the stall timer fires (None: disarmed). A hand-over to a watcher whose deadline
     /// is later leaves it alone: it then fires early, and the watcher resumed by it re-arms
     /// it to its own deadline (`rearm_if_fired`).
@@ -70,7 +71,7 @@ fn new_table() -> Shared {
         pending: HashMap::new(),
         slot_waiters: VecDeque::new(),
         watcher: None,
-        timer: None,
+        device: None,
         timer_at: None,
     }))
 }
@@ -129,10 +130,11 @@ impl Table {
         }
         wake.extend(self.slot_waiters.drain(..).map(|(w, _)| w));
         if let Some(w) = self.watcher.take() {
-            w.waiter.unwatch(w.queue_fd);
-            if let Some(t) = &self.timer {
-                w.waiter.unwatch(t.fd());
-            }
+            w.waiter.unwatch();
+        }
+        // The queue is gone; its successor is added anew even if its number is the same.
+        if let Some(d) = &mut self.device {
+            d.forget_queue();
         }
         wake
     }
@@ -160,19 +162,19 @@ impl Table {
 
     /// Makes `w` the watcher on `queue_fd` (its deadline arms the stall timer).
     fn set_watcher(&mut self, w: Arc<CtxWaiter>, queue_fd: RawFd) -> std::io::Result<()> {
-        if self.timer.is_none() {
-            self.timer = Some(StallTimer::new()?);
+        if self.device.is_none() {
+            self.device = Some(DeviceWatch::new()?);
         }
-        let timer = self.timer.as_ref().expect("made above");
-        w.watch(queue_fd)?;
-        w.watch(timer.fd()).map_err(|e| {
-            std::io::Error::new(e.kind(), format!("stall timer {}: {e}", timer.fd()))
-        })?;
         let deadline = self.deadline_of(&w).unwrap_or_else(Instant::now);
+        let device = self.device.as_mut().expect("made above");
+        device.set_queue(queue_fd)?;
+        w.watch(device.fd())?;
         let now = Instant::now();
         // Armed already to fire between now and this deadline: no system call.
         if !self.timer_at.is_some_and(|t| t > now && t <= deadline) {
-            timer.arm(deadline.saturating_duration_since(now))?;
+            device
+                .timer()
+                .arm(deadline.saturating_duration_since(now))?;
             self.timer_at = Some(deadline);
         }
         self.watcher = Some(Watch {
@@ -191,8 +193,8 @@ impl Table {
             return Ok(());
         }
         let deadline = self.deadline_of(me).unwrap_or(now);
-        if let Some(timer) = &self.timer {
-            timer.arm(deadline.saturating_duration_since(now))?;
+        if let Some(d) = &self.device {
+            d.timer().arm(deadline.saturating_duration_since(now))?;
             self.timer_at = Some(deadline);
         }
         Ok(())
@@ -207,10 +209,7 @@ impl Table {
             return;
         }
         let w = self.watcher.take().expect("checked");
-        w.waiter.unwatch(w.queue_fd);
-        if let Some(t) = &self.timer {
-            w.waiter.unwatch(t.fd());
-        }
+        w.waiter.unwatch();
         let next = self
             .pending
             .iter()
@@ -309,7 +308,7 @@ fn ensure_watcher(
             return true;
         }
         let old = t.watcher.take().expect("checked");
-        old.waiter.unwatch(old.queue_fd);
+        old.waiter.unwatch();
     }
     match t.set_watcher(me.clone(), fd) {
         Ok(()) => {
