@@ -30,16 +30,9 @@ fn setup() {
     });
 }
 
-/// This process's counters from its stats file.
+/// A counter of this process's stats file.
 fn counter(name: &str) -> u64 {
-    let f = std::fs::read(stats_dir().join(format!("{}.zlib", std::process::id())))
-        .expect("stats file");
-    let w: Vec<u64> = f
-        .chunks(8)
-        .map(|c| u64::from_ne_bytes(c.try_into().unwrap()))
-        .collect();
-    let names = wd_core::counters::zlib::NAMES;
-    w[4 + names.iter().position(|n| *n == name).unwrap()]
+    counter_in(stats_dir(), name)
 }
 
 #[test]

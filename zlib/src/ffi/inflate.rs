@@ -775,3 +775,99 @@ pub unsafe extern "C" fn inflateBackEnd(strm: z::z_streamp) -> c_int {
         unsafe { z::inflateBackEnd(strm) }
     })
 }
+
+/// zlib's `uncompress2`, through our inflate (so a whole stream may be decoded on the
+/// device): zlib's loop over `uInt`-sized pieces, its codes (`Z_DATA_ERROR` for a stream
+/// that needs a dictionary or ends early, `Z_BUF_ERROR` for a full `dest`) and its
+/// reports (`*destLen` the bytes written, `*sourceLen` the bytes consumed). A call that
+/// fails is done again by zlib-rs: the device reads ahead of what fits in `dest`, so only
+/// software gives zlib's consumed count for a `dest` too small (and errors are rare).
+#[export_name = "wdz_uncompress2"]
+pub unsafe extern "C" fn uncompress2(
+    dest: *mut u8,
+    destLen: *mut c_ulong,
+    source: *const u8,
+    sourceLen: *mut c_ulong,
+) -> c_int {
+    guard(Z_STREAM_ERROR, || {
+        if destLen.is_null() || sourceLen.is_null() {
+            return Z_STREAM_ERROR;
+        }
+        // SAFETY: both non-null and, by zlib's contract, readable and writable.
+        let (mut dest_left, mut src_left) = unsafe { (*destLen, *sourceLen) };
+        let (dest_len0, source_len0) = (dest_left, src_left);
+        if (dest.is_null() && dest_left != 0) || (source.is_null() && src_left != 0) {
+            return Z_STREAM_ERROR;
+        }
+        // A zero-length destination still tells a complete empty stream from more data:
+        // zlib decodes into one byte of its own then.
+        let mut one = [0u8; 1];
+        let (out, own) = if dest_left == 0 {
+            dest_left = 1;
+            (one.as_mut_ptr(), true)
+        } else {
+            (dest, false)
+        };
+        let mut s = z_stream::default();
+        // SAFETY: a fresh local z_stream; our inflateInit_ sets the default allocator.
+        let r = unsafe { inflateInit_(&mut s, z::zlibVersion(), size_of::<z_stream>() as c_int) };
+        if r != Z_OK {
+            return r;
+        }
+        s.next_in = source;
+        s.next_out = out;
+        let max = c_uint::MAX as c_ulong;
+        let mut err;
+        loop {
+            if s.avail_out == 0 {
+                s.avail_out = dest_left.min(max) as c_uint;
+                dest_left -= c_ulong::from(s.avail_out);
+            }
+            if s.avail_in == 0 {
+                s.avail_in = src_left.min(max) as c_uint;
+                src_left -= c_ulong::from(s.avail_in);
+            }
+            // SAFETY: our initialised stream over the caller's buffers (zlib's contract:
+            // dest has *destLen bytes, source *sourceLen) or over `one`, alive here.
+            err = unsafe { inflate(&mut s, z::Z_NO_FLUSH) };
+            if err != Z_OK {
+                break;
+            }
+        }
+        if err != Z_STREAM_END {
+            // SAFETY: our stream, ended once.
+            unsafe { inflateEnd(&mut s) };
+            // SAFETY: both non-null; the caller's buffers and lengths as given, under
+            // zlib's contract, which zlib-rs checks as zlib does.
+            return unsafe {
+                *destLen = dest_len0;
+                *sourceLen = source_len0;
+                z::uncompress2(dest, destLen, source, sourceLen)
+            };
+        }
+        let unused = src_left + c_ulong::from(s.avail_in);
+        // SAFETY: both non-null (checked above).
+        unsafe {
+            *sourceLen -= unused;
+            if !own {
+                *destLen = s.total_out as c_ulong;
+            }
+        }
+        // SAFETY: our stream, ended once.
+        unsafe { inflateEnd(&mut s) };
+        Z_OK
+    })
+}
+
+/// zlib's `uncompress`: `uncompress2` without the consumed count.
+#[no_mangle]
+pub unsafe extern "C" fn uncompress(
+    dest: *mut u8,
+    destLen: *mut c_ulong,
+    source: *const u8,
+    sourceLen: c_ulong,
+) -> c_int {
+    let mut len = sourceLen;
+    // SAFETY: forwarded under the same contract; `len` is a live local.
+    unsafe { uncompress2(dest, destLen, source, &mut len) }
+}

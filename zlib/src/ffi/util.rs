@@ -102,34 +102,6 @@ pub extern "C" fn adler32_combine64(
     guard(0, || z::adler32_combine64(adler1, adler2, len2))
 }
 
-/// zlib's `uncompress` (zlib-rs).
-#[no_mangle]
-pub unsafe extern "C" fn uncompress(
-    dest: *mut u8,
-    destLen: *mut c_ulong,
-    source: *const u8,
-    sourceLen: c_ulong,
-) -> c_int {
-    guard(Z_STREAM_ERROR, || {
-        // SAFETY: the caller keeps zlib's contract for `uncompress`; zlib-rs checks what zlib checks.
-        unsafe { z::uncompress(dest, destLen, source, sourceLen) }
-    })
-}
-
-/// zlib's `uncompress2` (zlib-rs).
-#[export_name = "wdz_uncompress2"]
-pub unsafe extern "C" fn uncompress2(
-    dest: *mut u8,
-    destLen: *mut c_ulong,
-    source: *const u8,
-    sourceLen: *mut c_ulong,
-) -> c_int {
-    guard(Z_STREAM_ERROR, || {
-        // SAFETY: the caller keeps zlib's contract for `uncompress2`; zlib-rs checks what zlib checks.
-        unsafe { z::uncompress2(dest, destLen, source, sourceLen) }
-    })
-}
-
 /// zlib's `compressBound`: zlib 1.2.13's formula, which callers size buffers with (both
 /// engines stay within it: zlib-rs falls back to stored blocks, and so do our segments).
 #[export_name = "wdz_compressBound"]

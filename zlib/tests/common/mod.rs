@@ -447,3 +447,14 @@ pub fn cstr(p: *const c_char) -> String {
     // SAFETY: a NUL-terminated string from zlib.
     unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
 }
+
+/// A counter of this process's stats file in `dir` (the library's `WD_ZLIB_STATS_DIR`).
+pub fn counter_in(dir: &std::path::Path, name: &str) -> u64 {
+    let f = std::fs::read(dir.join(format!("{}.zlib", std::process::id()))).expect("stats file");
+    let w: Vec<u64> = f
+        .chunks(8)
+        .map(|c| u64::from_ne_bytes(c.try_into().unwrap()))
+        .collect();
+    let names = wd_core::counters::zlib::NAMES;
+    w[4 + names.iter().position(|n| *n == name).unwrap()]
+}
