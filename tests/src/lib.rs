@@ -10,6 +10,7 @@ pub mod fuzz;
 pub mod haproxy;
 pub mod nginx;
 pub mod ossl;
+pub mod pci;
 pub mod rng;
 pub mod zip_offload;
 pub mod zref;

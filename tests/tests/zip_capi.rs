@@ -1,5 +1,6 @@
 //! libwd's compression API from C: tests/c/zip_stream.c compiled with `cc` against
-//! capi/include, libwd.so and the system zlib, run on the device model and in software.
+//! capi/include, libwd.so and the system zlib, run on the device model (uacce-like, the
+//! fake uacce kernel, a VFIO queue) and in software.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,7 +14,7 @@ fn root() -> PathBuf {
 }
 
 #[test]
-fn c_stream_api_interoperates_with_zlib_on_the_model_the_fake_kernel_and_in_software() {
+fn c_stream_api_interoperates_with_zlib_on_the_model_the_fake_kernel_vfio_and_in_software() {
     let lib = libwd_dir();
     let tmp = tempfile::tempdir().unwrap();
     let exe = tmp.path().join("zip_stream");
@@ -35,9 +36,13 @@ fn c_stream_api_interoperates_with_zlib_on_the_model_the_fake_kernel_and_in_soft
         "fake-uacce:{}",
         root().join("tests/fixtures/uacce/kunpeng920").display()
     );
+    // A VFIO queue: the model's ZIP VF behind the fake vfio kernel.
+    wd_tests::pci::zip_vf_tree(tmp.path(), "0000:75:00.1", 7, false);
+    let vfio = format!("fake-vfio:{}", tmp.path().join("devices").display());
     for (mode, devices) in [
         ("model", "model"),
         ("fake", fake.as_str()),
+        ("vfio", vfio.as_str()),
         ("software", "none"),
     ] {
         let out = Command::new(&exe)

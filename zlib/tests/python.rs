@@ -106,33 +106,13 @@ fn device_errors_mid_stream_continue_in_software() {
     assert!(get(&c, "inflate_replay_error") > 0, "{c:?}");
 }
 
-/// Writes a PCI sysfs tree with one HiSilicon ZIP VF (revision 0x21) bound to vfio-pci in
-/// group 7, for `WD_DEVICES=fake-vfio:<root>/devices`.
-fn zip_vf_tree(root: &Path) -> PathBuf {
-    let d = root.join("devices/0000:75:00.1");
-    std::fs::create_dir_all(&d).unwrap();
-    for (f, v) in [
-        ("vendor", "0x19e5"),
-        ("device", "0xa251"),
-        ("revision", "0x21"),
-    ] {
-        std::fs::write(d.join(f), format!("{v}\n")).unwrap();
-    }
-    let drv = root.join("drivers/vfio-pci");
-    let group = root.join("groups/7");
-    std::fs::create_dir_all(&drv).unwrap();
-    std::fs::create_dir_all(&group).unwrap();
-    std::os::unix::fs::symlink(&drv, d.join("driver")).unwrap();
-    std::os::unix::fs::symlink(&group, d.join("iommu_group")).unwrap();
-    root.join("devices")
-}
-
 /// The same Python run on a VFIO queue (the model's VF behind the fake vfio kernel): the
 /// library's queues come from the VFIO backend as the provider's do.
 #[test]
 fn python_zlib_and_gzip_over_vfio() {
     let t = tempfile::tempdir().unwrap();
-    let devices = zip_vf_tree(t.path());
+    wd_tests::pci::zip_vf_tree(t.path(), "0000:75:00.1", 7, false);
+    let devices = t.path().join("devices");
     let c = run_case(&[("WD_DEVICES", format!("fake-vfio:{}", devices.display()))]);
     assert!(get(&c, "deflate_offloaded") >= 8, "{c:?}");
     assert!(get(&c, "inflate_offloaded") > 0, "{c:?}");

@@ -1,31 +1,11 @@
-//! A PCI sysfs tree with one HiSilicon ZIP VF bound to vfio-pci, selected process-wide as
-//! `fake-vfio:<tree>`, and the ZIP round trip the VFIO tests run on it.
+//! A fake VFIO host with one HiSilicon ZIP VF bound to vfio-pci (`wd_tests::pci`), selected
+//! process-wide as `fake-vfio:<tree>`, and the ZIP round trip the VFIO tests run on it.
 #![allow(dead_code)]
-
-use std::path::Path;
 
 use wd_core::select::{self, Devices};
 use wd_tests::corpus::text;
+use wd_tests::pci::zip_vf_tree;
 use wd_tests::zip_offload::round_trips_offloaded;
-
-/// Writes `root/devices/<bdf>` for a ZIP VF (revision 0x21) in group `group`, NOIOMMU
-/// when asked.
-pub fn zip_vf_tree(root: &Path, bdf: &str, group: u32, noiommu: bool) {
-    let d = root.join("devices").join(bdf);
-    std::fs::create_dir_all(&d).unwrap();
-    std::fs::write(d.join("vendor"), "0x19e5\n").unwrap();
-    std::fs::write(d.join("device"), "0xa251\n").unwrap();
-    std::fs::write(d.join("revision"), "0x21\n").unwrap();
-    let drv = root.join("drivers/vfio-pci");
-    std::fs::create_dir_all(&drv).unwrap();
-    std::os::unix::fs::symlink(&drv, d.join("driver")).unwrap();
-    let g = root.join("groups").join(group.to_string());
-    std::fs::create_dir_all(&g).unwrap();
-    if noiommu {
-        std::fs::write(g.join("name"), "vfio-noiommu\n").unwrap();
-    }
-    std::os::unix::fs::symlink(&g, d.join("iommu_group")).unwrap();
-}
 
 /// Selects a one-VF fake VFIO host for this process and runs one-shot and streaming
 /// compression on it.
