@@ -512,17 +512,9 @@ pub unsafe extern "C" fn compress2(
         let mut src_left = sourceLen;
         s.next_out = dest;
         s.next_in = source;
-        let max = c_uint::MAX as c_ulong;
         let mut err;
         loop {
-            if s.avail_out == 0 {
-                s.avail_out = left.min(max) as c_uint;
-                left -= s.avail_out as c_ulong;
-            }
-            if s.avail_in == 0 {
-                s.avail_in = src_left.min(max) as c_uint;
-                src_left -= s.avail_in as c_ulong;
-            }
+            super::refill(&mut s, &mut left, &mut src_left);
             let flush = if src_left != 0 {
                 z::Z_NO_FLUSH
             } else {

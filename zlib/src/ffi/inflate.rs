@@ -816,17 +816,9 @@ pub unsafe extern "C" fn uncompress2(
         }
         s.next_in = source;
         s.next_out = out;
-        let max = c_uint::MAX as c_ulong;
         let mut err;
         loop {
-            if s.avail_out == 0 {
-                s.avail_out = dest_left.min(max) as c_uint;
-                dest_left -= c_ulong::from(s.avail_out);
-            }
-            if s.avail_in == 0 {
-                s.avail_in = src_left.min(max) as c_uint;
-                src_left -= c_ulong::from(s.avail_in);
-            }
+            super::refill(&mut s, &mut dest_left, &mut src_left);
             // SAFETY: our initialised stream over the caller's buffers (zlib's contract:
             // dest has *destLen bytes, source *sourceLen) or over `one`, alive here.
             err = unsafe { inflate(&mut s, z::Z_NO_FLUSH) };
