@@ -168,6 +168,10 @@ struct Offloaded {
     check: u32,
     /// Input since the last sync marker.
     dirty: bool,
+    /// Input compressed on the device since the last independent segment began.
+    since_indep: usize,
+    /// The output so far ends with an empty stored block (`00 00 ff ff`).
+    synced: bool,
     ended: bool,
     data_type: c_int,
 }
@@ -232,6 +236,19 @@ fn gzip_header(level: c_int, strategy: c_int) -> [u8; 10] {
     };
     [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 3]
 }
+
+/// Device input after which the next device segment starts an independent one (a fresh
+/// device window, announced by [`INDEPENDENT_MARK`]): a decoder can decode from there
+/// without the earlier output, so segments of one stream decode on several engines at
+/// once (`src/inflate.rs`).
+pub const INDEPENDENT_EVERY: usize = 4 << 20;
+
+/// What precedes an independent segment: zlib's sync marker (the empty stored block of a
+/// sync flush) and a second empty stored block. zlib's deflate writes two in a row only
+/// for a flush stronger than the previous one without input between (a sync flush then a
+/// full flush), so in zlib's output it is rare; a decoder never trusts it, it checks
+/// (`src/inflate.rs`).
+pub const INDEPENDENT_MARK: [u8; 9] = [0, 0, 0xff, 0xff, 0, 0, 0, 0xff, 0xff];
 
 /// Size of `n` bytes as stored blocks.
 fn stored_len(n: usize) -> usize {
@@ -316,6 +333,26 @@ impl Offloaded {
         if self.data_type == Z_UNKNOWN && !input.is_empty() {
             self.data_type = data_type_of(input);
         }
+        if let Engine::Hw { c, .. } = &mut self.engine {
+            if self.since_indep >= INDEPENDENT_EVERY && !input.is_empty() {
+                // An independent segment: the marker, then a fresh device window.
+                self.out.try_reserve(10).map_err(|_| Z_MEM_ERROR)?;
+                if !self.synced {
+                    push_stored(&mut self.out, &[], false);
+                }
+                push_stored(&mut self.out, &[], false);
+                self.synced = true;
+                self.since_indep = 0;
+                if let Err(e) = c.restart_window(&mut self.out) {
+                    wd_core::wd_log!(
+                        Warn,
+                        "wdz: device failed mid-stream ({e}); continuing in software"
+                    );
+                    stats::bump(Counter::FallbackDeviceError);
+                    self.hand_over(self.level, self.strategy)?;
+                }
+            }
+        }
         let before = self.out.len();
         if let Engine::Hw { c, strip } = &mut self.engine {
             self.out
@@ -350,6 +387,9 @@ impl Offloaded {
                         // zlib's sync marker: an empty stored block after the aligned blocks.
                         push_stored(&mut self.out, &[], false);
                     }
+                    self.since_indep += input.len();
+                    self.synced =
+                        self.out.len() >= before + 4 && self.out.ends_with(&[0, 0, 0xff, 0xff]);
                     if seg == Seg::Flush(Z_FULL_FLUSH) {
                         // No reference across a full flush: a fresh device stream.
                         match open_device(self.level) {
@@ -642,6 +682,8 @@ impl DeflateStream {
                     out_at: 0,
                     check: *check,
                     dirty,
+                    since_indep: 0,
+                    synced: false,
                     ended: false,
                     data_type: Z_UNKNOWN,
                 }));
@@ -944,8 +986,14 @@ impl DeflateStream {
         let zlib = n + (n >> 12) + (n >> 14) + (n >> 25) + 7 + wraplen;
         match &mut self.mode {
             Mode::Soft { s, .. } => s.bound(n),
-            // Segments are at most their stored size: 5 bytes per 64 KiB plus a marker.
-            _ => zlib.max(n + 5 * n.div_ceil(65535).max(1) + 5 + wraplen),
+            // Segments are at most their stored size: 5 bytes per 64 KiB plus a marker, and
+            // 10 bytes before each independent segment.
+            _ => zlib.max(
+                n + 5 * n.div_ceil(65535).max(1)
+                    + 5
+                    + 10 * (n / INDEPENDENT_EVERY as u64)
+                    + wraplen,
+            ),
         }
     }
 
@@ -1007,6 +1055,8 @@ impl DeflateStream {
                     out_at: 0,
                     check: w.check,
                     dirty: w.dirty,
+                    since_indep: w.since_indep,
+                    synced: w.synced,
                     ended: w.ended,
                     data_type: w.data_type,
                 }))

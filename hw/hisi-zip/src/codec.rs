@@ -74,6 +74,8 @@ pub enum Offload {
 pub(crate) enum Flush {
     None,
     Sync,
+    /// A sync flush after which nothing refers to earlier input.
+    Full,
     Finish,
 }
 
@@ -284,6 +286,27 @@ impl Compressor {
                     h.deflate(&self.pending, false, out)?;
                     self.pending.clear();
                 }
+                Ok(())
+            }
+        }
+    }
+
+    /// Ends an independent segment: flushes everything given so far (as
+    /// [`Compressor::flush`]), and what follows refers to nothing before this point (the
+    /// device starts a new stream context: its window is empty; software does zlib's full
+    /// flush). The stream goes on: no new header, and the trailer still covers all input.
+    /// A decoder may then start decoding at this byte boundary without the earlier output.
+    pub fn restart_window(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        self.check_open()?;
+        self.emit_header(out);
+        match &mut self.route {
+            Route::Soft(s) => s.deflate(&[], Flush::Full, out),
+            Route::Hw(h) => {
+                if !self.pending.is_empty() {
+                    h.deflate(&self.pending, false, out)?;
+                    self.pending.clear();
+                }
+                h.restart();
                 Ok(())
             }
         }

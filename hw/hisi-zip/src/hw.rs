@@ -57,6 +57,10 @@ pub(crate) struct HwStream {
     pub checksum: u32,
     started: bool,
     ended: bool,
+    /// After [`HwStream::restart`]: the checksum and ISIZE of the input before it, and the
+    /// input since (the device's running values start again with the new stream).
+    base: Option<(u32, u32)>,
+    since_restart: u64,
 }
 
 fn pool(pools: &Pools, dir: Dir) -> &QueuePool<Zip> {
@@ -86,6 +90,8 @@ impl HwStream {
             checksum: initial_checksum(req),
             started: false,
             ended: false,
+            base: None,
+            since_restart: 0,
         })
     }
 
@@ -96,6 +102,35 @@ impl HwStream {
         self.checksum = initial_checksum(self.req);
         self.started = false;
         self.ended = false;
+        self.base = None;
+        self.since_restart = 0;
+    }
+
+    /// Compression: the next request starts a new device stream (an empty window: nothing
+    /// after refers to input before), while the stream's checksum and length go on. The
+    /// new stream's request carries the initial checksum, so a device that restarts its
+    /// running values on a new stream and one that continues from the SQE agree; the
+    /// stream's values are combined in software ([`HwStream::stream_check`]).
+    pub fn restart(&mut self) {
+        self.base = Some(self.stream_check());
+        self.since_restart = 0;
+        self.words = [0; 3];
+        self.checksum = initial_checksum(self.req);
+        self.isize = 0;
+        self.started = false;
+    }
+
+    /// The stream's checksum and ISIZE over all input so far (across restarts).
+    pub fn stream_check(&self) -> (u32, u32) {
+        let Some((c, n)) = self.base else {
+            return (self.checksum, self.isize);
+        };
+        let c = match self.req {
+            req::ZLIB => zlib_rs::adler32::adler32_combine(c, self.checksum, self.since_restart),
+            req::GZIP => zlib_rs::crc32::crc32_combine(c, self.checksum, self.since_restart),
+            _ => c,
+        };
+        (c, n.wrapping_add(self.isize))
     }
 
     /// The context block on `zip`'s queue, moved there (content copied) if the stream
@@ -136,6 +171,9 @@ impl HwStream {
         self.isize = r.isize;
         self.checksum = r.checksum;
         self.started = true;
+        if self.dir == Dir::Compress {
+            self.since_restart += r.consumed as u64;
+        }
     }
 
     /// Runs `f` on this thread's queue, moving to a new queue after a queue-level failure.
@@ -173,6 +211,7 @@ impl HwStream {
         let mut done = 0;
         self.on_queue(|s, q| s.deflate_on(q, input, finish, &mut done, out))?;
         if finish {
+            self.fix_trailer(out);
             self.ended = true;
         }
         Ok(())
@@ -180,12 +219,31 @@ impl HwStream {
 
     fn finish_empty(&mut self, out: &mut Vec<u8>) {
         out.extend_from_slice(&EMPTY_FINAL_BLOCK);
+        self.push_trailer(out);
+        self.ended = true;
+    }
+
+    fn push_trailer(&self, out: &mut Vec<u8>) {
+        let (c, n) = self.stream_check();
         match self.req {
-            req::ZLIB => out.extend_from_slice(&zlib_trailer(self.checksum)),
-            req::GZIP => out.extend_from_slice(&gzip_trailer(self.checksum, self.isize)),
+            req::ZLIB => out.extend_from_slice(&zlib_trailer(c)),
+            req::GZIP => out.extend_from_slice(&gzip_trailer(c, n)),
             _ => {}
         }
-        self.ended = true;
+    }
+
+    /// After a restart the trailer the device appended covers only the input since:
+    /// replaced by the stream's.
+    fn fix_trailer(&self, out: &mut Vec<u8>) {
+        let t = match self.req {
+            req::ZLIB => 4,
+            req::GZIP => 8,
+            _ => 0,
+        };
+        if self.base.is_some() && t > 0 && out.len() >= t {
+            out.truncate(out.len() - t);
+            self.push_trailer(out);
+        }
     }
 
     fn deflate_on(

@@ -63,6 +63,7 @@ impl SoftDeflate {
         let zf = match flush {
             Flush::None => DeflateFlush::NoFlush,
             Flush::Sync => DeflateFlush::SyncFlush,
+            Flush::Full => DeflateFlush::FullFlush,
             Flush::Finish => DeflateFlush::Finish,
         };
         let mut pos = 0;
