@@ -234,14 +234,16 @@ pub mod zlib {
         "inflate_replay_error",
         "inflate_replay_log_full",
         "inflate_replay_call",
+        "inflate_parallel_segments",
+        "inflate_parallel_dropped",
     ];
 
-    /// The file format: magic `WDZLIB\0\x01`, 16 slots.
+    /// The file format: magic `WDZLIB\0\x01`, 32 slots.
     pub const LAYOUT: Layout = Layout {
         magic: u64::from_le_bytes(*b"WDZLIB\0\x01"),
         extension: "zlib",
         names: NAMES,
-        slots: 16,
+        slots: 32,
     };
 }
 

@@ -7,6 +7,7 @@
 //! | `WD_ZLIB_CHUNK` | `1048576` | input bytes per device request (4 KiB .. 8 MiB); also the most input one stream buffers |
 //! | `WD_ZLIB_PARALLEL` | `1` | a call bringing at least two chunks compresses up to this many at once, as independent segments on as many engines and threads (`1`: one at a time; on this project's 2-core test machine the model gains nothing from it) |
 //! | `WD_ZLIB_INFLATE_LOG` | `64m` | most compressed input an offloaded inflate stream keeps for an exact replay in software (device failure, corrupt data, a call the device path does not do); a stream that outgrows it is replayed into software there. `0`: inflate in software only |
+//! | `WD_ZLIB_INFLATE_PARALLEL` | `2` | segments of one inflate stream decoded at once on a v3 device (independent segments, marked by libwdz's deflate: DESIGN.md, "Inflate"); `1`: one at a time |
 //! | `WD_ZLIB_STATS_DIR` | `$WD_STATS_DIR` | directory of per-process counter files `<pid>.zlib` (read by `wd stats`) |
 //!
 //! A value that does not parse is reported once on stderr-by-`WD_LOG` and the default is
@@ -39,6 +40,8 @@ pub struct Config {
     pub parallel: usize,
     /// `WD_ZLIB_INFLATE_LOG` (0: no inflate offload).
     pub inflate_log: usize,
+    /// `WD_ZLIB_INFLATE_PARALLEL`.
+    pub inflate_parallel: usize,
     /// `WD_ZLIB_STATS_DIR` or `WD_STATS_DIR`.
     pub stats_dir: Option<PathBuf>,
 }
@@ -58,6 +61,7 @@ impl Config {
             chunk: 1 << 20,
             parallel: 1,
             inflate_log: 64 << 20,
+            inflate_parallel: 2,
             stats_dir: None,
         };
         if let Some(v) = get("WD_ZLIB_OFFLOAD") {
@@ -89,6 +93,12 @@ impl Config {
             match parse_size(&v) {
                 Some(n) if n <= INFLATE_LOG_MAX => c.inflate_log = n,
                 _ => bad("WD_ZLIB_INFLATE_LOG", &v, "a byte count up to 1024m"),
+            }
+        }
+        if let Some(v) = get("WD_ZLIB_INFLATE_PARALLEL") {
+            match v.trim().parse::<usize>() {
+                Ok(n) if (1..=8).contains(&n) => c.inflate_parallel = n,
+                _ => bad("WD_ZLIB_INFLATE_PARALLEL", &v, "1..8"),
             }
         }
         c.min_input = c.min_input.min(c.chunk);

@@ -314,6 +314,24 @@ impl Offloaded {
         }
     }
 
+    /// Writes [`INDEPENDENT_MARK`] (output at a byte boundary; `synced`: it already ends
+    /// with the first empty stored block).
+    fn mark(out: &mut Vec<u8>, synced: bool) -> Result<(), c_int> {
+        out.try_reserve(10).map_err(|_| Z_MEM_ERROR)?;
+        if !synced {
+            push_stored(out, &[], false);
+        }
+        push_stored(out, &[], false);
+        Ok(())
+    }
+
+    fn push_mark(&mut self) -> Result<(), c_int> {
+        Self::mark(&mut self.out, self.synced)?;
+        self.synced = true;
+        self.since_indep = 0;
+        Ok(())
+    }
+
     fn staged(&self) -> usize {
         self.out.len() - self.out_at
     }
@@ -336,11 +354,7 @@ impl Offloaded {
         if let Engine::Hw { c, .. } = &mut self.engine {
             if self.since_indep >= INDEPENDENT_EVERY && !input.is_empty() {
                 // An independent segment: the marker, then a fresh device window.
-                self.out.try_reserve(10).map_err(|_| Z_MEM_ERROR)?;
-                if !self.synced {
-                    push_stored(&mut self.out, &[], false);
-                }
-                push_stored(&mut self.out, &[], false);
+                Self::mark(&mut self.out, self.synced)?;
                 self.synced = true;
                 self.since_indep = 0;
                 if let Err(e) = c.restart_window(&mut self.out) {
@@ -447,6 +461,10 @@ impl Offloaded {
             hs.into_iter().map(|h| h.join().ok().flatten()).collect()
         });
         for (seg, r) in batch.chunks(self.chunk).zip(results) {
+            // Every segment of a batch is independent: marked once 4 MiB went by.
+            if self.since_indep >= INDEPENDENT_EVERY {
+                self.push_mark()?;
+            }
             let before = self.out.len();
             match r {
                 Some(o) => {
@@ -466,6 +484,8 @@ impl Offloaded {
                     s.deflate_into(seg, &mut self.out, Z_SYNC_FLUSH)?;
                 }
             }
+            self.since_indep += seg.len();
+            self.synced = self.out.len() >= before + 4 && self.out.ends_with(&[0, 0, 0xff, 0xff]);
         }
         match open_device(self.level) {
             Ok(c) => {

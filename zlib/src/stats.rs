@@ -46,6 +46,12 @@ pub enum Counter {
     InflateReplayLogFull,
     /// ... a call the device path does not do (`Z_BLOCK`, dictionary, copy, sync, mark).
     InflateReplayCall,
+    /// Segments of inflate streams decoded on a fresh device stream alongside the
+    /// stream's own (independent segments, several engines at once) and accepted.
+    InflateParallelSegments,
+    /// ... decoded that way and dropped (not exactly where the stream's decoding reached:
+    /// a false marker, or a predecessor that did not end there; redone serially).
+    InflateParallelDropped,
 }
 
 /// libwdz's counter files, `<pid>.zlib`.
@@ -75,7 +81,7 @@ mod tests {
     #[test]
     fn every_counter_has_its_name() {
         assert_eq!(
-            super::Counter::InflateReplayCall as usize + 1,
+            super::Counter::InflateParallelDropped as usize + 1,
             super::NAMES.len()
         );
         assert_eq!(

@@ -353,3 +353,28 @@ fn inflate_on_the_device() {
     assert_eq!(a.2, b.2);
     assert!(counter("inflate_replay_call") > calls);
 }
+
+/// A v2 device has no raw-deflate stream for a segment decoded on its own: libwdz's
+/// marked output decodes serially there, exactly.
+#[test]
+fn v2_inflates_marked_streams_serially() {
+    setup();
+    let (sys, wdz) = libs();
+    let data = corpus(18 << 20, 21);
+    let (z, _, _) = deflate_with(
+        wdz,
+        &data,
+        (6, 15, 8, 0),
+        &[8 << 20],
+        1 << 20,
+        &[Z_NO_FLUSH],
+    );
+    let mark = [0u8, 0, 0xff, 0xff, 0, 0, 0, 0xff, 0xff];
+    assert!(z.windows(9).filter(|w| *w == mark).count() >= 3);
+    let a = inflate_whole(sys, &z, 15, 1 << 20);
+    let b = inflate_whole(wdz, &z, 15, 1 << 20);
+    assert!(a.0 == data && b.0 == data);
+    assert_eq!(a.1, b.1);
+    assert_eq!(counter_or_zero("inflate_parallel_segments"), 0);
+    assert_eq!(counter_or_zero("inflate_parallel_dropped"), 0);
+}

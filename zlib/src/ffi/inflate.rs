@@ -119,7 +119,7 @@ fn try_device(sl: &mut Slot, input: &[u8], flush: c_int) {
     let Some(header) = simple_header(wrap, input) else {
         return;
     };
-    match DeviceInflate::new(wrap, header, cfg.inflate_log) {
+    match DeviceInflate::new(wrap, header, cfg.inflate_log, cfg.inflate_parallel) {
         Ok(d) => {
             stats::bump(Counter::InflateOffloaded);
             sl.device = Some(Box::new(d));
