@@ -304,7 +304,13 @@ impl DeviceCore {
 
     fn wake_one(&self) {
         if self.sleepers.load(Ordering::SeqCst) > 0 {
-            let _g = lock(&self.sched);
+            // The work was published before `sleepers` was read. A sleeper that counted
+            // itself checks for work and waits under `sched`: once we have held it, that
+            // sleeper either saw the work or is waiting, and the notification reaches it.
+            // Notifying after the lock is released spares the woken engine from blocking
+            // again on the lock we still hold (a second futex call on the ringing thread,
+            // which is the application's; a real doorbell is one posted store).
+            drop(lock(&self.sched));
             self.wake.notify_one();
         }
     }
