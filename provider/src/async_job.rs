@@ -352,8 +352,8 @@ impl CtxWaiter {
 pub struct DeviceWatch {
     poll: OwnedFd,
     timer: StallTimer,
-    /// The queue descriptor in `poll`.
-    queue_fd: Option<RawFd>,
+    /// The queue descriptor in `poll`, and the queue's serial.
+    queue_fd: Option<(RawFd, u64)>,
 }
 
 impl DeviceWatch {
@@ -383,9 +383,11 @@ impl DeviceWatch {
         &self.timer
     }
 
-    /// Watches the queue whose completion descriptor is `fd` (the thread's queue now).
-    pub fn set_queue(&mut self, fd: RawFd) -> io::Result<()> {
-        if self.queue_fd == Some(fd) {
+    /// Watches the queue `serial` whose completion descriptor is `fd` (the thread's queue
+    /// now). A new queue whose descriptor has the number of a dropped one is added anew:
+    /// the entry of the closed one left the epoll instance with it.
+    pub fn set_queue(&mut self, fd: RawFd, serial: u64) -> io::Result<()> {
+        if self.queue_fd == Some((fd, serial)) {
             return Ok(());
         }
         self.forget_queue();
@@ -399,14 +401,14 @@ impl DeviceWatch {
             }
             _ => {}
         }
-        self.queue_fd = Some(fd);
+        self.queue_fd = Some((fd, serial));
         Ok(())
     }
 
     /// Stops watching the queue (it failed or was dropped: a later queue may get the same
     /// descriptor number, and must be added anew).
     pub fn forget_queue(&mut self) {
-        if let Some(old) = self.queue_fd.take() {
+        if let Some((old, _)) = self.queue_fd.take() {
             // Already closed: it left by itself.
             let _ = epoll_ctl(self.poll.as_raw_fd(), libc::EPOLL_CTL_DEL, old);
         }
@@ -455,5 +457,72 @@ impl StallTimer {
         // SAFETY: valid itimerspec for the call, no old value asked for.
         cvt(unsafe { libc::timerfd_settime(self.fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) })
             .map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::IntoRawFd;
+
+    fn eventfd() -> OwnedFd {
+        // SAFETY: no pointers; the result is checked.
+        let fd = cvt(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) }).unwrap();
+        // SAFETY: `fd` is a new descriptor we own.
+        unsafe { OwnedFd::from_raw_fd(fd) }
+    }
+
+    fn signal(fd: &OwnedFd) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64 to an eventfd we own.
+        let n = unsafe { libc::write(fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+        assert_eq!(n, 8);
+    }
+
+    /// True if the watch's descriptor reports something readable now.
+    fn readable(w: &DeviceWatch) -> bool {
+        let mut p = libc::pollfd {
+            fd: w.fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, zero timeout.
+        let n = unsafe { libc::poll(&mut p, 1, 0) };
+        n == 1 && p.revents & libc::POLLIN != 0
+    }
+
+    /// A queue dropped and replaced by one whose descriptor has the same number (the
+    /// kernel hands out the lowest free one) is watched anew: its completions wake the
+    /// watcher. Keyed by the descriptor number alone, the replacement was never added, and
+    /// the watcher slept until its stall timer.
+    #[test]
+    fn a_replacement_queue_with_the_same_descriptor_number_is_watched() {
+        let mut w = DeviceWatch::new().unwrap();
+        let old = eventfd();
+        let n = old.as_raw_fd();
+        w.set_queue(n, 1).unwrap();
+        signal(&old);
+        assert!(readable(&w));
+        // The old queue's file closes and another takes its number: dup2 does both at once,
+        // so no other test thread can take the number in between.
+        let other = eventfd();
+        // SAFETY: both descriptors are open; `n` is given up by `old` (into_raw_fd), and
+        // after dup2 it is owned by `new` alone.
+        let new = unsafe {
+            let n = old.into_raw_fd();
+            cvt(libc::dup2(other.as_raw_fd(), n)).unwrap();
+            OwnedFd::from_raw_fd(n)
+        };
+        drop(other);
+        assert!(!readable(&w), "the closed file left the epoll set");
+        w.set_queue(n, 2).unwrap();
+        signal(&new);
+        assert!(
+            readable(&w),
+            "the replacement queue's completions wake the watcher"
+        );
+        // The same queue again: nothing to do, still watched.
+        w.set_queue(n, 2).unwrap();
+        assert!(readable(&w));
     }
 }

@@ -18,7 +18,6 @@
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
-use std::os::fd::RawFd;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -26,7 +25,7 @@ use wd_core::fork::Epoch;
 use wd_core::Error;
 
 use crate::async_job::{CtxWaiter, DeviceWatch, Job};
-use crate::offload::{Completion, DeviceSide};
+use crate::offload::{Completion, DeviceSide, QueueEvent};
 use crate::stats::{self, Counter};
 
 /// One request in flight.
@@ -39,7 +38,7 @@ struct Pending {
 /// The paused job that watches the device for the thread.
 struct Watch {
     waiter: Arc<CtxWaiter>,
-    queue_fd: RawFd,
+    queue: QueueEvent,
 }
 
 /// The thread's requests in flight.
@@ -160,14 +159,14 @@ impl Table {
             .min()
     }
 
-    /// Makes `w` the watcher on `queue_fd` (its deadline arms the stall timer).
-    fn set_watcher(&mut self, w: Arc<CtxWaiter>, queue_fd: RawFd) -> std::io::Result<()> {
+    /// Makes `w` the watcher of `queue` (its deadline arms the stall timer).
+    fn set_watcher(&mut self, w: Arc<CtxWaiter>, queue: QueueEvent) -> std::io::Result<()> {
         if self.device.is_none() {
             self.device = Some(DeviceWatch::new()?);
         }
         let deadline = self.deadline_of(&w).unwrap_or_else(Instant::now);
         let device = self.device.as_mut().expect("made above");
-        device.set_queue(queue_fd)?;
+        device.set_queue(queue.fd, queue.queue)?;
         w.watch(device.fd())?;
         let now = Instant::now();
         // Armed already to fire between now and this deadline: no system call.
@@ -177,10 +176,7 @@ impl Table {
                 .arm(deadline.saturating_duration_since(now))?;
             self.timer_at = Some(deadline);
         }
-        self.watcher = Some(Watch {
-            waiter: w,
-            queue_fd,
-        });
+        self.watcher = Some(Watch { waiter: w, queue });
         Ok(())
     }
 
@@ -224,7 +220,7 @@ impl Table {
             })
             .cloned();
         if let Some(next) = next {
-            if let Err(e) = self.set_watcher(next.clone(), w.queue_fd) {
+            if let Err(e) = self.set_watcher(next.clone(), w.queue) {
                 // Without a watcher no completion event reaches the application: wake
                 // the job so it reaps (and watches) itself when it runs.
                 wd_core::wd_log!(Warn, "wd provider: async watcher hand-over: {e}");
@@ -273,7 +269,7 @@ fn install_close_hook(me: &Arc<CtxWaiter>, shared: &Shared) {
 
 /// Reaps the thread's queue and routes what it held; on a queue-level failure every
 /// request in flight fails with it (the pool has released the queue).
-fn reap(side: &DeviceSide, shared: &Shared, me: &Arc<CtxWaiter>) -> Option<RawFd> {
+fn reap(side: &DeviceSide, shared: &Shared, me: &Arc<CtxWaiter>) -> Option<QueueEvent> {
     let clear = lock(shared).is_watcher(me);
     let mut done = Vec::new();
     let r = side.reap(clear, &mut done);
@@ -296,12 +292,12 @@ fn ensure_watcher(
     side: &DeviceSide,
     shared: &Shared,
     me: &Arc<CtxWaiter>,
-    queue_fd: Option<RawFd>,
+    queue: Option<QueueEvent>,
 ) -> bool {
-    let Some(fd) = queue_fd else { return false };
+    let Some(queue) = queue else { return false };
     let mut t = lock(shared);
     if let Some(w) = &t.watcher {
-        if w.queue_fd == fd && w.waiter.alive() {
+        if w.queue == queue && w.waiter.alive() {
             if let Err(e) = t.rearm_if_fired(me) {
                 wd_core::wd_log!(Warn, "wd provider: re-arming the ASYNC stall timer: {e}");
             }
@@ -310,7 +306,7 @@ fn ensure_watcher(
         let old = t.watcher.take().expect("checked");
         old.waiter.unwatch();
     }
-    match t.set_watcher(me.clone(), fd) {
+    match t.set_watcher(me.clone(), queue) {
         Ok(()) => {
             drop(t);
             // A failed arm is the queue failing: the next reap sees it.
@@ -320,7 +316,8 @@ fn ensure_watcher(
         Err(e) => {
             wd_core::wd_log!(
                 Warn,
-                "wd provider: cannot watch the queue (descriptor {fd}) for ASYNC jobs: {e}"
+                "wd provider: cannot watch the queue (descriptor {}) for ASYNC jobs: {e}",
+                queue.fd
             );
             false
         }

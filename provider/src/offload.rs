@@ -134,6 +134,16 @@ pub fn hpre_key(key: &KeyMaterial, private: bool) -> Option<hisi_hpre::RsaKey<'_
 /// A completion taken from the thread's queue: the request's tag and its result.
 pub type Completion = (u64, wd_core::Result<Vec<u8>>);
 
+/// The completion descriptor of a thread's queue, and which queue it is: a descriptor
+/// number comes back once its queue is closed, a queue's serial never does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueEvent {
+    /// What `poll()` reports readable on a completion.
+    pub fd: std::os::fd::RawFd,
+    /// [`wd_core::Queue::serial`].
+    pub queue: u64,
+}
+
 impl DeviceSide {
     /// The raw RSA operation with `key` on `input`, on a queue of the pool.
     pub fn run(&self, key: &hisi_hpre::RsaKey<'_>, input: &[u8]) -> wd_core::Result<Vec<u8>> {
@@ -157,12 +167,12 @@ impl DeviceSide {
 
     /// Takes every completion the thread's queue holds into `out`; for the job that waits
     /// on the queue's completion event (`watch`), clears the event first and re-arms it
-    /// after. Returns the queue's event descriptor (None if the backend has none).
+    /// after. Returns the queue's event (None if the backend has no descriptor).
     pub fn reap(
         &self,
         watch: bool,
         out: &mut Vec<Completion>,
-    ) -> wd_core::Result<Option<std::os::fd::RawFd>> {
+    ) -> wd_core::Result<Option<QueueEvent>> {
         self.pool.with(|q| {
             if watch {
                 q.queue().wait_event(std::time::Duration::ZERO)?;
@@ -173,7 +183,10 @@ impl DeviceSide {
             if watch {
                 q.arm()?;
             }
-            Ok(q.queue().event_fd())
+            let serial = q.queue().serial();
+            Ok(q.queue()
+                .event_fd()
+                .map(|fd| QueueEvent { fd, queue: serial }))
         })
     }
 

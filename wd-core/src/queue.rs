@@ -18,7 +18,11 @@ pub struct Queue {
     info: QueueInfo,
     request: QueueRequest,
     epoch: Epoch,
+    serial: u64,
 }
+
+/// Serial numbers of the queues this process opens (never reused, unlike descriptors).
+static NEXT_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl fmt::Debug for Queue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -48,6 +52,7 @@ impl Queue {
             backend,
             request,
             epoch: Epoch::current(),
+            serial: NEXT_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
     }
 
@@ -115,6 +120,12 @@ impl Queue {
     /// one ([`QueueBackend::event_fd`]); [`Queue::wait_event`] with a zero timeout clears it.
     pub fn event_fd(&self) -> Option<std::os::fd::RawFd> {
         self.backend.event_fd()
+    }
+
+    /// This queue's serial number in the process: unique among every queue it ever opened,
+    /// where a descriptor number comes back once its queue is closed.
+    pub fn serial(&self) -> u64 {
+        self.serial
     }
 
     /// True if this queue was opened by the calling process incarnation.
