@@ -208,7 +208,8 @@ impl<D: UserDriver> QueuePool<D> {
 
     fn put_back(&self, q: Box<dyn Any>) {
         let id = self.inner.id;
-        let home: Weak<dyn Home> = {
+        // Made only for a new slot (the first use on a thread), not on every call.
+        let home = || -> Weak<dyn Home> {
             let strong: Arc<dyn Home> = self.inner.clone();
             Arc::downgrade(&strong)
         };
@@ -223,7 +224,7 @@ impl<D: UserDriver> QueuePool<D> {
                     pool: id,
                     epoch: Epoch::current(),
                     queue: q.take(),
-                    home,
+                    home: home(),
                     abandon: abandon_any::<D>,
                 }),
             }
