@@ -7,7 +7,7 @@
 //! | `WD_ZLIB_CHUNK` | `1048576` | input bytes per device request (4 KiB .. 8 MiB); also the most input one stream buffers |
 //! | `WD_ZLIB_PARALLEL` | `1` | a call bringing at least two chunks compresses up to this many at once, as independent segments on as many engines and threads (`1`: one at a time; on this project's 2-core test machine the model gains nothing from it) |
 //! | `WD_ZLIB_INFLATE_LOG` | `64m` | most compressed input an offloaded inflate stream keeps for an exact replay in software (device failure, corrupt data, a call the device path does not do); a stream that outgrows it is replayed into software there. `0`: inflate in software only |
-//! | `WD_ZLIB_INFLATE_PARALLEL` | `2` | segments of one inflate stream decoded at once on a v3 device (independent segments, marked by libwdz's deflate: DESIGN.md, "Inflate"); `1`: one at a time |
+//! | `WD_ZLIB_INFLATE_PARALLEL` | `2` | most segments of one inflate stream decoded ahead at once, each on a fresh device stream and thread of its own, on a v3 device (independent segments, marked by libwdz's deflate: DESIGN.md, "Inflate"); `0`: none, one device stream per stream |
 //! | `WD_ZLIB_STATS_DIR` | `$WD_STATS_DIR` | directory of per-process counter files `<pid>.zlib` (read by `wd stats`) |
 //!
 //! A value that does not parse is reported once on stderr-by-`WD_LOG` and the default is
@@ -97,8 +97,8 @@ impl Config {
         }
         if let Some(v) = get("WD_ZLIB_INFLATE_PARALLEL") {
             match v.trim().parse::<usize>() {
-                Ok(n) if (1..=8).contains(&n) => c.inflate_parallel = n,
-                _ => bad("WD_ZLIB_INFLATE_PARALLEL", &v, "1..8"),
+                Ok(n) if n <= 8 => c.inflate_parallel = n,
+                _ => bad("WD_ZLIB_INFLATE_PARALLEL", &v, "0..8"),
             }
         }
         c.min_input = c.min_input.min(c.chunk);

@@ -10,20 +10,24 @@
 //! taken: the device reports the exact end (zlib's `avail_in` after `Z_STREAM_END`).
 //!
 //! Parallel decoding (DESIGN.md, "Inflate"): libwdz's deflate starts an independent
-//! segment (no back-reference before it) after [`INDEPENDENT_MARK`]. When the caller's
-//! input from a block boundary holds such marks, consecutive segments are decoded at once:
-//! the first on the stream's own device stream, the others each on a fresh raw-deflate
-//! device stream on a thread of its own. A mark is only a hint: a segment decoded fresh is
-//! taken only if its predecessor (the stream's true state, or a segment taken before it)
-//! ended exactly where it starts, at a block boundary, and it decoded without error (a
-//! back-reference before its start is an error on a fresh stream): its output is then
-//! exactly what the stream's own decoder would give. Anything else is dropped and decoding
-//! continues serially from the true state.
+//! segment (no back-reference before it) after [`INDEPENDENT_MARK`]. Segments that start
+//! at marks ahead of the position are decoded in advance, each on a fresh raw-deflate
+//! device stream on a thread of its own that outlives the call (so the engines work
+//! while the caller handles its output), from a copy of the caller's input. A mark is
+//! only a hint: such a segment is taken only when the stream's true decoding stands
+//! exactly at its start at a block boundary (a device step given input up to there used
+//! all of it), its input is the caller's input there (compared), and it decoded without
+//! error (a back-reference before its start is an error on a fresh stream): its output is
+//! then exactly what the stream's own decoder would give, and its device stream, which
+//! holds the right window, continues the stream. Anything else is dropped and the stream
+//! goes on from its true state.
 
 #![forbid(unsafe_code)]
 
 use std::collections::VecDeque;
 use std::ffi::c_int;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use hisi_zip::{BodyInflater, BodyStep, Format, Reason};
 use libz_rs_sys::{Z_BUF_ERROR, Z_OK, Z_STREAM_END};
@@ -36,15 +40,18 @@ use crate::stats::{self, Counter};
 const DEVICE_STEP: usize = 4 << 20;
 /// Input beyond the held bytes given with them in one device call.
 const HELD_FEED: usize = 1 << 20;
-/// Input from a block boundary below which segments are not decoded in parallel.
+/// Input from the position below which no segment is decoded ahead.
 const PAR_MIN_INPUT: usize = 1 << 20;
-/// How far past the position the input is searched for independent segments.
+/// How far past the position the input is searched for marks.
 const PAR_SCAN: usize = 32 << 20;
-/// Output limit of one segment of a parallel batch (the device overshoots it by one
-/// request, 8 MiB at most): libwdz's segments are at most 8 MiB of input.
+/// Longest segment (compressed) decoded ahead.
+const PAR_SEG_IN: usize = 12 << 20;
+/// Output limit of a segment decoded ahead, and of a step of the stream's own device
+/// stream up to one (the device overshoots it by one request, 8 MiB at most): libwdz's
+/// segments are at most 8 MiB of input.
 const PAR_SEG_OUT: usize = 9 << 20;
 /// Output buffers a stream keeps for reuse.
-const SPARE_BUFS: usize = 3;
+const SPARE_BUFS: usize = 4;
 
 /// Why a device stream must continue in software (replayed from the log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,10 +108,6 @@ struct Staged {
 }
 
 impl Staged {
-    fn len(&self) -> usize {
-        self.bufs.iter().map(Vec::len).sum::<usize>() - self.at
-    }
-
     fn is_empty(&self) -> bool {
         self.bufs.is_empty()
     }
@@ -195,11 +198,104 @@ fn find_mark(hay: &[u8]) -> Option<usize> {
     None
 }
 
+/// Whether the device has raw-deflate streams (v3; a v2 device has not: nothing is
+/// decoded ahead): 0 not known yet, 1 yes, 2 no.
+static RAW: AtomicU8 = AtomicU8::new(0);
+
+fn raw_streams() -> bool {
+    match RAW.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => {
+            let ok = !matches!(BodyInflater::new(Format::Deflate), Err(Reason::Unsupported));
+            RAW.store(if ok { 1 } else { 2 }, Ordering::Relaxed);
+            ok
+        }
+    }
+}
+
+/// One thread decoding ahead, counted while it lives (even when dropped: the device
+/// work goes on until it ends).
+struct Running(Arc<AtomicUsize>);
+
+impl Running {
+    fn start(n: &Arc<AtomicUsize>) -> Running {
+        n.fetch_add(1, Ordering::AcqRel);
+        Running(n.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A segment decoded ahead: what its thread gives back.
+type Ahead = (Fresh, Vec<u8>, Vec<u8>);
+
+/// A segment being decoded ahead, on a thread of its own.
+struct Job {
+    /// Stream position of its first byte (where a mark ends).
+    start: u64,
+    /// Its compressed length (the copy its thread decodes).
+    len: usize,
+    /// Gives the result, the output and the copy of the input.
+    handle: std::thread::JoinHandle<Ahead>,
+}
+
+/// Every input byte taken since the stream began: pieces copied in, and the copies
+/// segments decoded ahead were made from (kept, not copied again).
+#[derive(Default)]
+struct Log {
+    chunks: Vec<Vec<u8>>,
+    tail: Vec<u8>,
+    len: usize,
+}
+
+impl Log {
+    fn push(&mut self, b: &[u8]) -> Result<(), HandOver> {
+        self.tail
+            .try_reserve(b.len())
+            .map_err(|_| HandOver::LogFull)?;
+        self.tail.extend_from_slice(b);
+        self.len += b.len();
+        Ok(())
+    }
+
+    fn push_owned(&mut self, v: Vec<u8>) -> Result<(), HandOver> {
+        if !self.tail.is_empty() {
+            self.chunks.try_reserve(2).map_err(|_| HandOver::LogFull)?;
+            self.chunks.push(std::mem::take(&mut self.tail));
+        }
+        self.len += v.len();
+        self.chunks.push(v);
+        Ok(())
+    }
+
+    /// All of it in one buffer, followed by `extra` (best effort: `extra` is left out if
+    /// memory runs out; the log itself is whole or the replay fails).
+    fn into_vec(self, extra: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        if v.try_reserve(self.len + extra.len()).is_err() && v.try_reserve(self.len).is_err() {
+            return v;
+        }
+        for c in &self.chunks {
+            v.extend_from_slice(c);
+        }
+        v.extend_from_slice(&self.tail);
+        if v.try_reserve(extra.len()).is_ok() {
+            v.extend_from_slice(extra);
+        }
+        v
+    }
+}
+
 /// A stream whose body runs on the device.
 pub struct DeviceInflate {
     wrap: Wrap,
     dev: Box<BodyInflater>,
-    /// `dev` is a raw-deflate stream (a segment decoded fresh was taken): it does not
+    /// `dev` is a raw-deflate stream (a segment decoded ahead was taken): it does not
     /// check the trailer, we do.
     dev_raw: bool,
     /// Header bytes still to take (the first call takes them).
@@ -208,8 +304,7 @@ pub struct DeviceInflate {
     held: Vec<u8>,
     /// Decoded, not yet delivered.
     q: Staged,
-    /// Every input byte taken since the stream began.
-    log: Vec<u8>,
+    log: Log,
     /// A copy of the caller's input after the last taken byte that the device was given
     /// in its last request (not taken: the caller gives it again): output delivered past
     /// the device's block boundary came from it, so a replay needs it.
@@ -221,22 +316,31 @@ pub struct DeviceInflate {
     done: bool,
     bytes_in: u64,
     counted_out: u64,
-    /// Segments decoded at once (1: serial).
+    /// Most segments decoded ahead at once (0: none).
     par: usize,
     /// Stream positions (input bytes from the stream's start) where an
     /// [`INDEPENDENT_MARK`] ends, found ahead of the position and not yet reached.
     marks: VecDeque<u64>,
     /// Where the search for marks goes on.
     scan_from: u64,
-    /// No parallel batch before this position (a segment was dropped there).
-    par_hold: u64,
+    /// Segments being decoded ahead, in stream order, each starting where the one
+    /// before ends.
+    jobs: VecDeque<Job>,
+    /// The position, if the stream's device stream is known to stand exactly there at a
+    /// byte-aligned block boundary (a step used all the input it was given).
+    aligned: Option<u64>,
+    /// No segment is decoded ahead from before this position (one from there was
+    /// dropped: it is not tried again).
+    retry_from: u64,
+    /// Threads decoding ahead still running, dropped ones included (at most `par`).
+    running: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for DeviceInflate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DeviceInflate")
             .field("delivered", &self.q.delivered)
-            .field("log", &self.log.len())
+            .field("log", &self.log.len)
             .finish_non_exhaustive()
     }
 }
@@ -259,8 +363,8 @@ fn trailer_len(wrap: Wrap) -> usize {
 
 impl DeviceInflate {
     /// A device stream for a stream whose header (`header` bytes, see [`simple_header`])
-    /// starts the first call's input; Err if no device stream is available. `par`:
-    /// segments decoded at once (`WD_ZLIB_INFLATE_PARALLEL`).
+    /// starts the first call's input; Err if no device stream is available. `par`: most
+    /// segments decoded ahead at once (`WD_ZLIB_INFLATE_PARALLEL`).
     pub fn new(
         wrap: Wrap,
         header: usize,
@@ -285,7 +389,7 @@ impl DeviceInflate {
                 },
                 delivered: 0,
             },
-            log: Vec::new(),
+            log: Log::default(),
             ahead: Vec::new(),
             log_cap,
             body_ended: false,
@@ -296,20 +400,27 @@ impl DeviceInflate {
             par,
             marks: VecDeque::new(),
             scan_from: 0,
-            par_hold: 0,
+            jobs: VecDeque::new(),
+            // The body starts at a block boundary right after the header.
+            aligned: Some(header as u64),
+            retry_from: 0,
+            running: Arc::new(AtomicUsize::new(0)),
         })
     }
 
     /// What software replays: the input taken so far followed by the copy of the
     /// caller's next input bytes the device read; how many of those bytes were taken; and
     /// the output delivered.
-    pub fn replay(self) -> (Vec<u8>, usize, u64) {
-        let (mut log, ahead) = (self.log, self.ahead);
-        let taken = log.len();
-        if log.try_reserve(ahead.len()).is_ok() {
-            log.extend_from_slice(&ahead);
-        }
-        (log, taken, self.q.delivered)
+    pub fn replay(mut self) -> (Vec<u8>, usize, u64) {
+        self.drop_jobs();
+        let taken = self.log.len;
+        let delivered = self.q.delivered;
+        let ahead = std::mem::take(&mut self.ahead);
+        (
+            std::mem::take(&mut self.log).into_vec(&ahead),
+            taken,
+            delivered,
+        )
     }
 
     /// zlib's `strm->adler` now.
@@ -325,12 +436,8 @@ impl DeviceInflate {
         r
     }
 
-    fn take(&mut self, b: &[u8]) -> Result<(), HandOver> {
-        self.log
-            .try_reserve(b.len())
-            .map_err(|_| HandOver::LogFull)?;
-        self.log.extend_from_slice(b);
-        Ok(())
+    fn pos(&self) -> u64 {
+        self.log.len as u64
     }
 
     fn trailer_ok(&self) -> bool {
@@ -353,6 +460,10 @@ impl DeviceInflate {
             ret: Ok(Z_OK),
         };
         let r = self.run(input, out, &mut call);
+        if r.is_ok() {
+            // The engines go on with the segments ahead while the caller is away.
+            self.launch(input, call.consumed);
+        }
         call.ret = match r {
             Err(h) => Err(h),
             Ok(true) => Ok(Z_STREAM_END),
@@ -361,16 +472,6 @@ impl DeviceInflate {
             Ok(false) => Ok(Z_OK),
         };
         call
-    }
-
-    /// True if the next step may be a parallel batch (the input is then searched).
-    fn may_batch(&self) -> bool {
-        self.par > 1
-            && self.header == 0
-            && !self.body_ended
-            && self.held.is_empty()
-            && self.log.len() <= self.log_cap
-            && self.log.len() as u64 >= self.par_hold
     }
 
     /// The work of a call; Ok(true) at the end of the stream.
@@ -382,26 +483,19 @@ impl DeviceInflate {
             if input.len() < self.header {
                 return Err(HandOver::Error);
             }
-            self.take(&input[..self.header])?;
+            self.log.push(&input[..self.header])?;
             call.consumed = self.header;
             self.header = 0;
         }
         loop {
             if !self.q.is_empty() {
-                // The caller wants more than is decoded: the next batch decodes while this
-                // output is delivered.
-                if out.room() > self.q.len()
-                    && self.may_batch()
-                    && self.parallel(input, Some(out), call)?
-                {
-                    continue;
-                }
                 call.produced += self.q.deliver(out);
                 if !self.q.is_empty() {
                     return Ok(false);
                 }
             }
             if self.body_ended {
+                self.drop_jobs();
                 let want = trailer_len(self.wrap) - self.trailer.len();
                 if want > 0 {
                     let from_held = want.min(self.held.len());
@@ -410,7 +504,7 @@ impl DeviceInflate {
                     let k = (want - from_held).min(input.len() - call.consumed);
                     let b = &input[call.consumed..call.consumed + k];
                     self.trailer.extend_from_slice(b);
-                    self.take(b)?;
+                    self.log.push(b)?;
                     call.consumed += k;
                     if self.trailer.len() < trailer_len(self.wrap) {
                         return Ok(false);
@@ -422,14 +516,15 @@ impl DeviceInflate {
                 self.done = true;
                 return Ok(true);
             }
-            if self.log.len() > self.log_cap {
+            if self.log.len > self.log_cap {
                 return Err(HandOver::LogFull);
             }
             let rest = &input[call.consumed..];
             if (self.held.is_empty() && rest.is_empty()) || out.room() == 0 {
                 return Ok(false);
             }
-            if self.may_batch() && self.parallel(input, None, call)? {
+            self.launch(input, call.consumed);
+            if self.held.is_empty() && self.ahead_step(input, call)? {
                 continue;
             }
             let held_before = self.held.len();
@@ -450,18 +545,212 @@ impl DeviceInflate {
                 wd_core::wd_log!(Debug, "wdz: device inflate stopped ({e}); software replays");
                 HandOver::Error
             })?;
-            let taken = self.account(input, call, given, held_before, step, buf, DEVICE_STEP)?;
+            let taken = self.account(
+                input,
+                call,
+                given,
+                held_before,
+                step,
+                buf,
+                DEVICE_STEP,
+                None,
+            )?;
             if !step.ended && step.consumed == 0 && step.produced == 0 && taken == 0 {
                 return Ok(false);
             }
         }
     }
 
-    /// Books a device step of the stream's device stream that was given `given` bytes of
-    /// the caller's input at `call.consumed` (after `held_before` held bytes: the step
-    /// ran over `held`, which holds them and the given bytes), with output limit `limit`:
-    /// takes the input as far as the device used it (plus, when it ran out of input
-    /// inside a block, that block, held), stages the output `buf`. Returns the bytes taken.
+    /// With segments decoded ahead: takes the first one if the stream stands at its start
+    /// (see the module doc), or decodes up to exactly its start on the stream's own
+    /// device stream; drops those the stream went past. False if there was nothing to
+    /// do this way (the caller does a plain step).
+    fn ahead_step(&mut self, input: &[u8], call: &mut Call) -> Result<bool, HandOver> {
+        let pos = self.pos();
+        while let Some(j) = self.jobs.front() {
+            if j.start > pos || (j.start == pos && self.aligned == Some(pos)) {
+                break;
+            }
+            if let Some(j) = self.jobs.pop_front() {
+                self.retry_from = self.retry_from.max(j.start + 1);
+            }
+            stats::bump(Counter::InflateParallelDropped);
+        }
+        let Some(j) = self.jobs.front() else {
+            return Ok(false);
+        };
+        let rest = &input[call.consumed..];
+        if j.start > pos {
+            let n = (j.start - pos) as usize;
+            if n > rest.len() {
+                return Ok(false);
+            }
+            // The stream's own device stream up to the segment's start exactly.
+            let mut buf = self.q.buf();
+            let step = self
+                .dev
+                .inflate(&rest[..n], &mut buf, PAR_SEG_OUT)
+                .map_err(|e| {
+                    wd_core::wd_log!(Debug, "wdz: device inflate stopped ({e}); software replays");
+                    HandOver::Error
+                })?;
+            self.account(input, call, n, 0, step, buf, PAR_SEG_OUT, None)?;
+            return Ok(true);
+        }
+        let Some(j) = self.jobs.pop_front() else {
+            return Ok(false);
+        };
+        let len = j.len;
+        let (fresh, out, copy) = match j.handle.join() {
+            Ok(r) => r,
+            Err(_) => (Fresh::Failed, Vec::new(), Vec::new()),
+        };
+        match fresh {
+            Fresh::Done(d, st) if rest.get(..len) == Some(&copy[..]) => {
+                // Exact: it starts where the true decoding stands, on the same input, and
+                // refers to nothing before it (that would have been an error). Its device
+                // stream holds the right window from here on.
+                self.dev = d;
+                self.dev_raw = true;
+                self.account(input, call, len, 0, st, out, PAR_SEG_OUT, Some(copy))?;
+                stats::bump(Counter::InflateParallelSegments);
+            }
+            Fresh::Unsupported => {
+                // A v2 device: no segment is decoded ahead in this process.
+                RAW.store(2, Ordering::Relaxed);
+                self.par = 0;
+                self.jobs.clear();
+                self.q.recycle(out);
+            }
+            _ => {
+                stats::bump(Counter::InflateParallelDropped);
+                self.retry_from = self.retry_from.max(pos + 1);
+                self.q.recycle(out);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Segments ahead no longer wanted: their threads finish on their own (a detached
+    /// thread drops its device stream and output).
+    fn drop_jobs(&mut self) {
+        if let Some(j) = self.jobs.back() {
+            self.retry_from = self.retry_from.max(j.start + 1);
+        }
+        let n = self.jobs.len() as u64;
+        self.jobs.clear();
+        stats::add(Counter::InflateParallelDropped, n);
+    }
+
+    /// Starts decoding ahead the segments after the next marks in `input[at..]` (the
+    /// caller's input at the position), up to `par` at once.
+    fn launch(&mut self, input: &[u8], at: usize) {
+        if self.par == 0
+            || self.body_ended
+            || self.header > 0
+            || self.log.len > self.log_cap
+            || !raw_streams()
+        {
+            return;
+        }
+        let rest = &input[at.min(input.len())..];
+        let pos = self.pos();
+        while self.jobs.len() < self.par && self.running.load(Ordering::Acquire) < self.par {
+            let from = match self.jobs.back() {
+                Some(j) => j.start + j.len as u64,
+                None => {
+                    // The first mark ahead (at the position itself only if the stream
+                    // stands there at a block boundary).
+                    while self
+                        .marks
+                        .front()
+                        .is_some_and(|&m| m < pos || (m == pos && self.aligned != Some(pos)))
+                    {
+                        self.marks.pop_front();
+                    }
+                    if rest.len() < PAR_MIN_INPUT && self.marks.is_empty() {
+                        return;
+                    }
+                    match self.next_mark(rest, pos, pos.max(self.retry_from)) {
+                        Some(m) => m,
+                        None => return,
+                    }
+                }
+            };
+            // The segment ends at the next mark, or where the input ends if that is the
+            // last of it (the stream's last segment, with its end).
+            let to = match self.next_mark(rest, pos, from + 1) {
+                Some(m) => m,
+                None if rest.len() <= PAR_SCAN => pos + rest.len() as u64,
+                None => return,
+            };
+            let (a, b) = ((from - pos) as usize, (to - pos) as usize);
+            if b <= a || b > rest.len() || b - a > PAR_SEG_IN {
+                return;
+            }
+            let mut copy = Vec::new();
+            if copy.try_reserve_exact(b - a).is_err() {
+                return;
+            }
+            copy.extend_from_slice(&rest[a..b]);
+            let mut buf = self.q.buf();
+            let running = Running::start(&self.running);
+            let spawned = std::thread::Builder::new()
+                .name("wdz-inflate".into())
+                .spawn(move || {
+                    let _running = running;
+                    let f = decode_fresh(&copy, &mut buf);
+                    (f, buf, copy)
+                });
+            match spawned {
+                Ok(handle) => self.jobs.push_back(Job {
+                    start: from,
+                    len: b - a,
+                    handle,
+                }),
+                Err(_) => {
+                    self.par = 0;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The first mark ending at or after `from` within `rest` (the input at `pos`),
+    /// searching further as needed (up to [`PAR_SCAN`] past the position).
+    fn next_mark(&mut self, rest: &[u8], pos: u64, from: u64) -> Option<u64> {
+        loop {
+            if let Some(&m) = self.marks.iter().find(|&&m| m >= from) {
+                return (m <= pos + rest.len() as u64).then_some(m);
+            }
+            let scan_to = pos + rest.len().min(PAR_SCAN) as u64;
+            self.scan_from = self.scan_from.max(pos);
+            if self.scan_from >= scan_to {
+                return None;
+            }
+            let (a, b) = ((self.scan_from - pos) as usize, (scan_to - pos) as usize);
+            match find_mark(&rest[a..b]) {
+                Some(e) => {
+                    let m = pos + (a + e) as u64;
+                    self.marks.push_back(m);
+                    self.scan_from = m;
+                }
+                None => {
+                    // A mark may begin in the last 8 bytes and end past them.
+                    let back = INDEPENDENT_MARK.len() as u64 - 1;
+                    self.scan_from = scan_to.saturating_sub(back).max(self.scan_from);
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Books a device step that was given `given` bytes of the caller's input at
+    /// `call.consumed` (after `held_before` held bytes: the step ran over `held`, which
+    /// holds them and the given bytes), with output limit `limit`: takes the
+    /// input as far as the device used it (plus, when it ran out of input inside a block,
+    /// that block, held), stages the output `buf`. `copy`: the given bytes as a segment
+    /// decoded ahead copied them (the log keeps it). Returns the bytes taken.
     #[allow(clippy::too_many_arguments)]
     fn account(
         &mut self,
@@ -472,6 +761,7 @@ impl DeviceInflate {
         step: BodyStep,
         buf: Vec<u8>,
         limit: usize,
+        copy: Option<Vec<u8>>,
     ) -> Result<usize, HandOver> {
         let rest = &input[call.consumed..];
         self.bytes_in += step.consumed as u64;
@@ -512,9 +802,16 @@ impl DeviceInflate {
                 .map_err(|_| HandOver::LogFull)?;
             self.ahead.extend_from_slice(a);
         }
-        let b = &input[call.consumed..call.consumed + taken];
-        self.take(b)?;
+        match copy {
+            Some(mut c) if c.len() >= taken => {
+                c.truncate(taken);
+                self.log.push_owned(c)?;
+            }
+            _ => self.log.push(&rest[..taken])?,
+        }
         call.consumed += taken;
+        // Everything given was used: the device stands at a byte-aligned block boundary.
+        self.aligned = (!step.ended && step.consumed == held_before + given).then_some(self.pos());
         if step.ended {
             self.body_ended = true;
             // A raw device stream checked no trailer: the trailer code takes it.
@@ -535,165 +832,5 @@ impl DeviceInflate {
             }
         }
         Ok(taken)
-    }
-
-    /// Where the segments of a batch end in `rest` (which starts at the position, a block
-    /// boundary with nothing held): at the next [`INDEPENDENT_MARK`]s, the last possibly
-    /// at the end of `rest` (a segment that may end the stream). None if fewer than two.
-    fn plan(&mut self, rest: &[u8]) -> Option<Vec<usize>> {
-        if rest.len() < PAR_MIN_INPUT {
-            return None;
-        }
-        let pos = self.log.len() as u64;
-        while self.marks.front().is_some_and(|&m| m <= pos) {
-            self.marks.pop_front();
-        }
-        let scan_to = pos + rest.len().min(PAR_SCAN) as u64;
-        self.scan_from = self.scan_from.max(pos);
-        while self.marks.len() < self.par && self.scan_from < scan_to {
-            let from = (self.scan_from - pos) as usize;
-            let to = (scan_to - pos) as usize;
-            match find_mark(&rest[from..to]) {
-                Some(e) => {
-                    let m = pos + (from + e) as u64;
-                    self.marks.push_back(m);
-                    self.scan_from = m;
-                }
-                None => {
-                    // A mark may begin in the last 8 bytes and end past them.
-                    let back = INDEPENDENT_MARK.len() as u64 - 1;
-                    self.scan_from = scan_to.saturating_sub(back).max(self.scan_from);
-                    break;
-                }
-            }
-        }
-        let mut ends: Vec<usize> = self
-            .marks
-            .iter()
-            .take(self.par)
-            .map(|&m| (m - pos) as usize)
-            .filter(|&e| e <= rest.len())
-            .collect();
-        if ends.len() < self.par
-            && rest.len() <= PAR_SCAN
-            && ends.last().is_some_and(|&e| e < rest.len())
-        {
-            ends.push(rest.len());
-        }
-        (ends.len() >= 2).then_some(ends)
-    }
-
-    /// One parallel batch from the position (`input[call.consumed..]`, a block boundary
-    /// with nothing held): the first segment on the stream's device stream, the others
-    /// fresh, each on a thread; `out` (when given) gets the staged output meanwhile.
-    /// Takes the exact prefix (see the module doc); Ok(false) if there was no batch to do.
-    fn parallel(
-        &mut self,
-        input: &[u8],
-        out: Option<&mut OutBuf>,
-        call: &mut Call,
-    ) -> Result<bool, HandOver> {
-        let base = call.consumed;
-        let Some(ends) = self.plan(&input[base..]) else {
-            return Ok(false);
-        };
-        let rest = &input[base..];
-        let starts: Vec<usize> = std::iter::once(0)
-            .chain(ends.iter().copied())
-            .take(ends.len())
-            .collect();
-        let segs: Vec<&[u8]> = starts
-            .iter()
-            .zip(&ends)
-            .map(|(&a, &b)| &rest[a..b])
-            .collect();
-        let abs_base = self.log.len() as u64;
-        let mut bufs: Vec<Vec<u8>> = (0..segs.len()).map(|_| self.q.buf()).collect();
-        let mut first_buf = bufs.remove(0);
-        let dev = &mut self.dev;
-        let q = &mut self.q;
-        let produced = &mut call.produced;
-        let seg0 = segs[0];
-        let (first, fresh) = std::thread::scope(|sc| {
-            let h0 = std::thread::Builder::new()
-                .name("wdz-inflate".into())
-                .spawn_scoped(sc, move || {
-                    let r = dev.inflate(seg0, &mut first_buf, PAR_SEG_OUT);
-                    (r, first_buf)
-                });
-            let hs: Vec<_> = segs[1..]
-                .iter()
-                .zip(bufs)
-                .map(|(&seg, mut b)| {
-                    std::thread::Builder::new()
-                        .name("wdz-inflate".into())
-                        .spawn_scoped(sc, move || (decode_fresh(seg, &mut b), b))
-                        .ok()
-                })
-                .collect();
-            if let Some(out) = out {
-                *produced += q.deliver(out);
-            }
-            // None: the thread did not start (nothing ran); Some(None): it panicked.
-            let first = h0.ok().map(|h| h.join().ok());
-            let fresh: Vec<Option<(Fresh, Vec<u8>)>> = hs
-                .into_iter()
-                .map(|h| h.and_then(|h| h.join().ok()))
-                .collect();
-            (first, fresh)
-        });
-        let (r0, b0) = match first {
-            None => {
-                // No thread for the stream's own segment: nothing of it ran; serial.
-                self.par = 1;
-                let n = fresh.iter().filter(|f| f.is_some()).count();
-                stats::add(Counter::InflateParallelDropped, n as u64);
-                return Ok(false);
-            }
-            Some(None) => return Err(HandOver::Error),
-            Some(Some(x)) => x,
-        };
-        let step0 = r0.map_err(|e| {
-            wd_core::wd_log!(Debug, "wdz: device inflate stopped ({e}); software replays");
-            HandOver::Error
-        })?;
-        self.account(input, call, seg0.len(), 0, step0, b0, PAR_SEG_OUT)?;
-        // The next segment starts at a block boundary of the true decoding.
-        let mut chain = !step0.ended && step0.consumed == seg0.len();
-        let (mut accepted, mut dropped) = (0u64, 0u64);
-        for (i, r) in fresh.into_iter().enumerate() {
-            let i = i + 1;
-            let start = base + starts[i];
-            match r {
-                Some((Fresh::Done(d, st), b)) if chain && call.consumed == start => {
-                    // Exact: it starts where the true decoding stands, and refers to
-                    // nothing before (that would have been an error). Its device stream
-                    // holds the right window from here on.
-                    self.dev = d;
-                    self.dev_raw = true;
-                    self.account(input, call, segs[i].len(), 0, st, b, PAR_SEG_OUT)?;
-                    accepted += 1;
-                    chain = !st.ended && st.consumed == segs[i].len();
-                }
-                Some((Fresh::Unsupported, b)) => {
-                    self.par = 1;
-                    self.q.recycle(b);
-                    chain = false;
-                }
-                other => {
-                    if let Some((_, b)) = other {
-                        self.q.recycle(b);
-                    }
-                    if dropped == 0 && !self.body_ended {
-                        self.par_hold = abs_base + starts[i] as u64;
-                    }
-                    dropped += 1;
-                    chain = false;
-                }
-            }
-        }
-        stats::add(Counter::InflateParallelSegments, accepted);
-        stats::add(Counter::InflateParallelDropped, dropped);
-        Ok(true)
     }
 }
