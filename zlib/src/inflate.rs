@@ -242,6 +242,8 @@ struct Job {
     len: usize,
     /// Gives the result, the output and the copy of the input.
     handle: std::thread::JoinHandle<Ahead>,
+    /// The process that started it (a forked child has not the thread).
+    pid: u32,
 }
 
 /// Every input byte taken since the stream began: pieces copied in, and the copies
@@ -274,20 +276,22 @@ impl Log {
     }
 
     /// All of it in one buffer, followed by `extra` (best effort: `extra` is left out if
-    /// memory runs out; the log itself is whole or the replay fails).
-    fn into_vec(self, extra: &[u8]) -> Vec<u8> {
-        let mut v = Vec::new();
-        if v.try_reserve(self.len + extra.len()).is_err() && v.try_reserve(self.len).is_err() {
-            return v;
+    /// memory runs out); None if there is no memory for the log itself.
+    fn into_vec(self, extra: &[u8]) -> Option<Vec<u8>> {
+        let mut parts = self.chunks.into_iter();
+        let mut v = parts.next().unwrap_or_default();
+        let more = self.len - v.len();
+        if v.try_reserve(more + extra.len()).is_err() {
+            v.try_reserve(more).ok()?;
         }
-        for c in &self.chunks {
-            v.extend_from_slice(c);
+        for c in parts {
+            v.extend_from_slice(&c);
         }
         v.extend_from_slice(&self.tail);
         if v.try_reserve(extra.len()).is_ok() {
             v.extend_from_slice(extra);
         }
-        v
+        Some(v)
     }
 }
 
@@ -410,17 +414,14 @@ impl DeviceInflate {
 
     /// What software replays: the input taken so far followed by the copy of the
     /// caller's next input bytes the device read; how many of those bytes were taken; and
-    /// the output delivered.
-    pub fn replay(mut self) -> (Vec<u8>, usize, u64) {
+    /// the output delivered. None if there is no memory to put the log in one buffer.
+    pub fn replay(mut self) -> Option<(Vec<u8>, usize, u64)> {
         self.drop_jobs();
         let taken = self.log.len;
         let delivered = self.q.delivered;
         let ahead = std::mem::take(&mut self.ahead);
-        (
-            std::mem::take(&mut self.log).into_vec(&ahead),
-            taken,
-            delivered,
-        )
+        let log = std::mem::take(&mut self.log).into_vec(&ahead)?;
+        Some((log, taken, delivered))
     }
 
     /// zlib's `strm->adler` now.
@@ -601,10 +602,14 @@ impl DeviceInflate {
             return Ok(false);
         };
         let len = j.len;
-        let (fresh, out, copy) = match j.handle.join() {
-            Ok(r) => r,
-            Err(_) => (Fresh::Failed, Vec::new(), Vec::new()),
+        let joined = if j.pid == std::process::id() {
+            j.handle.join().ok()
+        } else {
+            // Started before a fork: the thread is the parent's.
+            std::mem::forget(j.handle);
+            None
         };
+        let (fresh, out, copy) = joined.unwrap_or((Fresh::Failed, Vec::new(), Vec::new()));
         match fresh {
             Fresh::Done(d, st) if rest.get(..len) == Some(&copy[..]) => {
                 // Exact: it starts where the true decoding stands, on the same input, and
@@ -707,6 +712,7 @@ impl DeviceInflate {
                     start: from,
                     len: b - a,
                     handle,
+                    pid: std::process::id(),
                 }),
                 Err(_) => {
                     self.par = 0;

@@ -49,6 +49,9 @@ struct Slot {
     /// already consumed in the replay (a copy the device path kept): skipped, counted as
     /// consumed, on the next call.
     skip_in: usize,
+    /// A hand-over found no memory for the replay: the stream can only end or reset
+    /// (`Z_MEM_ERROR` meanwhile).
+    broken: bool,
 }
 
 const SLOT_BYTES: usize = size_of::<Slot>() + align_of::<Slot>();
@@ -140,7 +143,14 @@ unsafe fn hand_over(strm: z_streamp, sl: &mut Slot, why: Counter) {
     let (bin, bout) = d.take_bytes();
     stats::add(Counter::InflateBytesIn, bin);
     stats::add(Counter::InflateBytesOut, bout);
-    let (log, taken, delivered) = d.replay();
+    let Some((log, taken, delivered)) = d.replay() else {
+        wd_core::wd_log!(
+            Warn,
+            "wdz: no memory to replay an inflate stream in software"
+        );
+        sl.broken = true;
+        return;
+    };
     // SAFETY: the caller's live z_stream.
     let s = unsafe { &mut *strm };
     let saved = (
@@ -275,7 +285,7 @@ unsafe fn to_soft<'a>(strm: z_streamp) -> Option<&'a mut Slot> {
     // SAFETY: slot() checked strm.
     unsafe { hand_over(strm, sl, Counter::InflateReplayCall) };
     sl.soft_only = true;
-    Some(sl)
+    (!sl.broken).then_some(sl)
 }
 
 /// Forwards a call to zlib-rs on a software stream (a device stream moved first).
@@ -299,6 +309,9 @@ pub unsafe extern "C" fn inflate(strm: z_streamp, flush: c_int) -> c_int {
         let Some(sl) = (unsafe { slot(strm) }) else {
             return Z_STREAM_ERROR;
         };
+        if sl.broken {
+            return Z_MEM_ERROR;
+        }
         // SAFETY: slot() checked strm.
         let s = unsafe { &mut *strm };
         if s.next_out.is_null()
@@ -324,6 +337,9 @@ pub unsafe extern "C" fn inflate(strm: z_streamp, flush: c_int) -> c_int {
             if matches!(flush, Z_BLOCK | Z_TREES) {
                 // SAFETY: slot() checked strm.
                 unsafe { hand_over(strm, sl, Counter::InflateReplayCall) };
+                if sl.broken {
+                    return Z_MEM_ERROR;
+                }
                 // SAFETY: as above.
                 return unsafe { soft_inflate(strm, sl, flush) };
             }
@@ -355,6 +371,9 @@ pub unsafe extern "C" fn inflate(strm: z_streamp, flush: c_int) -> c_int {
                     };
                     // SAFETY: slot() checked strm.
                     unsafe { hand_over(strm, sl, why) };
+                    if sl.broken {
+                        return Z_MEM_ERROR;
+                    }
                     // SAFETY: as above.
                     let r = unsafe { soft_inflate(strm, sl, flush) };
                     return if r == Z_BUF_ERROR && progress && flush != Z_FINISH {
@@ -406,6 +425,7 @@ fn reset_slot(sl: &mut Slot) {
     sl.skip_in = 0;
     sl.fresh = true;
     sl.soft_only = false;
+    sl.broken = false;
 }
 
 /// A reset that keeps the stream's windowBits (`inflateReset`, `inflateResetKeep`): the
@@ -546,6 +566,7 @@ unsafe fn new_slot<'a>(
             owed: Vec::new(),
             owed_at: 0,
             skip_in: 0,
+            broken: false,
         });
     }
     s.state = at.cast();
