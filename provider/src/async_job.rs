@@ -352,8 +352,10 @@ impl CtxWaiter {
 pub struct DeviceWatch {
     poll: OwnedFd,
     timer: StallTimer,
-    /// The queue descriptor in `poll`, and the queue's serial.
+    /// The queue descriptor in `poll`, the queue's serial, and whether its completions
+    /// wake the watcher (off while it waits for a batch: the timer alone wakes it).
     queue_fd: Option<(RawFd, u64)>,
+    queue_on: bool,
 }
 
 impl DeviceWatch {
@@ -370,6 +372,7 @@ impl DeviceWatch {
             poll,
             timer,
             queue_fd: None,
+            queue_on: true,
         })
     }
 
@@ -402,6 +405,23 @@ impl DeviceWatch {
             _ => {}
         }
         self.queue_fd = Some((fd, serial));
+        self.queue_on = true;
+        Ok(())
+    }
+
+    /// Lets the queue's completions wake the watcher (`on`), or not: the stall timer alone
+    /// does while the watcher waits for a batch (coalesce.rs). One `EPOLL_CTL_MOD` when
+    /// it changes.
+    pub fn queue_events(&mut self, on: bool) -> io::Result<()> {
+        let Some((fd, _)) = self.queue_fd else {
+            return Ok(());
+        };
+        if self.queue_on == on {
+            return Ok(());
+        }
+        let events = if on { libc::EPOLLIN as u32 } else { 0 };
+        epoll_ctl_events(self.poll.as_raw_fd(), libc::EPOLL_CTL_MOD, fd, events)?;
+        self.queue_on = on;
         Ok(())
     }
 

@@ -59,6 +59,8 @@ pub const KEYS: &[KeyDoc] = &[
         doc: "how long a waiting thread spins past a request's expected completion before blocking (0 = never spin)" },
     KeyDoc { key: "poll_margin_us", env: "WD_POLL_MARGIN_US", default: "25",
         doc: "how long before a request's expected completion a sleeping thread wakes to spin (smaller: less CPU, more wake-up lateness)" },
+    KeyDoc { key: "async_coalesce_us", env: "WD_ASYNC_COALESCE_US", default: "1000",
+        doc: "inside OpenSSL ASYNC jobs with 6 or more requests on a thread, the longest the thread waits for a batch of completions (a quarter of its requests, timed from the device's learnt pace) instead of waking at each one: fewer wake-ups and poll rounds per request, each request up to this much later (0 = wake at every completion)" },
     KeyDoc { key: "queues", env: "WD_QUEUES", default: "64",
         doc: "most device queues this process opens (one per thread); then software" },
     KeyDoc { key: "log_level", env: "WD_LOG", default: "off",
@@ -88,6 +90,8 @@ pub struct Config {
     pub poll_spin: Duration,
     /// Wake this long before the expected completion.
     pub poll_margin: Duration,
+    /// Longest coalesced wait of an ASYNC watcher (zero: never coalesce).
+    pub async_coalesce: Duration,
     /// Queue pool bound.
     pub queues: usize,
     /// Log level, if set.
@@ -115,6 +119,7 @@ impl Config {
             poll_mode: WaitMode::Hybrid,
             poll_spin: Duration::ZERO,
             poll_margin: Duration::ZERO,
+            async_coalesce: Duration::ZERO,
             queues: 0,
             log_level: None,
             stats_dir: None,
@@ -237,6 +242,9 @@ impl Config {
             }
             "poll_margin_us" => {
                 self.poll_margin = Duration::from_micros(parse_num(key, src, v, 0u64, 100_000)?)
+            }
+            "async_coalesce_us" => {
+                self.async_coalesce = Duration::from_micros(parse_num(key, src, v, 0u64, 100_000)?)
             }
             "queues" => self.queues = parse_num(key, src, v, 1usize, 4096)?,
             "log_level" => {

@@ -9,6 +9,8 @@
 //! in the descriptor its application polls, so the device's completion event resumes it. When the watcher's own request is done it hands the role to
 //! another paused job. The stall timer is armed to the watcher's deadline: a stalled engine
 //! resumes it to time out, and the thread's queue is dropped (its requests go to software).
+//! With many requests in flight the watcher waits for a batch of completions instead of
+//! each one (coalesce.rs): the timer wakes it, the queue's event is switched off meanwhile.
 //!
 //! A paused job may never be resumed (its wait ctx freed, the process forked): nothing here
 //! holds a lock or a borrow across a pause, and every request's DMA block belongs to the
@@ -25,6 +27,7 @@ use wd_core::fork::Epoch;
 use wd_core::Error;
 
 use crate::async_job::{CtxWaiter, DeviceWatch, Job};
+use crate::coalesce::Pace;
 use crate::offload::{Completion, DeviceSide, QueueEvent};
 use crate::stats::{self, Counter};
 
@@ -53,8 +56,12 @@ struct Table {
     device: Option<DeviceWatch>,
     /// When the stall timer fires (None: disarmed). A hand-over to a watcher whose deadline
     /// is later leaves it alone: it then fires early, and the watcher resumed by it re-arms
-    /// it to its own deadline (`rearm_if_fired`).
+    /// it to its own deadline (`plan_wait`).
     timer_at: Option<Instant>,
+    /// The pace of completions, for coalesced waits.
+    pace: Pace,
+    /// The longest coalesced wait (`async_coalesce_us`; zero: never).
+    coalesce: Duration,
 }
 
 type Shared = Arc<Mutex<Table>>;
@@ -72,6 +79,8 @@ fn new_table() -> Shared {
         watcher: None,
         device: None,
         timer_at: None,
+        pace: Pace::default(),
+        coalesce: Duration::ZERO,
     }))
 }
 
@@ -164,34 +173,51 @@ impl Table {
         if self.device.is_none() {
             self.device = Some(DeviceWatch::new()?);
         }
-        let deadline = self.deadline_of(&w).unwrap_or_else(Instant::now);
         let device = self.device.as_mut().expect("made above");
         device.set_queue(queue.fd, queue.queue)?;
         w.watch(device.fd())?;
-        let now = Instant::now();
-        // Armed already to fire between now and this deadline: no system call.
-        if !self.timer_at.is_some_and(|t| t > now && t <= deadline) {
-            device
-                .timer()
-                .arm(deadline.saturating_duration_since(now))?;
-            self.timer_at = Some(deadline);
-        }
-        self.watcher = Some(Watch { waiter: w, queue });
-        Ok(())
+        self.watcher = Some(Watch {
+            waiter: w.clone(),
+            queue,
+        });
+        self.plan_wait(&w)
     }
 
-    /// The watcher `me`, resumed by a stall timer that fired before its own deadline (the
-    /// timer was left armed to an earlier watcher's), re-arms it to that deadline so that
-    /// its descriptor is not readable again at once.
-    fn rearm_if_fired(&mut self, me: &Arc<CtxWaiter>) -> std::io::Result<()> {
+    /// Requests in flight (sent, completion not yet reaped).
+    fn in_flight(&self) -> usize {
+        self.pending.values().filter(|p| p.done.is_none()).count()
+    }
+
+    /// Sets up how the watcher `me` is woken, each time it pauses: for a batch of
+    /// completions (the stall timer set to the batch's time, or to its deadline if sooner,
+    /// and the queue's event switched off) when enough requests are about, else by the
+    /// queue's event, with the stall timer at its deadline. A timer armed already to fire
+    /// between now and that deadline (an earlier watcher's, or a batch's) is left alone:
+    /// the watcher it resumes early plans again.
+    fn plan_wait(&mut self, me: &Arc<CtxWaiter>) -> std::io::Result<()> {
         let now = Instant::now();
-        if !self.is_watcher(me) || self.timer_at.is_some_and(|t| t > now) {
-            return Ok(());
-        }
         let deadline = self.deadline_of(me).unwrap_or(now);
-        if let Some(d) = &self.device {
-            d.timer().arm(deadline.saturating_duration_since(now))?;
-            self.timer_at = Some(deadline);
+        let batch = self.pace.wait(self.pending.len(), self.coalesce);
+        let Some(device) = self.device.as_mut() else {
+            return Ok(());
+        };
+        match batch {
+            Some(t) => {
+                let at = (now + t).min(deadline);
+                device.queue_events(false)?;
+                device.timer().arm(at.saturating_duration_since(now))?;
+                self.timer_at = Some(at);
+                stats::bump(Counter::AsyncCoalescedWaits);
+            }
+            None => {
+                device.queue_events(true)?;
+                if !self.timer_at.is_some_and(|t| t > now && t <= deadline) {
+                    device
+                        .timer()
+                        .arm(deadline.saturating_duration_since(now))?;
+                    self.timer_at = Some(deadline);
+                }
+            }
         }
         Ok(())
     }
@@ -275,7 +301,10 @@ fn reap(side: &DeviceSide, shared: &Shared, me: &Arc<CtxWaiter>) -> Option<Queue
     let r = side.reap(clear, &mut done);
     let wake_list = {
         let mut t = lock(shared);
+        let reaped = done.len();
         let mut w = t.route(done, me);
+        let in_flight = t.in_flight();
+        t.pace.reaped(reaped, in_flight, clear, Instant::now());
         if let Err(e) = &r {
             w.extend(t.fail_all(&format!("the thread's HPRE queue failed: {e}")));
         }
@@ -298,8 +327,10 @@ fn ensure_watcher(
     let mut t = lock(shared);
     if let Some(w) = &t.watcher {
         if w.queue == queue && w.waiter.alive() {
-            if let Err(e) = t.rearm_if_fired(me) {
-                wd_core::wd_log!(Warn, "wd provider: re-arming the ASYNC stall timer: {e}");
+            if t.is_watcher(me) {
+                if let Err(e) = t.plan_wait(me) {
+                    wd_core::wd_log!(Warn, "wd provider: re-arming the ASYNC stall timer: {e}");
+                }
             }
             return true;
         }
@@ -353,11 +384,13 @@ pub fn run(
     key: &hisi_hpre::RsaKey<'_>,
     input: &[u8],
     timeout: Duration,
+    coalesce: Duration,
 ) -> wd_core::Result<Vec<u8>> {
     let me = job
         .waiter()
         .map_err(|e| Error::io("ASYNC wait ctx descriptor", e))?;
     let shared = table();
+    lock(&shared).coalesce = coalesce;
     install_close_hook(&me, &shared);
     let deadline = Instant::now() + timeout;
     let tag = {
@@ -397,14 +430,19 @@ pub fn run(
         }
     }
     stats::bump(Counter::AsyncSubmitted);
-    lock(&shared).pending.insert(
-        tag,
-        Pending {
-            waiter: me.clone(),
-            done: None,
-            deadline,
-        },
-    );
+    {
+        let mut t = lock(&shared);
+        let before = t.in_flight();
+        t.pace.sent(before, Instant::now());
+        t.pending.insert(
+            tag,
+            Pending {
+                waiter: me.clone(),
+                done: None,
+                deadline,
+            },
+        );
+    }
     loop {
         let fd = reap(side, &shared, &me);
         let mut t = lock(&shared);
@@ -500,9 +538,10 @@ pub fn call(
     key: &hisi_hpre::RsaKey<'_>,
     input: &[u8],
     timeout: Duration,
+    coalesce: Duration,
 ) -> wd_core::Result<Vec<u8>> {
     match crate::async_job::current() {
-        Some(job) => run(side, &job, key, input, timeout),
+        Some(job) => run(side, &job, key, input, timeout, coalesce),
         None if side.in_flight() != 0 => run_alongside(side, key, input),
         None => side.run(key, input),
     }

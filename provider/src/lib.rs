@@ -25,6 +25,7 @@
 
 pub mod asym_cipher;
 pub mod async_job;
+pub mod coalesce;
 pub mod config;
 pub mod ctx;
 pub mod digestinfo;

@@ -136,7 +136,7 @@ fn on_device(
     let Some(hk) = offload::hpre_key(key, private) else {
         return Ok(Err((Why::Policy, "no private key".into())));
     };
-    let out = match crate::inflight::call(&side, &hk, input, cfg.timeout) {
+    let out = match crate::inflight::call(&side, &hk, input, cfg.timeout, cfg.async_coalesce) {
         Ok(out) => out,
         Err(e) => return Ok(Err((why_failed(&e), e.to_string()))),
     };

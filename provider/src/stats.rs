@@ -53,6 +53,9 @@ pub enum Counter {
     /// Private-key requests kept in software because the key's CRT parameters are
     /// inconsistent (dp, dq or qinv wrong): a key error, not a device one.
     KeyErrors,
+    /// Waits of the job watching the device for its thread (ASYNC) that were for a batch
+    /// of completions, woken by the timer rather than at each completion.
+    AsyncCoalescedWaits,
 }
 
 /// Counter names, in file order.
@@ -74,6 +77,7 @@ pub const NAMES: &[&str] = &[
     "async_pauses",
     "async_ring_full",
     "key_errors",
+    "async_coalesced_waits",
 ];
 
 /// Slots reserved in the file (room to grow without a version change).
@@ -137,7 +141,7 @@ mod tests {
 
     #[test]
     fn names_match_counters() {
-        assert_eq!(NAMES.len(), Counter::KeyErrors as usize + 1);
+        assert_eq!(NAMES.len(), Counter::AsyncCoalescedWaits as usize + 1);
         assert!(NAMES.len() <= SLOTS);
     }
 

@@ -67,6 +67,17 @@ fn speed_async_jobs_with_wd_and_default_keeps_requests_in_flight() {
     let w = world();
     speed(&w, "32", &["-provider", "wd", "-provider", "default"]);
     assert_async_offload(&w);
+    // 32 requests in flight: the watcher waits for batches (async_coalesce_us's default).
+    assert!(w.counter("async_coalesced_waits") > 0, "{}", summary(&w));
+}
+
+/// `async_coalesce_us = 0`: the watcher wakes at every completion, never for a batch.
+#[test]
+fn coalescing_switched_off_wakes_at_every_completion() {
+    let w = world().with("WD_ASYNC_COALESCE_US", "0");
+    speed(&w, "32", &["-provider", "wd"]);
+    assert_async_offload(&w);
+    assert_eq!(w.counter("async_coalesced_waits"), 0, "{}", summary(&w));
 }
 
 /// A ring of 4 slots (3 usable) and 16 jobs: a full ring pauses the job and retries; no
@@ -109,6 +120,26 @@ fn stalled_engine_times_out_to_software_inside_jobs() {
     assert!(w.counter("timeouts") >= 1, "{}", summary(&w));
     assert!(w.counter("fallback_device_error") >= 1, "{}", summary(&w));
     assert_eq!(w.counter("offload_private"), 0, "{}", summary(&w));
+}
+
+/// The same stall with 16 jobs, enough to coalesce once the pace is learnt: the engine
+/// stalls after a good start (a later request), so the watcher's batch timer is running
+/// when it does; the stall is still caught at the deadline and speed finishes.
+#[test]
+fn stalled_engine_times_out_while_coalescing() {
+    let w = world()
+        .with("WD_MODEL_STALL_AFTER", "200")
+        .with("WD_TIMEOUT_MS", "200");
+    let t0 = Instant::now();
+    speed(&w, "16", &["-provider", "wd"]);
+    assert!(
+        t0.elapsed() < Duration::from_secs(30),
+        "speed took {:?}",
+        t0.elapsed()
+    );
+    assert!(w.counter("async_coalesced_waits") > 0, "{}", summary(&w));
+    assert!(w.counter("timeouts") >= 1, "{}", summary(&w));
+    assert!(w.counter("offload_private") >= 100, "{}", summary(&w));
 }
 
 fn free_port() -> u16 {

@@ -67,6 +67,9 @@ pub struct FaultConfig {
     pub error_ratio: f64,
     /// Engines take requests but never complete them.
     pub stall: bool,
+    /// Engines stall (as `stall`) from the Nth request a device takes on, after completing
+    /// the ones before (a device that fails mid-run); 0 = never.
+    pub stall_after: u64,
     /// Every Nth SQ doorbell is dropped; 0 = never.
     pub lost_doorbell_every: u32,
     /// Every Nth CQE is written with an out-of-range `sq_head`; 0 = never.
@@ -102,6 +105,7 @@ pub const DEFAULT_SPIN: Duration = Duration::from_micros(120);
 /// | `error_every` | `WD_MODEL_ERROR_EVERY` | 0 | every Nth request fails |
 /// | `error_ratio` | `WD_MODEL_ERROR_RATIO` | 0 | random share of failing requests |
 /// | `stall` | `WD_MODEL_STALL` | false | requests never complete |
+/// | `stall_after` | `WD_MODEL_STALL_AFTER` | 0 | requests from the Nth a device takes on never complete (0 = never) |
 /// | `lost_doorbell_every` | `WD_MODEL_LOST_DOORBELL_EVERY` | 0 | drop every Nth SQ doorbell |
 /// | `corrupt_cqe_every` | `WD_MODEL_CORRUPT_CQE_EVERY` | 0 | corrupt every Nth CQE |
 /// | `tx_stop` | `WD_MODEL_TX_STOP` | false | set TX-stop words |
@@ -149,6 +153,7 @@ pub const KEYS: &[&str] = &[
     "error_every",
     "error_ratio",
     "stall",
+    "stall_after",
     "lost_doorbell_every",
     "corrupt_cqe_every",
     "tx_stop",
@@ -257,6 +262,7 @@ impl ModelConfig {
                 self.faults.error_ratio = r;
             }
             "stall" => self.faults.stall = parse_bool(v)?,
+            "stall_after" => self.faults.stall_after = parse_num(v, 0, u64::MAX)?,
             "lost_doorbell_every" => self.faults.lost_doorbell_every = parse_num(v, 0, u32::MAX)?,
             "corrupt_cqe_every" => self.faults.corrupt_cqe_every = parse_num(v, 0, u32::MAX)?,
             "tx_stop" => self.faults.tx_stop = parse_bool(v)?,

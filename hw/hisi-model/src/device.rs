@@ -37,6 +37,7 @@ pub(crate) struct LiveFaults {
     error_every: AtomicU32,
     error_ratio: AtomicU64,
     stall: AtomicBool,
+    stall_after: AtomicU64,
     lost_doorbell_every: AtomicU32,
     corrupt_cqe_every: AtomicU32,
     tx_stop: AtomicBool,
@@ -50,6 +51,7 @@ impl LiveFaults {
         self.error_ratio
             .store(f.error_ratio.clamp(0.0, 1.0).to_bits(), r);
         self.stall.store(f.stall, r);
+        self.stall_after.store(f.stall_after, r);
         self.lost_doorbell_every.store(f.lost_doorbell_every, r);
         self.corrupt_cqe_every.store(f.corrupt_cqe_every, r);
         self.tx_stop.store(f.tx_stop, r);
@@ -62,6 +64,7 @@ impl LiveFaults {
             error_every: self.error_every.load(r),
             error_ratio: f64::from_bits(self.error_ratio.load(r)),
             stall: self.stall.load(r),
+            stall_after: self.stall_after.load(r),
             lost_doorbell_every: self.lost_doorbell_every.load(r),
             corrupt_cqe_every: self.corrupt_cqe_every.load(r),
             tx_stop: self.tx_stop.load(r),
@@ -236,6 +239,8 @@ pub(crate) struct DeviceCore {
     shutdown: AtomicBool,
     rr: AtomicUsize,
     requests: AtomicU64,
+    /// Requests taken, counted while `stall_after` is set.
+    taken: AtomicU64,
     sq_doorbells: AtomicU64,
     cqes: AtomicU64,
     /// When the last SQ doorbell rang, in ns since `born` (for the engines' spin budget).
@@ -266,6 +271,7 @@ impl DeviceCore {
             shutdown: AtomicBool::new(false),
             rr: AtomicUsize::new(0),
             requests: AtomicU64::new(0),
+            taken: AtomicU64::new(0),
             sq_doorbells: AtomicU64::new(0),
             cqes: AtomicU64::new(0),
             last_sq_doorbell: AtomicU64::new(0),
@@ -318,6 +324,7 @@ impl DeviceCore {
     /// Restarts the every-Nth fault counters (new knobs count from now).
     pub fn reset_fault_counters(&self) {
         self.requests.store(0, Ordering::Relaxed);
+        self.taken.store(0, Ordering::Relaxed);
         self.sq_doorbells.store(0, Ordering::Relaxed);
         self.cqes.store(0, Ordering::Relaxed);
     }
@@ -456,7 +463,10 @@ impl DeviceCore {
         let faults = &self.shared.faults;
         let stats = &self.shared.stats;
         let r = Ordering::Relaxed;
-        if faults.stall.load(r) {
+        let stall_after = faults.stall_after.load(r);
+        if faults.stall.load(r)
+            || (stall_after > 0 && self.taken.fetch_add(1, r) + 1 >= stall_after)
+        {
             Counters::bump(&stats.stalled);
             return;
         }
