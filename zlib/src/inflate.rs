@@ -682,6 +682,11 @@ impl DeviceInflate {
                     }
                 }
             };
+            if from < pos.max(self.retry_from) {
+                // The stream went past the segments ahead (they are dropped when it
+                // next looks at them); nothing new from behind it.
+                return;
+            }
             // The segment ends at the next mark, or where the input ends if that is the
             // last of it (the stream's last segment, with its end).
             let to = match self.next_mark(rest, pos, from + 1) {
@@ -838,5 +843,42 @@ impl DeviceInflate {
             }
         }
         Ok(taken)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marks_are_found_where_they_end() {
+        let m = INDEPENDENT_MARK;
+        assert_eq!(find_mark(&m), Some(9));
+        let mut hay = vec![0xffu8; 20];
+        hay.extend_from_slice(&m);
+        hay.extend_from_slice(&[0, 0, 0xff]);
+        assert_eq!(find_mark(&hay), Some(29));
+        // Every offset, next to bytes that shift the search by 1 and 2.
+        for pre in 0..40 {
+            for fill in [0u8, 0xff, 7] {
+                let mut h = vec![fill; pre];
+                h.extend_from_slice(&m);
+                assert_eq!(find_mark(&h), Some(pre + 9), "{pre} {fill}");
+            }
+        }
+        assert_eq!(find_mark(&m[..8]), None);
+        assert_eq!(find_mark(&[0, 0, 0xff, 0xff, 0, 0, 0xff, 0xff, 0xff]), None);
+    }
+
+    #[test]
+    fn log_pieces_join_in_order() {
+        let mut l = Log::default();
+        l.push(b"ab").unwrap();
+        l.push_owned(b"cd".to_vec()).unwrap();
+        l.push(b"e").unwrap();
+        l.push_owned(b"fg".to_vec()).unwrap();
+        assert_eq!(l.len, 7);
+        assert_eq!(l.into_vec(b"XY").unwrap(), b"abcdefgXY");
+        assert_eq!(Log::default().into_vec(b"z").unwrap(), b"z");
     }
 }
