@@ -162,6 +162,8 @@ impl Staged {
 enum Fresh {
     /// No raw-deflate device stream (a v2 device): the stream stays serial.
     Unsupported,
+    /// No device stream to be had (every queue taken): this stream decodes no more ahead.
+    NoQueue,
     /// The device failed, the data is corrupt, or refers to output before the segment.
     Failed,
     Done(Box<BodyInflater>, BodyStep),
@@ -171,7 +173,7 @@ fn decode_fresh(seg: &[u8], out: &mut Vec<u8>) -> Fresh {
     let mut d = match BodyInflater::new(Format::Deflate) {
         Ok(d) => d,
         Err(Reason::Unsupported) => return Fresh::Unsupported,
-        Err(_) => return Fresh::Failed,
+        Err(_) => return Fresh::NoQueue,
     };
     match d.inflate(seg, out, PAR_SEG_OUT) {
         Ok(st) => Fresh::Done(Box::new(d), st),
@@ -627,7 +629,11 @@ impl DeviceInflate {
                 self.jobs.clear();
                 self.q.recycle(out);
             }
-            _ => {
+            other => {
+                if matches!(other, Fresh::NoQueue) {
+                    self.par = 0;
+                    self.drop_jobs();
+                }
                 stats::bump(Counter::InflateParallelDropped);
                 self.retry_from = self.retry_from.max(pos + 1);
                 self.q.recycle(out);
