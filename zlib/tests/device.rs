@@ -8,12 +8,6 @@ use common::*;
 mod suite;
 
 use std::ffi::{c_int, c_uint};
-use std::sync::OnceLock;
-
-fn stats_dir() -> &'static std::path::Path {
-    static D: OnceLock<tempfile::TempDir> = OnceLock::new();
-    D.get_or_init(|| tempfile::tempdir().unwrap()).path()
-}
 
 fn setup() {
     static ONCE: std::sync::Once = std::sync::Once::new();

@@ -10,19 +10,13 @@ mod common;
 use common::*;
 
 use std::ffi::{c_int, c_uint};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
 
 /// zlib, gzip, raw.
 const FORMATS: [c_int; 3] = [15, 31, -15];
 
 const MARK: [u8; 9] = [0, 0, 0xff, 0xff, 0, 0, 0, 0xff, 0xff];
-
-fn stats_dir() -> &'static Path {
-    static D: OnceLock<tempfile::TempDir> = OnceLock::new();
-    D.get_or_init(|| tempfile::tempdir().unwrap()).path()
-}
 
 fn setup() {
     static ONCE: std::sync::Once = std::sync::Once::new();
@@ -46,24 +40,11 @@ fn marks(z: &[u8]) -> usize {
 /// `lib`'s deflate driven step by step: each `(input, flush)` given whole, all output
 /// taken (a large output window).
 fn deflate_steps(lib: &Lib, wbits: c_int, level: c_int, steps: &[(&[u8], c_int)]) -> Vec<u8> {
-    let mut s = ZStream::new();
+    let mut s = deflate_init(lib, (level, wbits, 8, 0));
     let mut out = Vec::new();
     let mut buf = vec![0u8; 1 << 20];
-    // SAFETY: a zeroed stream, zlib's prototypes, buffers that outlive each call.
+    // SAFETY: zlib's prototypes on an initialised stream, buffers that outlive each call.
     unsafe {
-        assert_eq!(
-            (lib.deflateInit2_)(
-                &mut *s,
-                level,
-                8,
-                wbits,
-                8,
-                0,
-                VERSION.as_ptr().cast(),
-                SIZE
-            ),
-            Z_OK
-        );
         for (input, flush) in steps {
             s.next_in = input.as_ptr();
             s.avail_in = input.len() as c_uint;

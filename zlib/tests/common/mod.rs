@@ -271,6 +271,35 @@ pub struct Call {
     pub adler: c_ulong,
 }
 
+/// A deflate stream of `lib` with these parameters (`deflateInit2`, checked).
+pub fn deflate_init(
+    lib: &Lib,
+    (level, wbits, mem, strategy): (c_int, c_int, c_int, c_int),
+) -> Box<ZStream> {
+    let mut s = ZStream::new();
+    // SAFETY: a zeroed stream, zlib's prototype and version.
+    let r = unsafe {
+        (lib.deflateInit2_)(
+            &mut *s,
+            level,
+            8,
+            wbits,
+            mem,
+            strategy,
+            VERSION.as_ptr().cast(),
+            SIZE,
+        )
+    };
+    assert_eq!(r, Z_OK, "{}", lib.name);
+    s
+}
+
+/// A temporary directory for this test process's counter files (`WD_ZLIB_STATS_DIR`).
+pub fn stats_dir() -> &'static std::path::Path {
+    static D: OnceLock<tempfile::TempDir> = OnceLock::new();
+    D.get_or_init(|| tempfile::tempdir().unwrap()).path()
+}
+
 /// Deflates `data` with `lib`: input in chunks from `in_sizes` (cycled), output windows
 /// of `out_size`, the flush of each input chunk from `flushes` (cycled), then Z_FINISH.
 /// Returns the output, the byte offsets (input, output) after each sync/full flush, and
@@ -283,24 +312,9 @@ pub fn deflate_with(
     out_size: usize,
     flushes: &[c_int],
 ) -> (Vec<u8>, Vec<(usize, usize)>, c_ulong) {
-    let mut s = ZStream::new();
-    // SAFETY: a zeroed stream, zlib's prototypes, buffers that outlive each call.
+    let mut s = deflate_init(lib, (level, wbits, mem, strategy));
+    // SAFETY: zlib's prototypes on an initialised stream, buffers that outlive each call.
     unsafe {
-        assert_eq!(
-            (lib.deflateInit2_)(
-                &mut *s,
-                level,
-                8,
-                wbits,
-                mem,
-                strategy,
-                VERSION.as_ptr().cast(),
-                SIZE
-            ),
-            Z_OK,
-            "{}",
-            lib.name
-        );
         let mut out = Vec::new();
         let mut marks = Vec::new();
         let mut buf = vec![0u8; out_size];
