@@ -103,15 +103,13 @@ fn device_errors_in_jobs_go_to_software() {
     assert!(w.counter("offload_private") > 0, "{}", summary(&w));
 }
 
-/// A stalled engine: the paused jobs are resumed by the stall timer, time out, and sign in
-/// software inside the job; speed finishes with its figures.
-#[test]
-fn stalled_engine_times_out_to_software_inside_jobs() {
-    let w = world()
-        .with("WD_MODEL_STALL", "1")
-        .with("WD_TIMEOUT_MS", "200");
+/// `speed` with `jobs` jobs on a model set up to stall (`knob` = `value`) and a 200 ms
+/// timeout: the paused jobs are resumed by the stall timer, time out and sign in software
+/// inside their jobs, and speed finishes with its figures well within the harness's time.
+fn speed_on_a_stalling_engine(knob: &str, value: &str, jobs: &str) -> World {
+    let w = world().with(knob, value).with("WD_TIMEOUT_MS", "200");
     let t0 = Instant::now();
-    speed(&w, "4", &["-provider", "wd"]);
+    speed(&w, jobs, &["-provider", "wd"]);
     assert!(
         t0.elapsed() < Duration::from_secs(30),
         "speed took {:?}",
@@ -119,26 +117,23 @@ fn stalled_engine_times_out_to_software_inside_jobs() {
     );
     assert!(w.counter("timeouts") >= 1, "{}", summary(&w));
     assert!(w.counter("fallback_device_error") >= 1, "{}", summary(&w));
+    w
+}
+
+/// A stalled engine from the start: nothing is signed on the device.
+#[test]
+fn stalled_engine_times_out_to_software_inside_jobs() {
+    let w = speed_on_a_stalling_engine("WD_MODEL_STALL", "1", "4");
     assert_eq!(w.counter("offload_private"), 0, "{}", summary(&w));
 }
 
-/// The same stall with 16 jobs, enough to coalesce once the pace is learnt: the engine
-/// stalls after a good start (a later request), so the watcher's batch timer is running
-/// when it does; the stall is still caught at the deadline and speed finishes.
+/// The engine stalls after a good start with 16 jobs, enough to coalesce once the pace is
+/// learnt: the watcher's batch timer is running when it does, and the stall is still
+/// caught at the deadline.
 #[test]
 fn stalled_engine_times_out_while_coalescing() {
-    let w = world()
-        .with("WD_MODEL_STALL_AFTER", "200")
-        .with("WD_TIMEOUT_MS", "200");
-    let t0 = Instant::now();
-    speed(&w, "16", &["-provider", "wd"]);
-    assert!(
-        t0.elapsed() < Duration::from_secs(30),
-        "speed took {:?}",
-        t0.elapsed()
-    );
+    let w = speed_on_a_stalling_engine("WD_MODEL_STALL_AFTER", "200", "16");
     assert!(w.counter("async_coalesced_waits") > 0, "{}", summary(&w));
-    assert!(w.counter("timeouts") >= 1, "{}", summary(&w));
     assert!(w.counter("offload_private") >= 100, "{}", summary(&w));
 }
 
