@@ -293,15 +293,7 @@ print("ok", os.getpid())
     );
     let o = python(&dec, &base(&[("WD_MODEL_ERROR_RATIO", "0.85".into())]));
     let pid: u32 = o.trim().strip_prefix("ok ").unwrap().parse().unwrap();
-    let get = |n: &str| {
-        let f = std::fs::read(stats.path().join(format!("{pid}.zlib"))).unwrap();
-        let w: Vec<u64> = f
-            .chunks(8)
-            .map(|c| u64::from_ne_bytes(c.try_into().unwrap()))
-            .collect();
-        let names = wd_core::counters::zlib::NAMES;
-        w[4 + names.iter().position(|x| *x == n).unwrap()]
-    };
+    let get = |n: &str| counter_of(stats.path(), pid, n);
     let (par, dropped, replays) = (
         get("inflate_parallel_segments"),
         get("inflate_parallel_dropped"),

@@ -464,7 +464,12 @@ pub fn cstr(p: *const c_char) -> String {
 
 /// A counter of this process's stats file in `dir` (the library's `WD_ZLIB_STATS_DIR`).
 pub fn counter_in(dir: &std::path::Path, name: &str) -> u64 {
-    let f = std::fs::read(dir.join(format!("{}.zlib", std::process::id()))).expect("stats file");
+    counter_of(dir, std::process::id(), name)
+}
+
+/// A counter of process `pid`'s stats file in `dir`.
+pub fn counter_of(dir: &std::path::Path, pid: u32, name: &str) -> u64 {
+    let f = std::fs::read(dir.join(format!("{pid}.zlib"))).expect("stats file");
     let w: Vec<u64> = f
         .chunks(8)
         .map(|c| u64::from_ne_bytes(c.try_into().unwrap()))
