@@ -1,8 +1,8 @@
 //! DMA memory: device addresses and a pool of pre-faulted blocks shared with a queue once.
 //!
 //! Blocks are carved from page-aligned chunks that are registered with the queue's backend
-//! when the chunk is made, never per request. A block returns to its pool when dropped; a
-//! block marked sensitive (key material) is wiped first.
+//! when the chunk is made, never per request. A block returns to its pool when dropped; the
+//! part of a block marked sensitive (key material) is wiped first.
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -131,7 +131,7 @@ impl DmaPool {
                 return Ok(DmaBuf {
                     region: Some(region),
                     iova,
-                    sensitive: false,
+                    sensitive: 0..0,
                     pool: self.inner.clone(),
                 });
             }
@@ -159,7 +159,8 @@ impl DmaPool {
 pub struct DmaBuf {
     region: Option<Region>,
     iova: Iova,
-    sensitive: bool,
+    /// The bytes holding key material (wiped on release).
+    sensitive: std::ops::Range<usize>,
     pool: Arc<PoolInner>,
 }
 
@@ -195,9 +196,16 @@ impl DmaBuf {
         self.len() == 0
     }
 
-    /// Marks the block as holding key material: it is wiped before it is reused.
-    pub fn set_sensitive(&mut self) {
-        self.sensitive = true;
+    /// Marks `off..off + len` of the block as holding key material: that part is wiped
+    /// before the block is reused (ranges marked before widen to cover both).
+    pub fn set_sensitive(&mut self, off: usize, len: usize) {
+        let end = off.saturating_add(len).min(self.len());
+        let off = off.min(end);
+        self.sensitive = if self.sensitive.is_empty() {
+            off..end
+        } else {
+            self.sensitive.start.min(off)..self.sensitive.end.max(end)
+        };
     }
 
     /// Copies `data` into the block at `off`.
@@ -245,8 +253,8 @@ pub fn strip_leading_zeros(value: &[u8]) -> &[u8] {
 impl Drop for DmaBuf {
     fn drop(&mut self) {
         if let Some(region) = self.region.take() {
-            if self.sensitive {
-                region.fill(0, region.len(), 0);
+            if !self.sensitive.is_empty() {
+                region.fill(self.sensitive.start, self.sensitive.len(), 0);
             }
             self.pool
                 .free

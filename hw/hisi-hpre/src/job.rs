@@ -55,8 +55,10 @@ impl RsaJob {
         }
         let mut buf = hpre.pool().alloc()?;
         if key.is_private() {
-            // Before the first secret byte goes in.
-            buf.set_sensitive();
+            // Before the first secret byte goes in: the key's fields are wiped on release
+            // (the operands are not secret).
+            let end = key.fields(kb).map(|f| f.off + f.width).max().unwrap_or(0);
+            buf.set_sensitive(KEY_OFF, end);
         }
         for Field {
             off, width, value, ..
@@ -190,11 +192,9 @@ impl RsaJob {
 
 impl Drop for RsaJob {
     fn drop(&mut self) {
-        if self.kind == KeyKind::Public {
-            // The block is not wiped as a whole (no secret key in it), but the operands may
-            // be a plaintext and its ciphertext: clear them.
-            self.buf.zero(IN_OFF, self.key_bytes);
-            self.buf.zero(OUT_OFF, self.key_bytes);
-        }
+        // A private key's fields are wiped by the block itself (marked sensitive); the
+        // operands may be a plaintext and its ciphertext, whichever the key: clear them.
+        self.buf.zero(IN_OFF, self.key_bytes);
+        self.buf.zero(OUT_OFF, self.key_bytes);
     }
 }

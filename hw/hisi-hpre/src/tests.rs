@@ -154,13 +154,14 @@ fn public_and_private_operands_are_big_endian_right_aligned() {
         assert_eq!(block(&public, KEY_OFF + kb, kb), n);
         assert_eq!(block(&public, IN_OFF, kb), right_aligned(kb, &[0x12, 0x34]));
         assert_eq!(block(&public, OUT_OFF, kb), vec![0; kb]);
-        assert!(!format!("{:?}", public.block()).contains("sensitive: true"));
+        assert!(format!("{:?}", public.block()).contains("sensitive: 0..0"));
 
         let private = RsaJob::new(q.driver(), &RsaKey::Private { n: &n, d: &d }, &n).unwrap();
         assert_eq!(block(&private, KEY_OFF, kb), right_aligned(kb, &d));
         assert_eq!(block(&private, KEY_OFF + kb, kb), n);
         assert_eq!(block(&private, IN_OFF, kb), n);
-        assert!(format!("{:?}", private.block()).contains("sensitive: true"));
+        let wiped = format!("sensitive: 0..{}", 2 * kb);
+        assert!(format!("{:?}", private.block()).contains(&wiped));
     }
 }
 
@@ -192,7 +193,8 @@ fn crt_key_block_is_dq_dp_q_p_qinv() {
         assert_eq!(block(&job, KEY_OFF + 3 * h, h), p);
         assert_eq!(block(&job, KEY_OFF + 4 * h, h), right_aligned(h, &qinv));
         assert_eq!(block(&job, IN_OFF, kb), right_aligned(kb, &[5]));
-        assert!(format!("{:?}", job.block()).contains("sensitive: true"));
+        let wiped = format!("sensitive: 0..{}", 5 * h);
+        assert!(format!("{:?}", job.block()).contains(&wiped));
     }
 }
 
