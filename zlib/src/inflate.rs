@@ -242,6 +242,9 @@ struct Job {
     start: u64,
     /// Its compressed length (the copy its thread decodes).
     len: usize,
+    /// It ends at a mark (not where the caller's input ended): the next segment starts
+    /// there.
+    to_mark: bool,
     /// Gives the result, the output and the copy of the input.
     handle: std::thread::JoinHandle<Ahead>,
     /// The process that started it (a forked child has not the thread).
@@ -537,7 +540,15 @@ impl DeviceInflate {
                 given = rest.len();
                 self.dev.inflate(rest, &mut buf, DEVICE_STEP)
             } else {
-                given = rest.len().min(HELD_FEED);
+                // Not past the next segment decoded ahead: a step that uses all it is
+                // given stands exactly at its start.
+                let pos = self.pos();
+                let to_job = self
+                    .jobs
+                    .front()
+                    .filter(|j| j.start > pos)
+                    .map_or(usize::MAX, |j| (j.start - pos) as usize);
+                given = rest.len().min(HELD_FEED).min(to_job);
                 self.held
                     .try_reserve(given)
                     .map_err(|_| HandOver::LogFull)?;
@@ -668,7 +679,9 @@ impl DeviceInflate {
         let pos = self.pos();
         while self.jobs.len() < self.par && self.running.load(Ordering::Acquire) < self.par {
             let from = match self.jobs.back() {
-                Some(j) => j.start + j.len as u64,
+                Some(j) if j.to_mark => j.start + j.len as u64,
+                // The last one ends where the caller's input ended, within a segment.
+                Some(_) => return,
                 None => {
                     // The first mark ahead (at the position itself only if the stream
                     // stands there at a block boundary).
@@ -695,9 +708,9 @@ impl DeviceInflate {
             }
             // The segment ends at the next mark, or where the input ends if that is the
             // last of it (the stream's last segment, with its end).
-            let to = match self.next_mark(rest, pos, from + 1) {
-                Some(m) => m,
-                None if rest.len() <= PAR_SCAN => pos + rest.len() as u64,
+            let (to, to_mark) = match self.next_mark(rest, pos, from + 1) {
+                Some(m) => (m, true),
+                None if rest.len() <= PAR_SCAN => (pos + rest.len() as u64, false),
                 None => return,
             };
             let (a, b) = ((from - pos) as usize, (to - pos) as usize);
@@ -722,6 +735,7 @@ impl DeviceInflate {
                 Ok(handle) => self.jobs.push_back(Job {
                     start: from,
                     len: b - a,
+                    to_mark,
                     handle,
                     pid: std::process::id(),
                 }),
