@@ -309,3 +309,35 @@ print("ok", os.getpid())
     assert!(par > 0, "segments decoded in parallel");
     assert!(dropped + replays > 0, "device failures met");
 }
+
+/// `hisi_zip::Compressor::restart_window` on the device: the stream goes on across it
+/// and its trailer (written by the device, combined in software) checks for zlib.
+#[test]
+fn compressor_restart_keeps_the_trailer() {
+    setup();
+    // This binary's own copy of the driver (libwdz has its own): the model plugged here.
+    hisi_model::plug();
+    let a = corpus(3 << 20, 15);
+    let b = corpus(2 << 20, 16);
+    for (format, wbits) in [
+        (hisi_zip::Format::Zlib, 15),
+        (hisi_zip::Format::Gzip, 31),
+        (hisi_zip::Format::Deflate, -15),
+    ] {
+        let mut c = hisi_zip::Compressor::new(format, 6).unwrap();
+        assert!(c.is_offloaded(), "{:?}", c.fallback_reason());
+        let mut out = Vec::new();
+        c.compress(&a, &mut out).unwrap();
+        c.restart_window(&mut out).unwrap();
+        let cut = out.len();
+        c.compress(&b, &mut out).unwrap();
+        c.restart_window(&mut out).unwrap();
+        c.finish(&mut out).unwrap();
+        let want: Vec<u8> = a.iter().chain(&b).copied().collect();
+        assert!(sys_inflate(&out, wbits) == want, "{format}");
+        if wbits < 0 {
+            // What follows the restart decodes on its own (no reference before it).
+            assert!(sys_inflate(&out[cut..], -15) == b);
+        }
+    }
+}
