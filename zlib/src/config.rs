@@ -7,7 +7,7 @@
 //! | `WD_ZLIB_CHUNK` | `1048576` | input bytes per device request (4 KiB .. 8 MiB); also the most input one stream buffers |
 //! | `WD_ZLIB_PARALLEL` | `1` | a call bringing at least two chunks compresses up to this many at once, as independent segments on as many engines and threads (`1`: one at a time; on this project's 2-core test machine the model gains nothing from it) |
 //! | `WD_ZLIB_INFLATE_LOG` | `64m` | most compressed input an offloaded inflate stream keeps for an exact replay in software (device failure, corrupt data, a call the device path does not do); a stream that outgrows it is replayed into software there. `0`: inflate in software only |
-//! | `WD_ZLIB_INFLATE_PARALLEL` | `2` | most segments of one inflate stream decoded ahead at once, each on a fresh device stream and thread of its own, on a v3 device (independent segments, marked by libwdz's deflate: DESIGN.md, "Inflate"); `0`: none, one device stream per stream |
+//! | `WD_ZLIB_INFLATE_PARALLEL` | `3` | most segments of one inflate stream decoded ahead at once, each on a fresh device stream and thread of its own, on a v3 device (independent segments, marked by libwdz's deflate: DESIGN.md, "Inflate"); `0`: none, one device stream per stream |
 //! | `WD_ZLIB_STATS_DIR` | `$WD_STATS_DIR` | directory of per-process counter files `<pid>.zlib` (read by `wd stats`) |
 //!
 //! A value that does not parse is reported once on stderr-by-`WD_LOG` and the default is
@@ -61,7 +61,7 @@ impl Config {
             chunk: 1 << 20,
             parallel: 1,
             inflate_log: 64 << 20,
-            inflate_parallel: 2,
+            inflate_parallel: 3,
             stats_dir: None,
         };
         if let Some(v) = get("WD_ZLIB_OFFLOAD") {
@@ -157,6 +157,15 @@ mod tests {
             (Offload::Auto, 16384, 1 << 20)
         );
         assert!(c.stats_dir.is_none());
+        assert_eq!(c.inflate_parallel, 3);
+        assert_eq!(
+            with(&[("WD_ZLIB_INFLATE_PARALLEL", "0")]).inflate_parallel,
+            0
+        );
+        assert_eq!(
+            with(&[("WD_ZLIB_INFLATE_PARALLEL", "9")]).inflate_parallel,
+            3
+        );
         let c = with(&[
             ("WD_ZLIB_OFFLOAD", "off"),
             ("WD_ZLIB_MIN_INPUT", "1k"),
