@@ -50,8 +50,9 @@ const PAR_SEG_IN: usize = 12 << 20;
 /// stream up to one (the device overshoots it by one request, 8 MiB at most): libwdz's
 /// segments are at most 8 MiB of input.
 const PAR_SEG_OUT: usize = 9 << 20;
-/// Output buffers a stream keeps for reuse.
-const SPARE_BUFS: usize = 4;
+/// Output buffers a stream keeps for reuse beyond its segments decoded ahead (one waiting
+/// for the caller, one for the stream's own step).
+const SPARE_BUFS: usize = 2;
 
 /// Why a device stream must continue in software (replayed from the log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +102,8 @@ struct Staged {
     /// Bytes of the first buffer already delivered.
     at: usize,
     spare: Vec<Vec<u8>>,
+    /// Most spare buffers kept.
+    spare_max: usize,
     wrap: Wrap,
     /// zlib's `strm->adler`: the check of the output delivered (0 for raw streams).
     check: u32,
@@ -118,7 +121,7 @@ impl Staged {
     }
 
     fn recycle(&mut self, mut b: Vec<u8>) {
-        if self.spare.len() < SPARE_BUFS {
+        if self.spare.len() < self.spare_max {
             b.clear();
             self.spare.push(b);
         }
@@ -175,6 +178,8 @@ fn decode_fresh(seg: &[u8], out: &mut Vec<u8>) -> Fresh {
         Err(Reason::Unsupported) => return Fresh::Unsupported,
         Err(_) => return Fresh::NoQueue,
     };
+    // Room for a whole segment at once (pages are touched only as written).
+    let _ = out.try_reserve(PAR_SEG_OUT.min(seg.len().saturating_mul(16)));
     match d.inflate(seg, out, PAR_SEG_OUT) {
         Ok(st) => Fresh::Done(Box::new(d), st),
         Err(_) => Fresh::Failed,
@@ -391,6 +396,7 @@ impl DeviceInflate {
                 bufs: VecDeque::new(),
                 at: 0,
                 spare: Vec::new(),
+                spare_max: par + SPARE_BUFS,
                 wrap,
                 check: match wrap {
                     Wrap::Zlib => 1,
