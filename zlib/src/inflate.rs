@@ -683,7 +683,14 @@ impl DeviceInflate {
         }
         let rest = &input[at.min(input.len())..];
         let pos = self.pos();
-        while self.jobs.len() < self.par && self.running.load(Ordering::Acquire) < self.par {
+        // Until the stream has output, one segment ahead: the stream's own first step is
+        // what the caller waits for, and it shares the engines with the segments ahead.
+        let most = if self.q.delivered == 0 && self.q.is_empty() {
+            self.par.min(1)
+        } else {
+            self.par
+        };
+        while self.jobs.len() < most && self.running.load(Ordering::Acquire) < most {
             let from = match self.jobs.back() {
                 Some(j) if j.to_mark => j.start + j.len as u64,
                 // The last one ends where the caller's input ended, within a segment.
