@@ -277,18 +277,7 @@ impl Compressor {
     /// Flushes everything given so far to a byte boundary (a sync flush): the output so
     /// far decompresses to all the input so far.
     pub fn flush(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
-        self.check_open()?;
-        self.emit_header(out);
-        match &mut self.route {
-            Route::Soft(s) => s.deflate(&[], Flush::Sync, out),
-            Route::Hw(h) => {
-                if !self.pending.is_empty() {
-                    h.deflate(&self.pending, false, out)?;
-                    self.pending.clear();
-                }
-                Ok(())
-            }
-        }
+        self.flush_with(out, false)
     }
 
     /// Ends an independent segment: flushes everything given so far (as
@@ -297,16 +286,22 @@ impl Compressor {
     /// flush). The stream goes on: no new header, and the trailer still covers all input.
     /// A decoder may then start decoding at this byte boundary without the earlier output.
     pub fn restart_window(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        self.flush_with(out, true)
+    }
+
+    fn flush_with(&mut self, out: &mut Vec<u8>, restart: bool) -> io::Result<()> {
         self.check_open()?;
         self.emit_header(out);
         match &mut self.route {
-            Route::Soft(s) => s.deflate(&[], Flush::Full, out),
+            Route::Soft(s) => s.deflate(&[], if restart { Flush::Full } else { Flush::Sync }, out),
             Route::Hw(h) => {
                 if !self.pending.is_empty() {
                     h.deflate(&self.pending, false, out)?;
                     self.pending.clear();
                 }
-                h.restart();
+                if restart {
+                    h.restart();
+                }
                 Ok(())
             }
         }
