@@ -59,7 +59,7 @@ pub const KEYS: &[KeyDoc] = &[
         doc: "how long a waiting thread spins past a request's expected completion before blocking (0 = never spin)" },
     KeyDoc { key: "poll_margin_us", env: "WD_POLL_MARGIN_US", default: "25",
         doc: "how long before a request's expected completion a sleeping thread wakes to spin (smaller: less CPU, more wake-up lateness)" },
-    KeyDoc { key: "async_coalesce_us", env: "WD_ASYNC_COALESCE_US", default: "1000",
+    KeyDoc { key: "async_coalesce_us", env: "WD_ASYNC_COALESCE_US", default: "3000",
         doc: "inside OpenSSL ASYNC jobs with 6 or more requests on a thread, the longest the thread waits for a batch of completions (a quarter of its requests, timed from the device's learnt pace) instead of waking at each one: fewer wake-ups and poll rounds per request, each request up to this much later (0 = wake at every completion)" },
     KeyDoc { key: "queues", env: "WD_QUEUES", default: "64",
         doc: "most device queues this process opens (one per thread); then software" },
