@@ -8,7 +8,8 @@
 #     (wdm-*), with and without the library; every response must be a 200 with a gzip body
 #     of the expected size class, and samples are decoded and compared with the page.
 #
-# Usage: bench/zlib.sh [CORPUS]    Knobs: WD_MODEL_ENGINES (2), N (2000), P (4), PAGE_KB (256)
+# Usage: bench/zlib.sh [CORPUS]    Knobs: WD_MODEL_ENGINES (2), WD_MODEL_API (v3), ROUNDS (2 warm
+# decompressions after the first), N (2000), P (4), PAGE_KB (256)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
@@ -17,16 +18,19 @@ corpus=${1:-/tmp/wd-zip-corpus.tar}
 cargo build -q --release -p wd-zlib
 lib=$CARGO_TARGET_DIR/release/libwdz.so
 engines=${WD_MODEL_ENGINES:-2}
+# v3 (Kunpeng 930) has raw-deflate streams, which libwdz's parallel inflate needs; on v2 a
+# stream decodes serially (WD_MODEL_API=v2 to see it).
+api=${WD_MODEL_API:-v3}
 N=${N:-2000} P=${P:-4} PAGE_KB=${PAGE_KB:-256}
 tmp=$(mktemp -d)
 model_dir=$(mktemp -d)
 trap 'for p in $tmp/*/nginx.pid; do [ -s "$p" ] && kill "$(cat "$p")" 2>/dev/null; done; sleep 0.3; rm -rf "$tmp" "$model_dir"' EXIT
 
-echo "== Python zlib, corpus $corpus ($(stat -c %s "$corpus") bytes), $(nproc) cores, model engines $engines"
-printf "%-28s %9s %12s %7s %9s\n" "" "comp MB/s" size ratio "dec MB/s"
+echo "== Python zlib, corpus $corpus ($(stat -c %s "$corpus") bytes), $(nproc) cores, model $api with $engines engines"
+printf "%-28s %9s %12s %7s %9s %9s\n" "" "comp MB/s" size ratio "dec MB/s" "warm"
 python3 bench/zlib_py.py "system zlib 1.2.13" "$corpus"
-WD_DEVICES=model WD_MODEL_ENGINES=$engines WD_MODEL_DIR=$model_dir LD_PRELOAD=$lib \
-  python3 bench/zlib_py.py "libwdz.so (model)" "$corpus"
+WD_DEVICES=model WD_MODEL_API=$api WD_MODEL_ENGINES=$engines WD_MODEL_DIR=$model_dir LD_PRELOAD=$lib \
+  python3 bench/zlib_py.py "libwdz.so (model $api)" "$corpus"
 
 # nginx ---------------------------------------------------------------------------------
 python3 - "$tmp/www" "$PAGE_KB" <<'PY'
@@ -41,14 +45,14 @@ start_nginx() { # name port preload
   cat > "$d/nginx.conf" <<CONF
 $( [ "$(id -u)" = 0 ] && echo "user root;" )
 daemon on; master_process on; worker_processes 2; pid $d/nginx.pid; error_log $d/logs/error.log notice;
-env WD_DEVICES; env WD_MODEL_ENGINES; env WD_MODEL_DIR; env WD_ZLIB_STATS_DIR;
+env WD_DEVICES; env WD_MODEL_API; env WD_MODEL_ENGINES; env WD_MODEL_DIR; env WD_ZLIB_STATS_DIR;
 events { worker_connections 512; }
 http { access_log off; client_body_temp_path $d/cb; proxy_temp_path $d/px; fastcgi_temp_path $d/fc; uwsgi_temp_path $d/uw; scgi_temp_path $d/sc;
   gzip on; gzip_comp_level 6; gzip_types *; keepalive_requests 100000;
   server { listen 127.0.0.1:$2; root $tmp/www; } }
 CONF
   if [ "$3" = 1 ]; then
-    LD_PRELOAD=$lib WD_DEVICES=model WD_MODEL_ENGINES=$engines WD_MODEL_DIR=$model_dir WD_ZLIB_STATS_DIR=$d/stats \
+    LD_PRELOAD=$lib WD_DEVICES=model WD_MODEL_API=$api WD_MODEL_ENGINES=$engines WD_MODEL_DIR=$model_dir WD_ZLIB_STATS_DIR=$d/stats \
       /usr/sbin/nginx -p "$d" -c "$d/nginx.conf"
   else
     /usr/sbin/nginx -p "$d" -c "$d/nginx.conf"
