@@ -71,11 +71,12 @@ fn main() {
             let stats = read_stats(&side.stats_dir);
             let total = |name: &str| stats.iter().map(|s| s.get(name)).sum::<u64>();
             print!(
-                " | ratio to default {:.3} | offload_private={} async_submitted={} async_pauses={} fallback_no_queue={} fallback_device_error={}",
+                " | ratio to default {:.3} | offload_private={} async_submitted={} async_pauses={} async_coalesced_waits={} fallback_no_queue={} fallback_device_error={}",
                 rate(i) / rate(0),
                 total("offload_private"),
                 total("async_submitted"),
                 total("async_pauses"),
+                total("async_coalesced_waits"),
                 total("fallback_no_queue"),
                 total("fallback_device_error")
             );
