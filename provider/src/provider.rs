@@ -433,7 +433,7 @@ pub unsafe extern "C" fn OSSL_provider_init(
         let config = load_config(get, handle).map_err(|e| {
             // Also said on stderr, whatever the log level: OpenSSL's own applications
             // drop a provider that fails to load from openssl.cnf without printing why.
-            eprintln!("wd provider: configuration error: {}", e.msg);
+            wd_core::log::emit(format_args!("wd provider: configuration error: {}", e.msg));
             Error::new(e.reason, format!("wd provider configuration: {}", e.msg))
         })?;
         if let Some(l) = config.log_level {

@@ -259,3 +259,41 @@ fn s_server_async_tls13_signs_in_a_job_on_the_device() {
     assert!(w.counter("offload_private") >= 1, "{}", summary(&w));
     assert_eq!(w.fallbacks(), 0, "{}", summary(&w));
 }
+
+/// Diagnostics on a stderr whose reader went away (a daemon's log pipe) are dropped, not
+/// turned into panics: with `WD_LOG=debug` and stderr a pipe closed at its far end, speed
+/// still signs every request on the device in its jobs and finishes. (A log line that
+/// panicked inside a job left the other paused jobs unwatched, and speed waited forever.)
+#[test]
+fn logging_to_a_closed_stderr_changes_nothing() {
+    let w = world().with("WD_LOG", "debug");
+    let mut child = w
+        .openssl(
+            Conf::Default,
+            &[
+                "speed", "-elapsed", "-seconds", "1", "-async_jobs", "8", "-provider", "wd",
+                "rsa2048",
+            ],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if t0.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("speed hung with stderr closed: {}", summary(&w));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    assert!(status.success(), "{status}: {out}");
+    assert!(out.contains("rsa 2048 bits"), "{out}");
+    assert_async_offload(&w);
+}

@@ -66,12 +66,20 @@ pub fn enabled(l: Level) -> bool {
     l != Level::Off && l <= level()
 }
 
-/// Prints a message to stderr when its level is enabled.
+/// Writes one line to stderr and ignores a failure: a closed or full stderr (a daemon's
+/// pipe whose reader went away) must not turn a diagnostic into a panic in the middle of
+/// a request (`eprintln!` panics when the write fails).
+pub fn emit(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{args}");
+}
+
+/// Prints a message to stderr when its level is enabled (never panics: [`emit`]).
 #[macro_export]
 macro_rules! wd_log {
     ($lvl:ident, $($arg:tt)*) => {
         if $crate::log::enabled($crate::log::Level::$lvl) {
-            eprintln!("wd[{}] {}: {}", std::process::id(), stringify!($lvl).to_ascii_lowercase(), format_args!($($arg)*));
+            $crate::log::emit(format_args!("wd[{}] {}: {}", std::process::id(), stringify!($lvl).to_ascii_lowercase(), format_args!($($arg)*)));
         }
     };
 }
