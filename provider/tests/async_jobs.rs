@@ -271,7 +271,14 @@ fn logging_to_a_closed_stderr_changes_nothing() {
         .openssl(
             Conf::Default,
             &[
-                "speed", "-elapsed", "-seconds", "1", "-async_jobs", "8", "-provider", "wd",
+                "speed",
+                "-elapsed",
+                "-seconds",
+                "1",
+                "-async_jobs",
+                "8",
+                "-provider",
+                "wd",
                 "rsa2048",
             ],
         )
