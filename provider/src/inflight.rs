@@ -390,11 +390,11 @@ pub fn run(
         .waiter()
         .map_err(|e| Error::io("ASYNC wait ctx descriptor", e))?;
     let shared = table();
-    lock(&shared).coalesce = coalesce;
     install_close_hook(&me, &shared);
     let deadline = Instant::now() + timeout;
     let tag = {
         let mut t = lock(&shared);
+        t.coalesce = coalesce;
         let tag = t.next_tag;
         t.next_tag = t.next_tag.wrapping_add(1).max(1);
         tag
