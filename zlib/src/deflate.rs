@@ -314,22 +314,24 @@ impl Offloaded {
         }
     }
 
-    /// Writes [`INDEPENDENT_MARK`] (output at a byte boundary; `synced`: it already ends
-    /// with the first empty stored block).
-    fn mark(out: &mut Vec<u8>, synced: bool) -> Result<(), c_int> {
-        out.try_reserve(10).map_err(|_| Z_MEM_ERROR)?;
-        if !synced {
-            push_stored(out, &[], false);
-        }
-        push_stored(out, &[], false);
-        Ok(())
-    }
-
+    /// Writes [`INDEPENDENT_MARK`] (the output is at a byte boundary; when `synced` it
+    /// already ends with the first empty stored block) and starts counting the input of
+    /// the independent segment it announces.
     fn push_mark(&mut self) -> Result<(), c_int> {
-        Self::mark(&mut self.out, self.synced)?;
+        self.out.try_reserve(10).map_err(|_| Z_MEM_ERROR)?;
+        if !self.synced {
+            push_stored(&mut self.out, &[], false);
+        }
+        push_stored(&mut self.out, &[], false);
         self.synced = true;
         self.since_indep = 0;
         Ok(())
+    }
+
+    /// After a segment whose output began at `before`: whether the output now ends with
+    /// an empty stored block of that segment (zlib's sync marker).
+    fn note_synced(&mut self, before: usize) {
+        self.synced = self.out.len() >= before + 4 && self.out.ends_with(&[0, 0, 0xff, 0xff]);
     }
 
     fn staged(&self) -> usize {
@@ -351,12 +353,13 @@ impl Offloaded {
         if self.data_type == Z_UNKNOWN && !input.is_empty() {
             self.data_type = data_type_of(input);
         }
-        if let Engine::Hw { c, .. } = &mut self.engine {
-            if self.since_indep >= INDEPENDENT_EVERY && !input.is_empty() {
-                // An independent segment: the marker, then a fresh device window.
-                Self::mark(&mut self.out, self.synced)?;
-                self.synced = true;
-                self.since_indep = 0;
+        if self.since_indep >= INDEPENDENT_EVERY
+            && !input.is_empty()
+            && matches!(self.engine, Engine::Hw { .. })
+        {
+            // An independent segment: the marker, then a fresh device window.
+            self.push_mark()?;
+            if let Engine::Hw { c, .. } = &mut self.engine {
                 if let Err(e) = c.restart_window(&mut self.out) {
                     wd_core::wd_log!(
                         Warn,
@@ -402,8 +405,7 @@ impl Offloaded {
                         push_stored(&mut self.out, &[], false);
                     }
                     self.since_indep += input.len();
-                    self.synced =
-                        self.out.len() >= before + 4 && self.out.ends_with(&[0, 0, 0xff, 0xff]);
+                    self.note_synced(before);
                     if seg == Seg::Flush(Z_FULL_FLUSH) {
                         // No reference across a full flush: a fresh device stream.
                         match open_device(self.level) {
@@ -485,7 +487,7 @@ impl Offloaded {
                 }
             }
             self.since_indep += seg.len();
-            self.synced = self.out.len() >= before + 4 && self.out.ends_with(&[0, 0, 0xff, 0xff]);
+            self.note_synced(before);
         }
         match open_device(self.level) {
             Ok(c) => {
