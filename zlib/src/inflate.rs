@@ -367,6 +367,23 @@ fn format_of(wrap: Wrap) -> Format {
     }
 }
 
+/// The trailer of a `wrap` stream whose output has check `check` and length `len`
+/// (modulo 2^32).
+fn trailer_of(wrap: Wrap, check: u32, len: u32) -> Vec<u8> {
+    match wrap {
+        Wrap::Raw => Vec::new(),
+        Wrap::Zlib => hisi_zip::header::zlib_trailer(check).to_vec(),
+        Wrap::Gzip => hisi_zip::header::gzip_trailer(check, len).to_vec(),
+    }
+}
+
+/// A device step that failed: the device or the data (it cannot tell them apart);
+/// software replays the stream and says which.
+fn device_stopped(e: std::io::Error) -> HandOver {
+    wd_core::wd_log!(Debug, "wdz: device inflate stopped ({e}); software replays");
+    HandOver::Error
+}
+
 fn trailer_len(wrap: Wrap) -> usize {
     match wrap {
         Wrap::Raw => 0,
@@ -453,15 +470,7 @@ impl DeviceInflate {
     }
 
     fn trailer_ok(&self) -> bool {
-        match self.wrap {
-            Wrap::Raw => true,
-            Wrap::Zlib => self.trailer[..] == self.q.check.to_be_bytes(),
-            Wrap::Gzip => {
-                let mut t = self.q.check.to_le_bytes().to_vec();
-                t.extend_from_slice(&(self.q.delivered as u32).to_le_bytes());
-                self.trailer == t
-            }
-        }
+        self.trailer == trailer_of(self.wrap, self.q.check, self.q.delivered as u32)
     }
 
     /// One `inflate` call: `input` is the caller's `next_in`, `finish` its `Z_FINISH`.
@@ -561,10 +570,7 @@ impl DeviceInflate {
                 self.held.extend_from_slice(&rest[..given]);
                 self.dev.inflate(&self.held, &mut buf, DEVICE_STEP)
             };
-            let step = step.map_err(|e| {
-                wd_core::wd_log!(Debug, "wdz: device inflate stopped ({e}); software replays");
-                HandOver::Error
-            })?;
+            let step = step.map_err(device_stopped)?;
             let taken = self.account(
                 input,
                 call,
@@ -610,10 +616,7 @@ impl DeviceInflate {
             let step = self
                 .dev
                 .inflate(&rest[..n], &mut buf, PAR_SEG_OUT)
-                .map_err(|e| {
-                    wd_core::wd_log!(Debug, "wdz: device inflate stopped ({e}); software replays");
-                    HandOver::Error
-                })?;
+                .map_err(device_stopped)?;
             self.account(input, call, n, 0, step, buf, PAR_SEG_OUT, None)?;
             return Ok(true);
         }
@@ -860,19 +863,8 @@ impl DeviceInflate {
             self.body_ended = true;
             // A raw device stream checked no trailer: the trailer code takes it.
             if step.trailer_checked && !self.dev_raw {
-                self.trailer = match self.wrap {
-                    Wrap::Raw => Vec::new(),
-                    Wrap::Zlib => {
-                        let (c, _) = self.dev.checksum();
-                        c.to_be_bytes().to_vec()
-                    }
-                    Wrap::Gzip => {
-                        let (c, n) = self.dev.checksum();
-                        let mut t = c.to_le_bytes().to_vec();
-                        t.extend_from_slice(&n.to_le_bytes());
-                        t
-                    }
-                };
+                let (c, n) = self.dev.checksum();
+                self.trailer = trailer_of(self.wrap, c, n);
             }
         }
         Ok(taken)
