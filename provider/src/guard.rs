@@ -4,10 +4,11 @@
 //! A rejected result is counted and redone in software (see policy.rs).
 //!
 //! For a two-prime key with balanced primes the check is done modulo p and modulo q (by the
-//! CRT exactly as strong as modulo n, and half the work), in Montgomery form and without a
-//! division: a number below n = p·q is below p·R when q < R, so one Montgomery reduction and
-//! one product with R³ bring it into Montgomery form modulo p. Otherwise it is done modulo n.
-//! The numbers are built once per key (cached by the key, see key.rs).
+//! CRT exactly as strong as modulo n, and half the work), with Montgomery arithmetic and
+//! without a division: a number below n = p·q is below p·R when q < R, so one Montgomery
+//! reduction takes it modulo p (as x·R⁻¹), and both sides are compared in that form.
+//! Otherwise it is done modulo n. The numbers are built once per key (cached by the key, see
+//! key.rs).
 
 #![forbid(unsafe_code)]
 
@@ -56,8 +57,8 @@ impl FaultGuard {
     pub fn with_primes(n: &[u8], e: &[u8], p: &[u8], q: &[u8]) -> Result<FaultGuard> {
         let mut g = FaultGuard::modulo_n(n, e)?;
         let (p, q) = (
-            MontModulus::new(Bn::from_be(p)?)?,
-            MontModulus::new(Bn::from_be(q)?)?,
+            MontModulus::new(Bn::from_be(p)?, &g.e)?,
+            MontModulus::new(Bn::from_be(q)?, &g.e)?,
         );
         // A number below n = p·q is below p·R when q < R (and likewise for q): then one
         // Montgomery reduction takes it modulo p, no division. Always so for balanced
@@ -79,13 +80,13 @@ impl FaultGuard {
         let ctx = BnCtx::new()?;
         match &self.primes {
             // r^e ≡ input (mod p) and (mod q) ⇔ r^e ≡ input (mod n), p ≠ q primes;
-            // compared in Montgomery form, where both sides are reduced.
+            // both sides compared as x·R⁻¹ mod p, fully reduced (R is invertible mod p).
             Some(primes) => {
                 for m in primes {
-                    let rm = m.to_mont_wide(&r, &ctx)?;
-                    let back = m.pow_public(&rm, &self.e, &ctx)?;
-                    let wm = m.to_mont_wide(&want, &ctx)?;
-                    if !ossl::bn_eq(&back, &wm) {
+                    let rr = m.reduce_wide(&r, &ctx)?;
+                    let back = m.pow_reduced(&rr, &self.e, &ctx)?;
+                    let wr = m.reduce_wide(&want, &ctx)?;
+                    if !ossl::bn_eq(&back, &wr) {
                         return Ok(false);
                     }
                 }
@@ -111,64 +112,68 @@ impl FaultGuard {
     }
 }
 
-/// Arithmetic modulo an odd modulus in Montgomery form, without divisions: what the guard
-/// needs per request.
+/// Arithmetic modulo a prime factor with Montgomery products, without divisions: what the
+/// prime-wise check needs per request.
 struct MontModulus {
     m: Bn,
     mont: Mont,
     /// Bits of Montgomery's radix R (the modulus's bit length rounded up to whole words).
     r_bits: u32,
-    /// R³ mod m: turns x·R⁻¹ (what a Montgomery reduction gives) into x·R.
-    r3: Bn,
+    /// R^(2e-1) mod m, for the key's public exponent e: one product with it turns the
+    /// exponentiation's result back into the form of a reduced number (`pow_reduced`).
+    fold: Bn,
 }
 
 impl MontModulus {
-    /// Sets up arithmetic modulo odd `m`.
-    fn new(m: Bn) -> Result<MontModulus> {
+    /// Sets up arithmetic modulo odd `m` for the public exponent `e`.
+    fn new(m: Bn, e: &BnRef) -> Result<MontModulus> {
         let mont = Mont::new(&m)?;
         let word = 8 * std::mem::size_of::<openssl_sys::BN_ULONG>() as u32;
         let r_bits = m.bits().div_ceil(word) * word;
         let ctx = BnCtx::new()?;
-        let r2 = Bn::power_of_two(2 * r_bits)?;
-        let r2 = ossl::nnmod(&r2, &m)?;
-        // R²·R²·R⁻¹ = R³.
-        let r3 = mont.mul(&r2, &r2, &ctx)?;
+        let radix = Bn::power_of_two(r_bits)?;
+        let r = ossl::nnmod(&radix, &m)?;
+        // R^e·R^e·R⁻¹ = R^(2e-1).
+        let re = ossl::mod_exp(&r, e, &m, &mont)?;
+        let fold = mont.mul(&re, &re, &ctx)?;
         Ok(MontModulus {
             m,
             mont,
             r_bits,
-            r3,
+            fold,
         })
     }
 
-    /// `x·R mod m`, the Montgomery form of `x mod m`, for any `x < m·R` (a number up to
-    /// twice the modulus's width): one reduction and one product, no division.
-    fn to_mont_wide(&self, x: &BnRef, ctx: &BnCtxRef) -> Result<Bn> {
+    /// `x·R⁻¹ mod m`, fully reduced, for any `x < m·R` (a number up to twice the modulus's
+    /// width): one Montgomery reduction.
+    fn reduce_wide(&self, x: &BnRef, ctx: &BnCtxRef) -> Result<Bn> {
         if x.bits() > 2 * self.r_bits {
             return fail(
                 Reason::Internal,
                 "number too wide for a Montgomery reduction",
             );
         }
-        let mut t = self.mont.reduce(x, ctx)?;
-        self.mont.mul_in_place(&mut t, &self.r3, ctx)?;
-        Ok(t)
+        self.mont.reduce(x, ctx)
     }
 
-    /// `xm^e` in Montgomery form, for `xm` in Montgomery form and a public exponent `e`
-    /// (square and multiply; not constant time, for public values only).
-    fn pow_public(&self, xm: &BnRef, e: &BnRef, ctx: &BnCtxRef) -> Result<Bn> {
+    /// `x^e·R⁻¹ mod m` for `xr = x·R⁻¹ mod m` and a public exponent `e`, the key's (square
+    /// and multiply; not constant time, for public values only). A Montgomery product of
+    /// `x^i·R^a` and `x^j·R^b` is `x^(i+j)·R^(a+b-1)`, so from `x·R⁻¹` every power `x^j`
+    /// the ladder passes comes as `x^j·R^-(2j-1)`; one product with `R^(2e-1)` then leaves
+    /// `x^e·R⁻¹`, with no conversion into or out of Montgomery form.
+    fn pow_reduced(&self, xr: &BnRef, e: &BnRef, ctx: &BnCtxRef) -> Result<Bn> {
         let bits = e.bits();
         if bits == 0 {
             return fail(Reason::InvalidKey, "zero public exponent");
         }
-        let mut acc = xm.dup()?;
+        let mut acc = xr.dup()?;
         for i in (0..bits - 1).rev() {
             self.mont.square_in_place(&mut acc, ctx)?;
             if e.bit(i) {
-                self.mont.mul_in_place(&mut acc, xm, ctx)?;
+                self.mont.mul_in_place(&mut acc, xr, ctx)?;
             }
         }
+        self.mont.mul_in_place(&mut acc, &self.fold, ctx)?;
         Ok(acc)
     }
 }
@@ -236,6 +241,38 @@ mod tests {
                 if sq < *rsa.n() {
                     assert!(!g.checks_out(&input, &sq.to_vec()).unwrap());
                     assert!(!plain.checks_out(&input, &sq.to_vec()).unwrap());
+                }
+            }
+        }
+    }
+
+    /// The prime-wise check with public exponents other than 65537 (the fold constant
+    /// R^(2e-1) depends on e): small, Fermat-like, and wider than a word.
+    #[test]
+    fn prime_wise_guard_holds_for_any_public_exponent() {
+        for e in ["3", "17", "65537", "4294967311", "18446744073709551629"] {
+            let e_bn = openssl::bn::BigNum::from_dec_str(e).unwrap();
+            let rsa = openssl::rsa::Rsa::generate_with_e(1024, &e_bn).unwrap();
+            let (n, q) = (rsa.n().to_vec(), rsa.q().unwrap());
+            let g = FaultGuard::with_primes(
+                &n,
+                &e_bn.to_vec(),
+                &rsa.p().unwrap().to_vec(),
+                &q.to_vec(),
+            )
+            .unwrap();
+            assert!(g.primes.is_some());
+            let mut ctx = openssl::bn::BigNumContext::new().unwrap();
+            for _ in 0..4 {
+                let mut m = openssl::bn::BigNum::new().unwrap();
+                rsa.n().rand_range(&mut m).unwrap();
+                let mut s = openssl::bn::BigNum::new().unwrap();
+                s.mod_exp(&m, rsa.d(), rsa.n(), &mut ctx).unwrap();
+                assert!(g.checks_out(&m.to_vec(), &s.to_vec()).unwrap(), "e = {e}");
+                let mut sq = openssl::bn::BigNum::new().unwrap();
+                sq.checked_add(&s, q).unwrap();
+                if sq < *rsa.n() {
+                    assert!(!g.checks_out(&m.to_vec(), &sq.to_vec()).unwrap(), "e = {e}");
                 }
             }
         }
