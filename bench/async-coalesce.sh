@@ -6,7 +6,7 @@
 # switches (sleeps) per sign, and the coalesced waits; then the summed ratios.
 #
 #   bench/async-coalesce.sh [SECONDS] [ROUNDS]   (defaults 4 and 3; env ASYNC_JOBS="8 32 64",
-#                                                 ENGINES=2, BOUND_US=3000; on a host with
+#                                                 ENGINES=2, BOUND_US=10000; on a host with
 #                                                 an HPRE device CONF=<openssl.cnf loading wd>)
 #
 # The application thread's CPU is sampled from /proc/PID/task/PID/schedstat inside the
@@ -23,7 +23,7 @@ moddir="$("$root/provider/install.sh" | tail -1)"
 wd="$CARGO_TARGET_DIR/release/wd"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-bound="${BOUND_US:-3000}"
+bound="${BOUND_US:-10000}"
 
 # One run with WD_ASYNC_COALESCE_US=$1 and -async_jobs $2: prints
 # "sign/s app_ns signs sleeps coalesced_waits".
