@@ -5,6 +5,7 @@
 #
 #   bench/provider-speed.sh [SECONDS] [ROUNDS]   (defaults 5 and 3; env ENGINES=1, SPIN_US,
 #                                                 ASYNC_JOBS="8 32 64", ASYNC_ENGINES=2,
+#                                                 ONLY=sync or ONLY=async for one half,
 #                                                 and any WD_* setting, e.g. WD_POLL_MARGIN_US)
 #
 # Rounds alternate default, wd, default, wd, ... so that both sides see the same drift of a
@@ -70,7 +71,7 @@ default_round() {
 }
 
 # One wd round: runs speed in the background and samples its main thread, the other
-# threads and the offload counter every 0.1 s into $work/samples.$1.
+# threads and the offload counter every 0.25 s into $work/samples.$1.
 wd_round() {
     local r="$1" stats="$work/stats.$1"
     mkdir -p "$stats"
@@ -78,34 +79,38 @@ wd_round() {
         WD_STATS_DIR="$stats" WD_MODEL_DIR="$work/model" WD_MODEL_ENGINES="${round_engines:-$engines}" \
         openssl speed -elapsed -seconds "$secs" ${speed_extra:-} rsa2048 > "$work/wd.$r.out" 2>/dev/null &
     local pid=$!
-    task_ticks() { # CPU time of one task, in ns (schedstat), else clock ticks scaled to ns
-        if [ -r "/proc/$pid/task/$1/schedstat" ]; then
-            awk '{ print $1 }' "/proc/$pid/task/$1/schedstat" 2>/dev/null || echo 0
-        else
-            awk -v tck="$tck" '{ sub(/^.*\) /, ""); printf "%.0f\n", ($12 + $13) * 1e9 / tck }' \
-                "/proc/$pid/task/$1/stat" 2>/dev/null || echo 0
-        fi
-    }
+    # The sampler must not tax the machine it measures (the default provider's rounds are
+    # sampled twice, not in a loop): shell builtins only, one `wd stats` per sample, 4 per
+    # second. (It used to fork ~14 processes per 0.1 s, a few % of this 2-core machine's
+    # CPU taken from wd's rounds alone.)
+    local tick sleeper t tid v main others ops
+    exec {sleeper}<> <(:)
     : > "$work/samples.$r"
     while kill -0 "$pid" 2>/dev/null; do
-        local main others=0 t tid ops
-        main="$(task_ticks "$pid")"
+        main=0 others=0
         for t in /proc/"$pid"/task/*; do
             tid="${t##*/}"
-            [ "$tid" = "$pid" ] && continue
-            others=$((others + $(task_ticks "$tid")))
+            # CPU time in ns (schedstat), else user+system clock ticks scaled to ns.
+            if ! read -r v _ < "$t/schedstat" 2>/dev/null; then
+                read -r tick < "$t/stat" 2>/dev/null || tick=""
+                tick="${tick##*) }"
+                read -r -a tick <<< "$tick"
+                v=$(( (${tick[11]:-0} + ${tick[12]:-0}) * 1000000000 / tck ))
+            fi
+            if [ "$tid" = "$pid" ]; then main=$v; else others=$((others + v)); fi
         done
         ops="$("$stats_bin" stats --get offload_private "$stats" 2>/dev/null || echo 0)"
-        echo "$(date +%s.%N) $main $others $ops" >> "$work/samples.$r"
-        sleep 0.1
+        echo "$EPOCHREALTIME $main $others $ops" >> "$work/samples.$r"
+        read -r -t 0.25 -u "$sleeper" _ || :
     done
+    exec {sleeper}<&-
     wait "$pid" || { echo "openssl speed on wd failed" >&2; exit 1; }
     "$stats_bin" stats "$stats" > "$work/stats.$r.txt"
 }
 
 # Sign phase of one wd round: from the first sample with offloads to the one before the
 # last where the count grew (the count still grew after it, so it is inside the sign phase;
-# the last one may be up to 0.1 s into the verify phase, whose software public-key
+# the last one may be up to 0.25 s into the verify phase, whose software public-key
 # operations run on the main thread at full speed and would be charged to the signs).
 # Prints main-thread ns, other-thread ns and signs in that window.
 sign_phase() {
@@ -113,6 +118,7 @@ sign_phase() {
          END { e = l - 1; if (e <= f) e = l; printf "%.0f %.0f %.0f\n", m[e] - m[f], o[e] - o[f], n[e] - n[f] }' "$work/samples.$1"
 }
 
+if [ "${ONLY:-}" != async ]; then
 echo "== openssl speed -elapsed -seconds $secs rsa2048: default provider alone vs wd on the device model ($engines engine thread(s)), $rounds alternating rounds"
 sum_def=0 sum_wd=0 app_ticks=0 eng_ticks=0 signs=0 def_cpu=0
 for r in $(seq 1 "$rounds"); do
@@ -150,15 +156,17 @@ awk -v def="$sum_def" -v wd="$sum_wd" -v rounds="$rounds" -v a="$app_ticks" \
         printf "model engine threads CPU per sign:           %.1f us\n", eng_us
         printf "this machine'"'"'s floor for one wait:            timed sleep %.1f us, futex wake-up %.1f us = %.1f%% of a software sign\n", fs, ff, 100 * floor / sw_us
     }'
+fi
 
 # == The async case: one thread, many requests in flight.
+[ "${ONLY:-}" = sync ] && exit 0
 jobs_list="${ASYNC_JOBS:-8 32 64}"
 round_engines="${ASYNC_ENGINES:-2}"
 echo
 echo "== async: one openssl speed process (one application thread) with -async_jobs N on wd ($round_engines model engines) vs the default provider with -multi 2 and with one process, $rounds rotating rounds of $secs s"
 multi=0 one=0 one_cpu=0
-declare -A async_sum async_app async_signs
-for n in $jobs_list; do async_sum[$n]=0 async_app[$n]=0 async_signs[$n]=0; done
+declare -A async_sum async_app async_eng async_signs
+for n in $jobs_list; do async_sum[$n]=0 async_app[$n]=0 async_eng[$n]=0 async_signs[$n]=0; done
 for r in $(seq 1 "$rounds"); do
     default_round "$work/multi.$r.out" -multi 2 > /dev/null
     m="$(signs_per_s "$work/multi.$r.out")"
@@ -171,9 +179,10 @@ for r in $(seq 1 "$rounds"); do
         speed_extra="-async_jobs $n"
         wd_round "a$n.$r"
         w="$(signs_per_s "$work/wd.a$n.$r.out")"
-        read -r a _ k < <(sign_phase "a$n.$r")
+        read -r a o k < <(sign_phase "a$n.$r")
         async_sum[$n]="$(echo "${async_sum[$n]} + $w" | bc -l)"
-        async_app[$n]=$((async_app[$n] + a)) async_signs[$n]=$((async_signs[$n] + k))
+        async_app[$n]=$((async_app[$n] + a)) async_eng[$n]=$((async_eng[$n] + o))
+        async_signs[$n]=$((async_signs[$n] + k))
         if ! grep -Eq '^ *async_submitted +[1-9]' "$work/stats.a$n.$r.txt"; then
             echo "wd -async_jobs $n: no request was sent from a job:" >&2
             cat "$work/stats.a$n.$r.txt" >&2
@@ -191,11 +200,13 @@ awk -v one="$one" -v rounds="$rounds" -v one_cpu="$one_cpu" 'BEGIN {
         one_cpu / rounds, 1e6 / (one / rounds) }'
 for n in $jobs_list; do
     awk -v multi="$multi" -v one="$one" -v w="${async_sum[$n]}" -v rounds="$rounds" \
-        -v a="${async_app[$n]}" -v ops="${async_signs[$n]}" -v n="$n" -v one_cpu="$one_cpu" '
+        -v a="${async_app[$n]}" -v o="${async_eng[$n]}" -v ops="${async_signs[$n]}" -v n="$n" \
+        -v one_cpu="$one_cpu" '
         BEGIN {
             sw_us = one_cpu / rounds
             app_us = ops > 0 ? a / 1000 / ops : 0
-            printf "wd -async_jobs %-3d %8.1f sign/s | ratio to default -multi 2: %.3f (goal >= 0.9) | to one process: %.3f | app thread CPU per offloaded sign %.1f us = %.1f%% of a software sign (goal <= 5%%) [%d signs sampled]\n",
-                n, w / rounds, w / multi, w / one, app_us, 100 * app_us / sw_us, ops
+            eng_us = ops > 0 ? o / 1000 / ops : 0
+            printf "wd -async_jobs %-3d %8.1f sign/s | ratio to default -multi 2: %.3f (goal >= 0.9) | to one process: %.3f | app thread CPU per offloaded sign %.1f us = %.1f%% of a software sign (goal <= 5%%) | model engines %.1f us [%d signs sampled]\n",
+                n, w / rounds, w / multi, w / one, app_us, 100 * app_us / sw_us, eng_us, ops
         }'
 done
