@@ -13,7 +13,8 @@
 # printed too.
 #
 # How the CPU time is separated: `openssl speed` signs on its main thread; the device
-# model's engine threads live in the same process. While speed runs, this script samples
+# model's engine threads live in the same process. Twice inside the sign phase (0.7 s after
+# the start and 0.5 s before its end, as the default rounds are sampled), this script samples
 # the main thread's own CPU time (/proc/PID/task/PID/schedstat: time on a CPU, in ns; the
 # clock ticks of .../stat, utime+stime, where schedstat is missing) and the provider's
 # offload counter (the shared-memory counters file in WD_STATS_DIR); the CPU delta over the
@@ -71,7 +72,11 @@ default_round() {
 }
 
 # One wd round: runs speed in the background and samples its main thread, the other
-# threads and the offload counter every 0.25 s into $work/samples.$1.
+# threads and the offload counter twice inside the sign phase (0.7 s after the start, when
+# the provider and the model are up and signing, and 0.5 s before the phase's end) into
+# $work/samples.$1. Twice, like the default provider's rounds: a sampler that ran all
+# through wd's rounds would take CPU from them alone (one that forked ~14 processes per
+# 0.1 s cost wd a few % of this 2-core machine's throughput).
 wd_round() {
     local r="$1" stats="$work/stats.$1"
     mkdir -p "$stats"
@@ -79,15 +84,8 @@ wd_round() {
         WD_STATS_DIR="$stats" WD_MODEL_DIR="$work/model" WD_MODEL_ENGINES="${round_engines:-$engines}" \
         openssl speed -elapsed -seconds "$secs" ${speed_extra:-} rsa2048 > "$work/wd.$r.out" 2>/dev/null &
     local pid=$!
-    # The sampler must not tax the machine it measures (the default provider's rounds are
-    # sampled twice, not in a loop): shell builtins only, one `wd stats` per sample, 4 per
-    # second. (It used to fork ~14 processes per 0.1 s, a few % of this 2-core machine's
-    # CPU taken from wd's rounds alone.)
-    local tick sleeper t tid v main others ops
-    exec {sleeper}<> <(:)
-    : > "$work/samples.$r"
-    while kill -0 "$pid" 2>/dev/null; do
-        main=0 others=0
+    sample() { # main-thread ns, other threads' ns, offloads
+        local t tid v main=0 others=0 tick
         for t in /proc/"$pid"/task/*; do
             tid="${t##*/}"
             # CPU time in ns (schedstat), else user+system clock ticks scaled to ns.
@@ -99,23 +97,23 @@ wd_round() {
             fi
             if [ "$tid" = "$pid" ]; then main=$v; else others=$((others + v)); fi
         done
-        ops="$("$stats_bin" stats --get offload_private "$stats" 2>/dev/null || echo 0)"
-        echo "$EPOCHREALTIME $main $others $ops" >> "$work/samples.$r"
-        read -r -t 0.25 -u "$sleeper" _ || :
-    done
-    exec {sleeper}<&-
+        echo "$main $others $("$stats_bin" stats --get offload_private "$stats" 2>/dev/null || echo 0)"
+    }
+    sleep 0.7
+    sample > "$work/samples.$r"
+    sleep "$(echo "$secs - 1.2" | bc -l)"
+    sample >> "$work/samples.$r"
     wait "$pid" || { echo "openssl speed on wd failed" >&2; exit 1; }
     "$stats_bin" stats "$stats" > "$work/stats.$r.txt"
 }
 
-# Sign phase of one wd round: from the first sample with offloads to the one before the
-# last where the count grew (the count still grew after it, so it is inside the sign phase;
-# the last one may be up to 0.25 s into the verify phase, whose software public-key
-# operations run on the main thread at full speed and would be charged to the signs).
-# Prints main-thread ns, other-thread ns and signs in that window.
+# Sign phase of one wd round: main-thread ns, other-thread ns and signs between the two
+# samples (a first sample before any offload would charge start-up to the signs: refused).
 sign_phase() {
-    awk '$4 > 0 && !f { f = NR } $4 > prev { l = NR } { prev = $4; m[NR] = $2; o[NR] = $3; n[NR] = $4 }
-         END { e = l - 1; if (e <= f) e = l; printf "%.0f %.0f %.0f\n", m[e] - m[f], o[e] - o[f], n[e] - n[f] }' "$work/samples.$1"
+    awk 'NR == 1 { m = $1; o = $2; n = $3; if (n == 0) bad = 1 }
+         NR == 2 { printf "%.0f %.0f %.0f\n", $1 - m, $2 - o, $3 - n }
+         END { if (bad) { print "wd had not started signing 0.7 s into the round" > "/dev/stderr"; exit 1 } }' \
+        "$work/samples.$1"
 }
 
 if [ "${ONLY:-}" != async ]; then
