@@ -3,11 +3,17 @@
 # side by side: `openssl speed -elapsed -async_jobs N -provider wd rsa2048` on the device
 # model, runs alternating between WD_ASYNC_COALESCE_US=0 and the given bound, printing per
 # run sign/s, the application thread's CPU per offloaded sign, its voluntary context
-# switches (sleeps) per sign, and the coalesced waits; then the summed ratios.
+# switches (sleeps) per sign, the coalesced waits and the times batches were given up
+# because they slowed the device; then the summed ratios.
 #
 #   bench/async-coalesce.sh [SECONDS] [ROUNDS]   (defaults 4 and 3; env ASYNC_JOBS="8 32 64",
 #                                                 ENGINES=2, BOUND_US=10000; on a host with
 #                                                 an HPRE device CONF=<openssl.cnf loading wd>)
+#
+# A device with about as many engines as requests, where holding batches back would idle
+# engines (docs/hardware.md item 18), on the model: engines that mostly wait, not compute:
+#   ENGINES=8 WD_MODEL_LATENCY_US=5000 ASYNC_JOBS=8 bench/async-coalesce.sh
+# (sign/s on/off should stay near 1, with batches given up).
 #
 # The application thread's CPU is sampled from /proc/PID/task/PID/schedstat inside the
 # sign phase (0.7 s after the start to 0.5 s before its end) against the provider's
@@ -47,7 +53,7 @@ run() {
     wait "$pid" || { echo "openssl speed failed" >&2; exit 1; }
     [ "$("$wd" stats --get fallback_device_error "$st")" = 0 ] ||
         { echo "device errors in the run:" >&2; "$wd" stats "$st" >&2; exit 1; }
-    echo "$(awk '/^rsa 2048 bits/ {print $6}' "$st/out") $((c1 - c0)) $((n1 - n0)) $((v1 - v0)) $("$wd" stats --get async_coalesced_waits "$st")"
+    echo "$(awk '/^rsa 2048 bits/ {print $6}' "$st/out") $((c1 - c0)) $((n1 - n0)) $((v1 - v0)) $("$wd" stats --get async_coalesced_waits "$st") $("$wd" stats --get async_batches_given_up "$st")"
 }
 
 echo "== openssl speed -async_jobs N -provider wd rsa2048 (${CONF:-the device model, ${ENGINES:-2} engines}): async_coalesce_us 0 vs $bound, $rounds alternating rounds of $secs s (load: $(cut -d' ' -f1-3 /proc/loadavg))"
@@ -56,9 +62,9 @@ for n in ${ASYNC_JOBS:-8 32 64}; do
     for r in $(seq "$rounds"); do
         for side in 0 1; do
             b=0; [ "$side" = 1 ] && b="$bound"
-            read -r s c k v w < <(run "$b" "$n")
-            printf "N=%-3s coalesce_us=%-5s sign/s %8.1f | app CPU/sign %6.1f us | sleeps/sign %.3f | coalesced waits %s\n" \
-                "$n" "$b" "$s" "$(echo "$c / 1000 / $k" | bc -l)" "$(echo "$v / $k" | bc -l)" "$w"
+            read -r s c k v w g < <(run "$b" "$n")
+            printf "N=%-3s coalesce_us=%-5s sign/s %8.1f | app CPU/sign %6.1f us | sleeps/sign %.3f | coalesced waits %s | batches given up %s\n" \
+                "$n" "$b" "$s" "$(echo "$c / 1000 / $k" | bc -l)" "$(echo "$v / $k" | bc -l)" "$w" "$g"
             sum[s$side]="$(echo "${sum[s$side]} + $s" | bc -l)"
             sum[c$side]=$((sum[c$side] + c)) sum[n$side]=$((sum[n$side] + k)) sum[v$side]=$((sum[v$side] + v))
         done

@@ -18,10 +18,21 @@
 //! coalesced wait that found nothing switches the next wait to the completion event, so a
 //! wrong estimate costs one extra wake-up, never a lost one; a wait longer than the
 //! configured bound (`async_coalesce_us`) is never taken.
+//!
+//! Holding a batch back pays only while the device has more requests than engines: on a
+//! device with about as many engines as the thread has requests, each finished request's
+//! engine idles until the batch is taken (measured on the model with 8 engines of 5 ms
+//! latency and `-async_jobs 8`: 26% fewer signs per second). The device's engine count is
+//! not known, so the thread checks the effect instead ([`Check`]): it times windows of
+//! its completions with batches and without, adjacent, and gives batches up when they are
+//! slower (by more than 8%) twice in a row. Without batches it tries them again after a
+//! growing number of windows; with them it times a window without every 32nd.
 
 #![forbid(unsafe_code)]
 
 use std::time::{Duration, Instant};
+
+use crate::stats::{self, Counter};
 
 /// The batch is the thread's requests divided by this, rounded up.
 const BATCH_DIVISOR: usize = 3;
@@ -30,6 +41,147 @@ const BATCH_DIVISOR: usize = 3;
 const MIN_REQUESTS: usize = 6;
 /// A wait shorter than this is not worth a timer: the event is as cheap.
 const MIN_WAIT: Duration = Duration::from_micros(20);
+/// Completions in a window of the check, at least (and at least two flights' worth).
+const WINDOW: usize = 64;
+/// Batching is kept while its rate is at least this share of the event's.
+const KEEP: f64 = 0.92;
+/// While batching pays, every this many windows one is without (to follow the device).
+const PROBE_EVERY: u32 = 32;
+/// Comparisons in a row that batches must lose before they are given up.
+const STRIKES: u32 = 2;
+/// The most windows without batches before they are tried again.
+const MAX_BACKOFF: u32 = 32;
+
+/// Whether holding batches back costs the device throughput. Windows of completions are
+/// timed with batches and without, and each run of batch windows begins right after a
+/// window without, the two compared (adjacent, so that a machine's drift between them is
+/// small). Batches that come out slower twice in a row are given up for a number of
+/// windows that doubles each time they lose again; a comparison they pass resets it. After each switch the
+/// first flight's worth of completions is not counted (requests sent under the other kind
+/// are still finishing).
+#[derive(Debug)]
+struct Check {
+    /// This window allows batches.
+    batching: bool,
+    /// Completions still to skip after a switch, then counted in this window.
+    settle: usize,
+    counted: usize,
+    /// When counting began.
+    start: Option<Instant>,
+    /// The rate (completions per second) of the window without batches just before this
+    /// batch window, to compare it with.
+    paired: Option<f64>,
+    /// Windows of the current kind left, this one included.
+    left: u32,
+    /// Comparisons in a row that batches lost.
+    strikes: u32,
+    /// How many windows without batches follow when batches are given up.
+    backoff: u32,
+}
+
+impl Default for Check {
+    fn default() -> Check {
+        // The first window times the event; batches come next.
+        Check {
+            batching: false,
+            settle: 0,
+            counted: 0,
+            start: None,
+            paired: None,
+            left: 1,
+            strikes: 0,
+            backoff: 1,
+        }
+    }
+}
+
+impl Check {
+    /// `n` completions were reaped at `now` with `requests` about; `idle`: the thread has
+    /// nothing in flight (its rate then measures its callers, not the device: the window
+    /// starts over).
+    fn reaped(&mut self, n: usize, requests: usize, idle: bool, now: Instant) {
+        if idle {
+            self.counted = 0;
+            self.start = None;
+            return;
+        }
+        if self.settle > 0 {
+            self.settle = self.settle.saturating_sub(n);
+            if self.settle == 0 {
+                self.start = Some(now);
+            }
+            return;
+        }
+        let Some(start) = self.start else {
+            self.start = Some(now);
+            return;
+        };
+        self.counted += n;
+        if self.counted < WINDOW.max(2 * requests) {
+            return;
+        }
+        let secs = now.saturating_duration_since(start).as_secs_f64();
+        if secs > 0.0 {
+            self.ended(self.counted as f64 / secs, requests);
+        } else {
+            self.counted = 0;
+            self.start = Some(now);
+        }
+    }
+
+    /// A window ended at `rate`: which kind comes next.
+    fn ended(&mut self, rate: f64, requests: usize) {
+        self.left = self.left.saturating_sub(1);
+        let batching = if !self.batching {
+            if self.left > 0 {
+                false
+            } else {
+                self.paired = Some(rate);
+                self.left = PROBE_EVERY;
+                true
+            }
+        } else {
+            match self.paired.take().map(|event| rate >= event * KEEP) {
+                Some(false) => {
+                    self.strikes += 1;
+                    // Batches that were paying get a second look before they are given
+                    // up (one slow window may be the machine's); a retry after they were
+                    // given up gets none.
+                    let needed = if self.backoff == 1 { STRIKES } else { 1 };
+                    if self.strikes >= needed {
+                        // Given up for a while, longer each time.
+                        stats::bump(Counter::AsyncBatchesGivenUp);
+                        self.strikes = 0;
+                        self.left = self.backoff;
+                        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                    } else {
+                        // A second look: one window without, then batches again.
+                        self.left = 1;
+                    }
+                    false
+                }
+                // Batches pay: PROBE_EVERY - 1 more windows of them.
+                Some(true) => {
+                    self.strikes = 0;
+                    self.backoff = 1;
+                    true
+                }
+                None if self.left > 0 => true,
+                // A look at the event's rate now and then.
+                None => {
+                    self.left = 1;
+                    false
+                }
+            }
+        };
+        if batching != self.batching {
+            self.settle = requests.max(1);
+        }
+        self.batching = batching;
+        self.counted = 0;
+        self.start = None;
+    }
+}
 
 /// What the thread has learnt of its device's pace, and the last wait's outcome.
 #[derive(Debug, Default)]
@@ -42,6 +194,10 @@ pub struct Pace {
     missed: bool,
     /// The watcher's current wait is a coalesced one.
     coalescing: bool,
+    /// Whether batches cost the device throughput.
+    check: Check,
+    /// The requests the last wait was planned for.
+    requests: usize,
 }
 
 impl Pace {
@@ -62,6 +218,8 @@ impl Pace {
             return;
         }
         self.missed = false;
+        self.check
+            .reaped(reaped, self.requests, in_flight == 0, now);
         if let Some(since) = self.since {
             let mut sample = now.saturating_duration_since(since).as_nanos() as f64 / reaped as f64;
             if in_flight == 0 {
@@ -82,9 +240,15 @@ impl Pace {
     /// they run), at most `bound`; None: wait on the completion event. Remembers which it
     /// was.
     pub fn wait(&mut self, requests: usize, bound: Duration) -> Option<Duration> {
+        self.requests = requests;
         let batch = requests.div_ceil(BATCH_DIVISOR);
         let t = match self.gap_ns {
-            Some(g) if !self.missed && requests >= MIN_REQUESTS && !bound.is_zero() => {
+            Some(g)
+                if !self.missed
+                    && self.check.batching
+                    && requests >= MIN_REQUESTS
+                    && !bound.is_zero() =>
+            {
                 Duration::from_nanos((g * batch as f64) as u64).min(bound)
             }
             _ => Duration::ZERO,
@@ -100,6 +264,17 @@ mod tests {
 
     const BOUND: Duration = Duration::from_millis(1);
 
+    impl Pace {
+        /// A thread that has found batches to pay.
+        fn batching() -> Pace {
+            let mut p = Pace::default();
+            p.check.batching = true;
+            p.check.left = PROBE_EVERY;
+            p.check.paired = None;
+            p
+        }
+    }
+
     fn at(base: Instant, us: u64) -> Instant {
         base + Duration::from_micros(us)
     }
@@ -107,7 +282,7 @@ mod tests {
     #[test]
     fn few_requests_in_flight_are_never_held_back() {
         let t0 = Instant::now();
-        let mut p = Pace::default();
+        let mut p = Pace::batching();
         p.sent(0, t0);
         p.reaped(1, 6, false, at(t0, 100));
         assert_eq!(p.wait(5, BOUND), None);
@@ -116,14 +291,14 @@ mod tests {
 
     #[test]
     fn nothing_learnt_means_the_event() {
-        let mut p = Pace::default();
+        let mut p = Pace::batching();
         assert_eq!(p.wait(64, BOUND), None);
     }
 
     #[test]
     fn the_wait_is_a_third_of_the_flight_at_the_learnt_pace() {
         let t0 = Instant::now();
-        let mut p = Pace::default();
+        let mut p = Pace::batching();
         p.sent(0, t0);
         // One completion every 100 us, steadily.
         for i in 1..=40 {
@@ -148,7 +323,7 @@ mod tests {
     #[test]
     fn a_coalesced_wait_that_found_nothing_is_followed_by_the_event() {
         let t0 = Instant::now();
-        let mut p = Pace::default();
+        let mut p = Pace::batching();
         p.sent(0, t0);
         p.reaped(1, 8, false, at(t0, 100));
         assert!(p.wait(8, BOUND).is_some());
@@ -165,7 +340,7 @@ mod tests {
     #[test]
     fn idle_time_is_not_learnt_as_pace() {
         let t0 = Instant::now();
-        let mut p = Pace::default();
+        let mut p = Pace::batching();
         p.sent(0, t0);
         p.reaped(1, 0, false, at(t0, 100));
         // Idle for a second, then busy again.
@@ -178,12 +353,74 @@ mod tests {
     #[test]
     fn a_drained_flight_teaches_a_faster_pace() {
         let t0 = Instant::now();
-        let mut p = Pace::default();
+        let mut p = Pace::batching();
         p.sent(0, t0);
         // All 8 done within 800 us: at most 100 us each, learnt as 50.
         p.reaped(8, 0, true, at(t0, 800));
         p.sent(0, at(t0, 900));
         let w = p.wait(8, BOUND).expect("coalesced");
         assert_eq!(w.as_micros(), 150);
+    }
+
+    /// Drives `p` through `completions` completions, one per reap, with 8 requests about,
+    /// `gap_us(batching)` apart; returns how many of the waits planned were batches.
+    fn drive(p: &mut Pace, t: &mut Instant, completions: usize, gap_us: fn(bool) -> u64) -> usize {
+        let mut batches = 0;
+        for _ in 0..completions {
+            let batching = p.wait(8, BOUND).is_some();
+            batches += usize::from(batching);
+            *t += Duration::from_micros(gap_us(batching));
+            p.reaped(1, 8, false, *t);
+        }
+        batches
+    }
+
+    #[test]
+    fn batches_that_do_not_slow_the_device_are_kept() {
+        let mut t = Instant::now();
+        let mut p = Pace::default();
+        p.sent(0, t);
+        // The first window measures the event's rate.
+        assert_eq!(drive(&mut p, &mut t, 64, |_| 100), 0);
+        let batches = drive(&mut p, &mut t, 5000, |_| 100);
+        assert!(batches > 4000, "{batches} of 5000 waits were batches");
+        // And the event's rate is looked at now and then.
+        assert!(batches < 5000);
+    }
+
+    /// A device with about as many engines as the thread's requests: while batches are
+    /// held back, finished requests' engines idle, and completions come 40% further apart.
+    #[test]
+    fn batches_that_slow_the_device_are_given_up_and_tried_again_later() {
+        let mut t = Instant::now();
+        let mut p = Pace::default();
+        p.sent(0, t);
+        let slow = |batching| if batching { 140 } else { 100 };
+        let early = drive(&mut p, &mut t, 2000, slow);
+        assert!(early > 0, "batches were tried");
+        let late = drive(&mut p, &mut t, 4000, slow);
+        assert!(late < 600, "{late} of 4000 waits were batches");
+        assert!(late > 0, "batches are tried again now and then");
+        // When the device stops minding them, batches come back.
+        let after = drive(&mut p, &mut t, 20000, |_| 100);
+        assert!(after > 12000, "{after} of 20000 waits were batches");
+    }
+
+    #[test]
+    fn an_idle_thread_measures_no_rate() {
+        let mut c = Check::default();
+        let t0 = Instant::now();
+        c.reaped(1, 8, false, t0);
+        for i in 1..40 {
+            c.reaped(1, 8, false, at(t0, 100 * i));
+        }
+        // Idle for a second: the window starts over, and no rate spans the gap.
+        c.reaped(1, 8, true, at(t0, 4000));
+        c.reaped(1, 8, false, at(t0, 1_004_000));
+        for i in 1..=64 {
+            c.reaped(1, 8, false, at(t0, 1_004_000 + 100 * i));
+        }
+        let rate = c.paired.expect("a window ended");
+        assert!((9000.0..11000.0).contains(&rate), "{rate} per second");
     }
 }

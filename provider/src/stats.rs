@@ -56,6 +56,9 @@ pub enum Counter {
     /// Waits of the job watching the device for its thread (ASYNC) that were for a batch
     /// of completions, woken by the timer rather than at each completion.
     AsyncCoalescedWaits,
+    /// Times a thread found that holding completions back in batches slowed its device
+    /// (coalesce.rs) and stopped doing so for a while.
+    AsyncBatchesGivenUp,
 }
 
 /// Counter names, in file order.
@@ -78,6 +81,7 @@ pub const NAMES: &[&str] = &[
     "async_ring_full",
     "key_errors",
     "async_coalesced_waits",
+    "async_batches_given_up",
 ];
 
 /// Slots reserved in the file (room to grow without a version change).
@@ -141,7 +145,7 @@ mod tests {
 
     #[test]
     fn names_match_counters() {
-        assert_eq!(NAMES.len(), Counter::AsyncCoalescedWaits as usize + 1);
+        assert_eq!(NAMES.len(), Counter::AsyncBatchesGivenUp as usize + 1);
         assert!(NAMES.len() <= SLOTS);
     }
 
