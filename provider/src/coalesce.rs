@@ -26,7 +26,8 @@
 //! not known, so the thread checks the effect instead ([`Check`]): it times windows of
 //! its completions with batches and without, adjacent, and gives batches up when they are
 //! slower (by more than 8%) twice in a row. Without batches it tries them again after a
-//! growing number of windows; with them it times a window without every 32nd.
+//! growing number of windows; with them it times a window without, at first every 8th,
+//! then less often each time batches pass, down to one in 128.
 
 #![forbid(unsafe_code)]
 
@@ -45,8 +46,10 @@ const MIN_WAIT: Duration = Duration::from_micros(20);
 const WINDOW: usize = 64;
 /// Batching is kept while its rate is at least this share of the event's.
 const KEEP: f64 = 0.92;
-/// While batching pays, every this many windows one is without (to follow the device).
-const PROBE_EVERY: u32 = 32;
+/// While batching pays, one window in this many is without (to follow the device): at
+/// first, doubled each time batches pass the comparison, up to the most.
+const PROBE_EVERY: u32 = 8;
+const PROBE_EVERY_MOST: u32 = 128;
 /// Comparisons in a row that batches must lose before they are given up.
 const STRIKES: u32 = 2;
 /// The most windows without batches before they are tried again.
@@ -77,6 +80,8 @@ struct Check {
     strikes: u32,
     /// How many windows without batches follow when batches are given up.
     backoff: u32,
+    /// One window in this many is without batches while they pay.
+    probe_every: u32,
 }
 
 impl Default for Check {
@@ -91,6 +96,7 @@ impl Default for Check {
             left: 1,
             strikes: 0,
             backoff: 1,
+            probe_every: PROBE_EVERY,
         }
     }
 }
@@ -136,8 +142,9 @@ impl Check {
             if self.left > 0 {
                 false
             } else {
+                // The next window, with batches, is compared with this one.
                 self.paired = Some(rate);
-                self.left = PROBE_EVERY;
+                self.left = 1;
                 true
             }
         } else {
@@ -148,6 +155,7 @@ impl Check {
                     // up (one slow window may be the machine's); a retry after they were
                     // given up gets none.
                     let needed = if self.backoff == 1 { STRIKES } else { 1 };
+                    self.probe_every = PROBE_EVERY;
                     if self.strikes >= needed {
                         // Given up for a while, longer each time.
                         stats::bump(Counter::AsyncBatchesGivenUp);
@@ -160,10 +168,12 @@ impl Check {
                     }
                     false
                 }
-                // Batches pay: PROBE_EVERY - 1 more windows of them.
+                // Batches pay: more windows of them before the next look, more each time.
                 Some(true) => {
                     self.strikes = 0;
                     self.backoff = 1;
+                    self.left = self.probe_every - 1;
+                    self.probe_every = (self.probe_every * 2).min(PROBE_EVERY_MOST);
                     true
                 }
                 None if self.left > 0 => true,
@@ -269,7 +279,7 @@ mod tests {
         fn batching() -> Pace {
             let mut p = Pace::default();
             p.check.batching = true;
-            p.check.left = PROBE_EVERY;
+            p.check.left = PROBE_EVERY_MOST;
             p.check.paired = None;
             p
         }
