@@ -26,7 +26,7 @@
 //! not known, so the thread checks the effect instead ([`Check`]): it times windows of
 //! its completions with batches and without, adjacent, and gives batches up when they are
 //! slower (by more than 8%) twice in a row. Without batches it tries them again after a
-//! growing number of windows; with them it times a window without, at first every 8th,
+//! growing number of windows; with them it times a window without, at first every 32nd,
 //! then less often each time batches pass, down to one in 128.
 
 #![forbid(unsafe_code)]
@@ -48,7 +48,7 @@ const WINDOW: usize = 64;
 const KEEP: f64 = 0.92;
 /// While batching pays, one window in this many is without (to follow the device): at
 /// first, doubled each time batches pass the comparison, up to the most.
-const PROBE_EVERY: u32 = 8;
+const PROBE_EVERY: u32 = 32;
 const PROBE_EVERY_MOST: u32 = 128;
 /// Comparisons in a row that batches must lose before they are given up.
 const STRIKES: u32 = 2;
