@@ -25,6 +25,7 @@ use wd_core::fork::Epoch;
 
 use crate::error::entry_void;
 use crate::ffi::{self, ASYNC_WAIT_CTX};
+use crate::offload::QueueEvent;
 
 /// The key our descriptor is filed under in every wait ctx (its address is the key).
 static KEY: u8 = 0;
@@ -352,9 +353,9 @@ impl CtxWaiter {
 pub struct DeviceWatch {
     poll: OwnedFd,
     timer: StallTimer,
-    /// The queue descriptor in `poll`, the queue's serial, and whether its completions
-    /// wake the watcher (off while it waits for a batch: the timer alone wakes it).
-    queue_fd: Option<(RawFd, u64)>,
+    /// The queue whose descriptor is in `poll`, and whether its completions wake the
+    /// watcher (off while it waits for a batch: the timer alone wakes it).
+    queue: Option<QueueEvent>,
     queue_on: bool,
 }
 
@@ -371,7 +372,7 @@ impl DeviceWatch {
         Ok(DeviceWatch {
             poll,
             timer,
-            queue_fd: None,
+            queue: None,
             queue_on: true,
         })
     }
@@ -386,15 +387,15 @@ impl DeviceWatch {
         &self.timer
     }
 
-    /// Watches the queue `serial` whose completion descriptor is `fd` (the thread's queue
-    /// now). A new queue whose descriptor has the number of a dropped one is added anew:
-    /// the entry of the closed one left the epoll instance with it.
-    pub fn set_queue(&mut self, fd: RawFd, serial: u64) -> io::Result<()> {
-        if self.queue_fd == Some((fd, serial)) {
+    /// Watches `queue` (the thread's queue now). A new queue whose descriptor has the
+    /// number of a dropped one is added anew: the entry of the closed one left the epoll
+    /// instance with it.
+    pub fn set_queue(&mut self, queue: QueueEvent) -> io::Result<()> {
+        if self.queue == Some(queue) {
             return Ok(());
         }
         self.forget_queue();
-        let ep = self.poll.as_raw_fd();
+        let (ep, fd) = (self.poll.as_raw_fd(), queue.fd);
         match epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd) {
             Err(e) if e.raw_os_error() != Some(libc::EEXIST) => {
                 return Err(io::Error::new(
@@ -404,7 +405,7 @@ impl DeviceWatch {
             }
             _ => {}
         }
-        self.queue_fd = Some((fd, serial));
+        self.queue = Some(queue);
         self.queue_on = true;
         Ok(())
     }
@@ -413,7 +414,7 @@ impl DeviceWatch {
     /// does while the watcher waits for a batch (coalesce.rs). One `EPOLL_CTL_MOD` when
     /// it changes.
     pub fn queue_events(&mut self, on: bool) -> io::Result<()> {
-        let Some((fd, _)) = self.queue_fd else {
+        let Some(QueueEvent { fd, .. }) = self.queue else {
             return Ok(());
         };
         if self.queue_on == on {
@@ -428,7 +429,7 @@ impl DeviceWatch {
     /// Stops watching the queue (it failed or was dropped: a later queue may get the same
     /// descriptor number, and must be added anew).
     pub fn forget_queue(&mut self) {
-        if let Some((old, _)) = self.queue_fd.take() {
+        if let Some(QueueEvent { fd: old, .. }) = self.queue.take() {
             // Already closed: it left by itself.
             let _ = epoll_ctl(self.poll.as_raw_fd(), libc::EPOLL_CTL_DEL, old);
         }
@@ -520,7 +521,7 @@ mod tests {
         let mut w = DeviceWatch::new().unwrap();
         let old = eventfd();
         let n = old.as_raw_fd();
-        w.set_queue(n, 1).unwrap();
+        w.set_queue(QueueEvent { fd: n, queue: 1 }).unwrap();
         signal(&old);
         assert!(readable(&w));
         // The old queue's file closes and another takes its number: dup2 does both at once,
@@ -535,14 +536,14 @@ mod tests {
         };
         drop(other);
         assert!(!readable(&w), "the closed file left the epoll set");
-        w.set_queue(n, 2).unwrap();
+        w.set_queue(QueueEvent { fd: n, queue: 2 }).unwrap();
         signal(&new);
         assert!(
             readable(&w),
             "the replacement queue's completions wake the watcher"
         );
         // The same queue again: nothing to do, still watched.
-        w.set_queue(n, 2).unwrap();
+        w.set_queue(QueueEvent { fd: n, queue: 2 }).unwrap();
         assert!(readable(&w));
     }
 }

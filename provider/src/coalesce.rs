@@ -59,9 +59,9 @@ const MAX_BACKOFF: u32 = 32;
 /// timed with batches and without, and each run of batch windows begins right after a
 /// window without, the two compared (adjacent, so that a machine's drift between them is
 /// small). Batches that come out slower twice in a row are given up for a number of
-/// windows that doubles each time they lose again; a comparison they pass resets it. After each switch the
-/// first flight's worth of completions is not counted (requests sent under the other kind
-/// are still finishing).
+/// windows that doubles each time they lose again; a comparison they pass resets it.
+/// After each switch the first flight's worth of completions is not counted (requests
+/// sent under the other kind are still finishing).
 #[derive(Debug)]
 struct Check {
     /// This window allows batches.

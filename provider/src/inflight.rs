@@ -174,7 +174,7 @@ impl Table {
             self.device = Some(DeviceWatch::new()?);
         }
         let device = self.device.as_mut().expect("made above");
-        device.set_queue(queue.fd, queue.queue)?;
+        device.set_queue(queue)?;
         w.watch(device.fd())?;
         self.watcher = Some(Watch {
             waiter: w.clone(),
