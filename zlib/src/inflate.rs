@@ -384,14 +384,6 @@ fn device_stopped(e: std::io::Error) -> HandOver {
     HandOver::Error
 }
 
-fn trailer_len(wrap: Wrap) -> usize {
-    match wrap {
-        Wrap::Raw => 0,
-        Wrap::Zlib => 4,
-        Wrap::Gzip => 8,
-    }
-}
-
 impl DeviceInflate {
     /// A device stream for a stream whose header (`header` bytes, see [`simple_header`])
     /// starts the first call's input; Err if no device stream is available. `par`: most
@@ -517,7 +509,7 @@ impl DeviceInflate {
             }
             if self.body_ended {
                 self.drop_jobs();
-                let want = trailer_len(self.wrap) - self.trailer.len();
+                let want = format_of(self.wrap).trailer_len() - self.trailer.len();
                 if want > 0 {
                     let from_held = want.min(self.held.len());
                     let t: Vec<u8> = self.held.drain(..from_held).collect();
@@ -527,7 +519,7 @@ impl DeviceInflate {
                     self.trailer.extend_from_slice(b);
                     self.log.push(b)?;
                     call.consumed += k;
-                    if self.trailer.len() < trailer_len(self.wrap) {
+                    if self.trailer.len() < format_of(self.wrap).trailer_len() {
                         return Ok(false);
                     }
                 }

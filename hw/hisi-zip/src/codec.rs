@@ -40,7 +40,8 @@ impl Format {
         }
     }
 
-    fn trailer_len(self) -> usize {
+    /// Bytes of the trailer after the deflate body (0 for raw deflate).
+    pub fn trailer_len(self) -> usize {
         match self {
             Format::Deflate => 0,
             Format::Zlib => header::ZLIB_TRAILER,
