@@ -145,6 +145,14 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A world whose model takes 50 ms per request: the handshake's one signature is surely
+/// still in flight when its job first looks, so the job pauses (on an idle engine a
+/// signature can be done before the job reaps, if the loaded test machine deschedules the
+/// thread between submitting and reaping, and then the job never pauses).
+fn slow_engine_world() -> World {
+    World::new().with("WD_MODEL_LATENCY_US", "50000")
+}
+
 /// One handshake: `s_server -async` (wd on the model) against `s_client`; the client's
 /// output.
 fn async_handshake(w: &World, server_args: &[&str], client_args: &[&str]) -> String {
@@ -233,7 +241,7 @@ fn async_handshake(w: &World, server_args: &[&str], client_args: &[&str]) -> Str
 
 #[test]
 fn s_server_async_tls12_signs_in_a_job_on_the_device() {
-    let w = World::new();
+    let w = slow_engine_world();
     let cipher = "ECDHE-RSA-AES128-GCM-SHA256";
     let out = async_handshake(&w, &["-tls1_2"], &["-tls1_2", "-cipher", cipher]);
     assert!(out.contains(&format!("Cipher is {cipher}")), "{out}");
@@ -246,7 +254,7 @@ fn s_server_async_tls12_signs_in_a_job_on_the_device() {
 
 #[test]
 fn s_server_async_tls13_signs_in_a_job_on_the_device() {
-    let w = World::new();
+    let w = slow_engine_world();
     let out = async_handshake(
         &w,
         &["-tls1_3"],
