@@ -547,15 +547,7 @@ impl DeviceCore {
         q.dus.write_u16(off + CQE_SQ_HEAD, sq_head);
         q.dus.write_u16(off + CQE_SQ_NUM, q.qid);
         q.dus.write_u16(off + 12, 0);
-        // Everything above (result in the SQE slot, CQE payload) before the phase word.
-        fence(Ordering::Release);
-        q.dus
-            .write_u16(off + CQE_W7, if cq.phase { CQE_PHASE } else { 0 });
-        cq.tail += 1;
-        if cq.tail == depth {
-            cq.tail = 0;
-            cq.phase = !cq.phase;
-        }
+        // The counters too, so that whoever sees this CQE sees them count it.
         Counters::bump(&stats.cqes_written);
         match outcome {
             Outcome::Ok => Counters::bump(&stats.completed_ok),
@@ -564,6 +556,16 @@ impl DeviceCore {
                 Counters::bump(&stats.completed_error);
                 Counters::bump(&stats.address_faults);
             }
+        }
+        // Everything above (result in the SQE slot, CQE payload, counters) before the
+        // phase word.
+        fence(Ordering::Release);
+        q.dus
+            .write_u16(off + CQE_W7, if cq.phase { CQE_PHASE } else { 0 });
+        cq.tail += 1;
+        if cq.tail == depth {
+            cq.tail = 0;
+            cq.phase = !cq.phase;
         }
         q.cq_posted.store(cq.tail, Ordering::SeqCst);
         drop(cq);
