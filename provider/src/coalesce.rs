@@ -107,8 +107,7 @@ impl Check {
     /// starts over).
     fn reaped(&mut self, n: usize, requests: usize, idle: bool, now: Instant) {
         if idle {
-            self.counted = 0;
-            self.start = None;
+            self.restart(None);
             return;
         }
         if self.settle > 0 {
@@ -130,9 +129,15 @@ impl Check {
         if secs > 0.0 {
             self.ended(self.counted as f64 / secs, requests);
         } else {
-            self.counted = 0;
-            self.start = Some(now);
+            self.restart(Some(now));
         }
+    }
+
+    /// The window starts over: nothing counted, counting from `start` (None: from the
+    /// next reap).
+    fn restart(&mut self, start: Option<Instant>) {
+        self.counted = 0;
+        self.start = start;
     }
 
     /// A window ended at `rate`: which kind comes next.
@@ -188,8 +193,7 @@ impl Check {
             self.settle = requests.max(1);
         }
         self.batching = batching;
-        self.counted = 0;
-        self.start = None;
+        self.restart(None);
     }
 }
 
